@@ -1,0 +1,60 @@
+# zl_layer(NAME DEPS dep...)
+#
+# Builds src/NAME/*.cc (minus *_test.cc, *_fuzz.cc, *_bench.cc) into the static
+# library zl_NAME. Headers are included as "NAME/file.h"; each layer gets its own
+# include root (${CMAKE_BINARY_DIR}/inc/NAME/NAME -> src/NAME), so a layer can only
+# include the headers of the layers it links against.
+#
+# Tests: src/NAME/*_test.cc become one GoogleTest binary NAME_test, label "unit".
+# Fuzzers: src/NAME/*_fuzz.cc become one libFuzzer binary each when ZL_FUZZ=ON.
+set(ZL_TEST_EXTRA_LIBS_crypto PkgConfig::SODIUM nlohmann_json::nlohmann_json)
+set(ZL_TEST_EXTRA_LIBS_wg nlohmann_json::nlohmann_json)
+
+function(zl_layer name)
+  cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
+  set(dir ${CMAKE_SOURCE_DIR}/src/${name})
+  set(inc ${CMAKE_BINARY_DIR}/inc/${name})
+  file(MAKE_DIRECTORY ${inc})
+  file(CREATE_LINK ${dir} ${inc}/${name} SYMBOLIC)
+
+  file(GLOB srcs CONFIGURE_DEPENDS ${dir}/*.cc)
+  list(FILTER srcs EXCLUDE REGEX "_(test|fuzz|bench)\\.cc$")
+  file(GLOB tests CONFIGURE_DEPENDS ${dir}/*_test.cc)
+  file(GLOB fuzzers CONFIGURE_DEPENDS ${dir}/*_fuzz.cc)
+
+  if(srcs)
+    add_library(zl_${name} STATIC ${srcs})
+    target_include_directories(zl_${name} PUBLIC ${inc})
+    target_link_libraries(zl_${name} PUBLIC ${ARG_DEPS} fmt::fmt)
+    target_compile_options(zl_${name} PRIVATE ${ZL_WARNINGS})
+  else()
+    add_library(zl_${name} INTERFACE)
+    target_include_directories(zl_${name} INTERFACE ${inc})
+    target_link_libraries(zl_${name} INTERFACE ${ARG_DEPS} fmt::fmt)
+  endif()
+  add_library(zl::${name} ALIAS zl_${name})
+
+  if(tests AND NOT ZL_FUZZ)
+    add_executable(${name}_test ${tests})
+    target_link_libraries(${name}_test PRIVATE zl_${name} zl_test_support
+                          ${ZL_TEST_EXTRA_LIBS_${name}} GTest::gtest GTest::gmock GTest::gtest_main)
+    target_compile_options(${name}_test PRIVATE ${ZL_WARNINGS})
+    target_compile_definitions(${name}_test PRIVATE
+      ZL_SOURCE_DIR="${CMAKE_SOURCE_DIR}" ZL_BINARY_DIR="${CMAKE_BINARY_DIR}")
+    gtest_discover_tests(${name}_test PROPERTIES LABELS unit DISCOVERY_TIMEOUT 60)
+  endif()
+
+  if(ZL_FUZZ)
+    foreach(f ${fuzzers})
+      get_filename_component(fname ${f} NAME_WE)
+      add_executable(${fname} ${f})
+      target_link_libraries(${fname} PRIVATE zl_${name})
+      target_compile_options(${fname} PRIVATE ${ZL_WARNINGS} -fsanitize=fuzzer)
+      target_link_options(${fname} PRIVATE -fsanitize=fuzzer)
+      add_test(NAME fuzz.${fname}
+               COMMAND ${CMAKE_SOURCE_DIR}/scripts/run-fuzzer.sh $<TARGET_FILE:${fname}>
+                       ${CMAKE_SOURCE_DIR}/fuzz/corpus/${fname} ${ZL_FUZZ_SECONDS})
+      set_tests_properties(fuzz.${fname} PROPERTIES LABELS fuzz TIMEOUT 600)
+    endforeach()
+  endif()
+endfunction()

@@ -1,0 +1,57 @@
+#include "base/log.h"
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <mutex>
+#include <string>
+
+namespace zl {
+namespace {
+
+std::atomic<LogLevel> g_level{LogLevel::kError};
+std::mutex g_mu;
+std::string g_prefix;                                       // guarded by g_mu
+std::function<void(LogLevel, std::string_view)> g_sink;     // guarded by g_mu
+
+}  // namespace
+
+std::optional<LogLevel> ParseLogLevel(std::string_view name) {
+  if (name == "verbose" || name == "debug") return LogLevel::kVerbose;
+  if (name == "error") return LogLevel::kError;
+  if (name == "silent") return LogLevel::kSilent;
+  return std::nullopt;
+}
+
+void SetLogLevel(LogLevel level) { g_level = level; }
+LogLevel GetLogLevel() { return g_level; }
+
+void SetLogPrefix(std::string_view prefix) {
+  std::lock_guard lock(g_mu);
+  g_prefix = prefix;
+}
+
+void SetLogSink(std::function<void(LogLevel, std::string_view)> sink) {
+  std::lock_guard lock(g_mu);
+  g_sink = std::move(sink);
+}
+
+void Log(LogLevel level, std::string_view message) {
+  if (level == LogLevel::kSilent || level > g_level.load()) return;
+  std::lock_guard lock(g_mu);
+  if (g_sink) {
+    g_sink(level, message);
+    return;
+  }
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char ts[32];
+  std::strftime(ts, sizeof(ts), "%Y/%m/%d %H:%M:%S", &tm);
+  std::fprintf(stderr, "%s%s%s: %s %.*s\n", g_prefix.c_str(), g_prefix.empty() ? "" : ": ",
+               level == LogLevel::kError ? "ERROR" : "DEBUG", ts, int(message.size()),
+               message.data());
+}
+
+}  // namespace zl

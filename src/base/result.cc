@@ -1,0 +1,16 @@
+#include "base/result.h"
+
+#include <cstring>
+
+namespace zl {
+
+Error ErrnoError(int err, std::string_view what) {
+  char buf[256];
+  // GNU strerror_r returns the message pointer (maybe not buf).
+  const char* msg = strerror_r(err, buf, sizeof(buf));
+  return MakeError(err, std::string(what) + ": " + msg);
+}
+
+Error ErrnoError(std::string_view what) { return ErrnoError(errno, what); }
+
+}  // namespace zl
