@@ -9,9 +9,23 @@
 # Fuzzers: src/NAME/*_fuzz.cc become one libFuzzer binary each when ZL_FUZZ=ON.
 set(ZL_TEST_EXTRA_LIBS_crypto PkgConfig::SODIUM nlohmann_json::nlohmann_json)
 set(ZL_TEST_EXTRA_LIBS_wg nlohmann_json::nlohmann_json)
+set(ZL_TEST_EXTRA_LIBS_device zl_wg)
+set(ZL_TEST_EXTRA_LIBS_uapi nlohmann_json::nlohmann_json)
 
 function(zl_layer name)
-  cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "" "" "DEPS;PRIVATE_DEPS" ${ARGN})
+  # Layer names (base, crypto, ...) stand for their zl_ targets.
+  foreach(kind DEPS PRIVATE_DEPS)
+    set(mapped)
+    foreach(d ${ARG_${kind}})
+      if(TARGET zl_${d})
+        list(APPEND mapped zl_${d})
+      else()
+        list(APPEND mapped ${d})
+      endif()
+    endforeach()
+    set(ARG_${kind} ${mapped})
+  endforeach()
   set(dir ${CMAKE_SOURCE_DIR}/src/${name})
   set(inc ${CMAKE_BINARY_DIR}/inc/${name})
   file(MAKE_DIRECTORY ${inc})
@@ -20,12 +34,14 @@ function(zl_layer name)
   file(GLOB srcs CONFIGURE_DEPENDS ${dir}/*.cc)
   list(FILTER srcs EXCLUDE REGEX "_(test|fuzz|bench)\\.cc$")
   file(GLOB tests CONFIGURE_DEPENDS ${dir}/*_test.cc)
+  file(GLOB netns_tests CONFIGURE_DEPENDS ${dir}/*_netns_test.cc)
+  list(FILTER tests EXCLUDE REGEX "_netns_test\\.cc$")
   file(GLOB fuzzers CONFIGURE_DEPENDS ${dir}/*_fuzz.cc)
 
   if(srcs)
     add_library(zl_${name} STATIC ${srcs})
     target_include_directories(zl_${name} PUBLIC ${inc})
-    target_link_libraries(zl_${name} PUBLIC ${ARG_DEPS} fmt::fmt)
+    target_link_libraries(zl_${name} PUBLIC ${ARG_DEPS} fmt::fmt PRIVATE ${ARG_PRIVATE_DEPS})
     target_compile_options(zl_${name} PRIVATE ${ZL_WARNINGS})
   else()
     add_library(zl_${name} INTERFACE)
@@ -42,6 +58,21 @@ function(zl_layer name)
     target_compile_definitions(${name}_test PRIVATE
       ZL_SOURCE_DIR="${CMAKE_SOURCE_DIR}" ZL_BINARY_DIR="${CMAKE_BINARY_DIR}")
     gtest_discover_tests(${name}_test PROPERTIES LABELS unit DISCOVERY_TIMEOUT 60)
+  endif()
+
+  # *_netns_test.cc need root, TUN and network namespaces: one binary per
+  # layer, label "netns", run serially. Each test process moves itself into a
+  # private network namespace (tests/support/netns.h), which the kernel
+  # removes when the process exits, even on a crash.
+  if(netns_tests AND NOT ZL_FUZZ)
+    add_executable(${name}_netns_test ${netns_tests})
+    target_link_libraries(${name}_netns_test PRIVATE zl_${name} zl_test_support
+                          GTest::gtest GTest::gmock GTest::gtest_main)
+    target_compile_options(${name}_netns_test PRIVATE ${ZL_WARNINGS})
+    target_compile_definitions(${name}_netns_test PRIVATE
+      ZL_SOURCE_DIR="${CMAKE_SOURCE_DIR}" ZL_BINARY_DIR="${CMAKE_BINARY_DIR}")
+    add_test(NAME ${name}_netns_test COMMAND ${name}_netns_test)
+    set_tests_properties(${name}_netns_test PROPERTIES LABELS netns RUN_SERIAL ON TIMEOUT 300)
   endif()
 
   if(ZL_FUZZ)

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls this and nothing else).
+#   1. install what is missing (Debian packages only)
+#   2. release build; unit tests, then the netns integration tests (root)
+#   3. ASan+UBSan build; unit tests
+#   4. libFuzzer build (clang); every fuzzer for ZL_FUZZ_SECONDS (default 20 s)
+# Set ZL_TEST_SKIP_SLOW=1 to leave out the real-time rekey test (label slow).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+fuzz_seconds=${ZL_FUZZ_SECONDS:-20}
+step() { printf '\n=== %s (%s)\n' "$*" "$(date +%H:%M:%S)"; }
+
+step "dependencies"
+./scripts/install-deps.sh
+
+step "release build"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$jobs"
+
+step "unit tests"
+ctest --test-dir build -L unit --output-on-failure -j"$jobs"
+
+step "netns integration tests"
+exclude=()
+if [ "${ZL_TEST_SKIP_SLOW:-0}" = 1 ]; then exclude=(-LE slow); fi
+ctest --test-dir build -L netns "${exclude[@]}" --output-on-failure
+
+step "ASan+UBSan build and unit tests"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DZL_SANITIZE=ON -DZL_BENCH=OFF >/dev/null
+cmake --build build-asan -j"$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan -L unit --output-on-failure -j"$jobs"
+
+step "fuzzers (${fuzz_seconds}s each)"
+CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DZL_FUZZ=ON -DZL_FUZZ_SECONDS="$fuzz_seconds" >/dev/null
+cmake --build build-fuzz -j"$jobs"
+ctest --test-dir build-fuzz -L fuzz --output-on-failure
+
+step "all tests passed"

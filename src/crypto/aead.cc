@@ -1,0 +1,213 @@
+#include "crypto/aead.h"
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "crypto/chacha20.h"
+
+namespace zl::crypto {
+namespace {
+
+[[noreturn]] void Die(const char* what) {
+  // Reached only if OpenSSL lacks ChaCha20, which a supported build never
+  // does; a function that returns a key has no other honest way to fail.
+  std::fprintf(stderr, "zl::crypto: fatal: %s\n", what);
+  std::abort();
+}
+
+// Fetched once per process: a fetch is a locked method-store lookup, far
+// too slow to repeat per packet.
+const EVP_CIPHER* ChaChaPolyCipher() {
+  static EVP_CIPHER* const cipher =
+      EVP_CIPHER_fetch(nullptr, "ChaCha20-Poly1305", nullptr);
+  return cipher;
+}
+
+const EVP_CIPHER* ChaCha20Cipher() {
+  static EVP_CIPHER* const cipher =
+      EVP_CIPHER_fetch(nullptr, "ChaCha20", nullptr);
+  return cipher;
+}
+
+// WireGuard's nonce: 32 zero bits, then the counter little-endian.
+void CounterNonce(uint64_t counter, uint8_t nonce[kAeadNonceLen]) {
+  std::memset(nonce, 0, 4);
+  StoreLe64(nonce + 4, counter);
+}
+
+// OpenSSL takes int lengths; anything larger is a caller bug, not a packet.
+bool FitsInt(size_t n) { return n <= static_cast<size_t>(INT_MAX); }
+
+// A raw ChaCha20 context, set up with the cipher once per thread so each
+// block only sets key and IV (passing the cipher again would reset it).
+class KeystreamCtx {
+ public:
+  KeystreamCtx() : ctx_(EVP_CIPHER_CTX_new()) {
+    if (ctx_ == nullptr || ChaCha20Cipher() == nullptr ||
+        EVP_EncryptInit_ex2(ctx_, ChaCha20Cipher(), nullptr, nullptr,
+                            nullptr) != 1) {
+      Die("ChaCha20 unavailable");
+    }
+  }
+  ~KeystreamCtx() { EVP_CIPHER_CTX_free(ctx_); }
+  KeystreamCtx(const KeystreamCtx&) = delete;
+  KeystreamCtx& operator=(const KeystreamCtx&) = delete;
+
+  void Block(const uint8_t key[32], const uint8_t iv[16], uint8_t out[64]) {
+    static constexpr uint8_t kZeros[64] = {};
+    int len = 0;
+    if (EVP_EncryptInit_ex2(ctx_, nullptr, key, iv, nullptr) != 1 ||
+        EVP_EncryptUpdate(ctx_, out, &len, kZeros, sizeof(kZeros)) != 1 ||
+        len != 64) {
+      Die("ChaCha20 keystream failed");
+    }
+  }
+
+ private:
+  EVP_CIPHER_CTX* ctx_;
+};
+
+}  // namespace
+
+namespace internal {
+
+void ChaCha20Block(const uint8_t key[32], const uint8_t iv[16],
+                   uint8_t out[64]) {
+  thread_local KeystreamCtx ctx;
+  ctx.Block(key, iv, out);
+}
+
+}  // namespace internal
+
+struct ChaChaPoly::Impl {
+  EVP_CIPHER_CTX* ctx = nullptr;
+};
+
+ChaChaPoly::ChaChaPoly() : impl_(std::make_unique<Impl>()) {
+  // The only allocation: the context lives as long as the object, and each
+  // call below just re-keys it.
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  if (ctx != nullptr && ChaChaPolyCipher() != nullptr &&
+      EVP_CipherInit_ex2(ctx, ChaChaPolyCipher(), nullptr, nullptr, 1,
+                         nullptr) == 1) {
+    impl_->ctx = ctx;
+  } else {
+    EVP_CIPHER_CTX_free(ctx);  // Seal/Open then report failure
+  }
+}
+
+ChaChaPoly::~ChaChaPoly() { EVP_CIPHER_CTX_free(impl_->ctx); }
+
+bool ChaChaPoly::Seal(const SymmetricKey& key, uint64_t counter, ByteSpan ad,
+                      ByteSpan plaintext, MutableByteSpan out) {
+  uint8_t nonce[kAeadNonceLen];
+  CounterNonce(counter, nonce);
+  return SealWithNonce(key, nonce, ad, plaintext, out);
+}
+
+bool ChaChaPoly::Open(const SymmetricKey& key, uint64_t counter, ByteSpan ad,
+                      ByteSpan ciphertext, MutableByteSpan out) {
+  uint8_t nonce[kAeadNonceLen];
+  CounterNonce(counter, nonce);
+  return OpenWithNonce(key, nonce, ad, ciphertext, out);
+}
+
+bool ChaChaPoly::SealWithNonce(const SymmetricKey& key,
+                               const uint8_t nonce[kAeadNonceLen], ByteSpan ad,
+                               ByteSpan plaintext, MutableByteSpan out) {
+  EVP_CIPHER_CTX* ctx = impl_->ctx;
+  const size_t n = plaintext.size();
+  if (ctx == nullptr || out.size() < n + kAeadTagLen || !FitsInt(n) ||
+      !FitsInt(ad.size())) {
+    return false;
+  }
+  int len = 0;
+  if (EVP_CipherInit_ex2(ctx, nullptr, key.data(), nonce, 1, nullptr) != 1)
+    return false;
+  if (!ad.empty() &&
+      EVP_CipherUpdate(ctx, nullptr, &len, ad.data(), int(ad.size())) != 1) {
+    return false;
+  }
+  if (n != 0 &&
+      (EVP_CipherUpdate(ctx, out.data(), &len, plaintext.data(), int(n)) != 1 ||
+       size_t(len) != n)) {
+    return false;
+  }
+  if (EVP_CipherFinal_ex(ctx, out.data() + n, &len) != 1) return false;
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG,
+                                        out.data() + n, kAeadTagLen),
+      OSSL_PARAM_construct_end()};
+  return EVP_CIPHER_CTX_get_params(ctx, params) == 1;
+}
+
+bool ChaChaPoly::OpenWithNonce(const SymmetricKey& key,
+                               const uint8_t nonce[kAeadNonceLen], ByteSpan ad,
+                               ByteSpan ciphertext, MutableByteSpan out) {
+  EVP_CIPHER_CTX* ctx = impl_->ctx;
+  if (ctx == nullptr || ciphertext.size() < kAeadTagLen) return false;
+  const size_t n = ciphertext.size() - kAeadTagLen;
+  if (out.size() < n || !FitsInt(n) || !FitsInt(ad.size())) return false;
+  // OSSL_PARAM wants a mutable buffer and `ciphertext` is const; 16 bytes.
+  uint8_t tag[kAeadTagLen];
+  std::memcpy(tag, ciphertext.data() + n, kAeadTagLen);
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_octet_string(
+                             OSSL_CIPHER_PARAM_AEAD_TAG, tag, kAeadTagLen),
+                         OSSL_PARAM_construct_end()};
+  int len = 0;
+  bool ok =
+      EVP_CipherInit_ex2(ctx, nullptr, key.data(), nonce, 0, nullptr) == 1 &&
+      EVP_CIPHER_CTX_set_params(ctx, params) == 1 &&
+      (ad.empty() ||
+       EVP_CipherUpdate(ctx, nullptr, &len, ad.data(), int(ad.size())) == 1) &&
+      (n == 0 || (EVP_CipherUpdate(ctx, out.data(), &len, ciphertext.data(),
+                                   int(n)) == 1 &&
+                  size_t(len) == n)) &&
+      EVP_CipherFinal_ex(ctx, out.data() + n, &len) == 1;
+  // Never hand back unauthenticated plaintext, even by accident.
+  if (!ok && n != 0) std::memset(out.data(), 0, n);
+  return ok;
+}
+
+SymmetricKey HChaCha20(const SymmetricKey& key, const uint8_t input[16]) {
+  // HChaCha20 is the ChaCha20 block function without the final addition of
+  // the input state, keeping words 0..3 and 12..15. OpenSSL's 16-byte IV is
+  // exactly words 12..15, so one keystream block minus the initial words
+  // (the "expand 32-byte k" constants, and the input) recovers them.
+  static constexpr uint32_t kSigma[4] = {0x61707865, 0x3320646e, 0x79622d32,
+                                         0x6b206574};
+  uint8_t block[64];
+  internal::ChaCha20Block(key.data(), input, block);
+  SymmetricKey subkey;
+  uint8_t* out = subkey.data();
+  for (int i = 0; i < 4; ++i) {
+    StoreLe32(out + 4 * i, LoadLe32(block + 4 * i) - kSigma[i]);
+    StoreLe32(out + 16 + 4 * i,
+              LoadLe32(block + 48 + 4 * i) - LoadLe32(input + 4 * i));
+  }
+  SecureWipe(block, sizeof(block));
+  return subkey;
+}
+
+bool XChaChaPoly::Seal(const SymmetricKey& key, const uint8_t nonce[kXNonceLen],
+                       ByteSpan ad, ByteSpan plaintext, MutableByteSpan out) {
+  // draft-irtf-cfrg-xchacha §2.3: subkey from the first 16 nonce bytes, then
+  // ChaCha20-Poly1305 with nonce 4 zero bytes || the last 8, which is
+  // exactly WireGuard's counter nonce with counter = LE64(nonce[16..24]).
+  const SymmetricKey subkey = HChaCha20(key, nonce);
+  return inner_.Seal(subkey, LoadLe64(nonce + 16), ad, plaintext, out);
+}
+
+bool XChaChaPoly::Open(const SymmetricKey& key, const uint8_t nonce[kXNonceLen],
+                       ByteSpan ad, ByteSpan ciphertext, MutableByteSpan out) {
+  const SymmetricKey subkey = HChaCha20(key, nonce);
+  return inner_.Open(subkey, LoadLe64(nonce + 16), ad, ciphertext, out);
+}
+
+}  // namespace zl::crypto

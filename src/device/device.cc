@@ -1,0 +1,437 @@
+#include "device/device.h"
+
+#include <condition_variable>
+#include <list>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "base/log.h"
+#include "net/netlink.h"
+#include "net/udp_bind.h"
+#include "wg/engine.h"
+
+namespace zl::device {
+namespace {
+
+// Largest IP packet the TUN can hand us, plus WireGuard's overhead (16 B
+// header, up to 15 B padding, 16 B tag).
+constexpr size_t kMaxPacket = 65535;
+constexpr size_t kMaxDatagram = kMaxPacket + 48;
+// Batches handled per wake-up before yielding to the other sources, so one
+// busy direction cannot starve the other.
+constexpr int kBatchesPerWakeup = 4;
+// How long a control call from another thread waits for the loop.
+constexpr auto kControlTimeout = std::chrono::seconds(10);
+
+wg::PeerUpdate ToPeerUpdate(const PeerConfig& p) {
+  wg::PeerUpdate u;
+  u.public_key = p.public_key;
+  u.remove = p.remove;
+  u.update_only = p.update_only;
+  u.preshared_key = p.preshared_key;
+  u.endpoint = p.endpoint;
+  u.persistent_keepalive_interval = p.persistent_keepalive_interval;
+  u.replace_allowed_ips = p.replace_allowed_ips;
+  u.allowed_ips = p.allowed_ips;
+  return u;
+}
+
+}  // namespace
+
+// Counters of the glue itself (the engine counts protocol drops).
+struct GlueCounters {
+  uint64_t tun_write_errors = 0;
+  uint64_t send_errors = 0;
+  uint64_t send_dropped_full = 0;
+};
+
+struct Device::Impl final : public wg::PacketSink {
+  Impl(net::EventLoop& l, std::unique_ptr<net::TunDevice> t, std::unique_ptr<net::Bind> b,
+       const Clock& c, crypto::Rng& r, DeviceOptions o)
+      : loop(l),
+        tun(std::move(t)),
+        bind(std::move(b)),
+        clock(c),
+        rng(r),
+        engine(wg::EngineOptions{}, r),
+        options(std::move(o)) {
+    size_t n = options.batch_size == 0 ? 1 : std::min(options.batch_size, net::kMaxBatchSize);
+    tun_bufs.assign(n, std::vector<uint8_t>(kMaxPacket));
+    tun_slots.resize(n);
+    for (size_t i = 0; i < n; ++i) tun_slots[i].buf = MutableByteSpan(tun_bufs[i]);
+    recv_bufs.assign(n, std::vector<uint8_t>(kMaxDatagram));
+    recv_slots.resize(n);
+    for (size_t i = 0; i < n; ++i) recv_slots[i].buf = MutableByteSpan(recv_bufs[i]);
+    send_bufs.assign(n, std::vector<uint8_t>(kMaxDatagram));
+    sends.reserve(n);
+    encap_out.resize(kMaxDatagram);
+  }
+
+  // --- wg::PacketSink ---
+
+  void SendToNetwork(wg::PeerId, const wg::Path& to, ByteSpan data) override {
+    if (sends.size() == send_bufs.size()) FlushSends();
+    if (data.size() > kMaxDatagram) return;
+    auto& buf = send_bufs[sends.size()];
+    std::copy(data.begin(), data.end(), buf.begin());
+    sends.push_back(net::SendItem{to.remote, ByteSpan(buf.data(), data.size()), to.local});
+  }
+
+  void WriteToTun(wg::PeerId, ByteSpan packet) override {
+    if (auto r = tun->Write(packet); !r.ok()) ++glue.tun_write_errors;
+  }
+
+  // --- data path ---
+
+  void FlushSends() {
+    std::span<const net::SendItem> rest(sends);
+    while (!rest.empty()) {
+      auto sent = bind->Send(rest);
+      if (!sent.ok()) {
+        // items[0] cannot be sent (no route, wrong family...): skip it.
+        ++glue.send_errors;
+        rest = rest.subspan(1);
+        continue;
+      }
+      if (*sent == 0) {
+        // Socket buffer full: drop the rest rather than block the loop, as a
+        // congested link would.
+        glue.send_dropped_full += rest.size();
+        break;
+      }
+      rest = rest.subspan(*sent);
+    }
+    sends.clear();
+  }
+
+  void OnTunReadable() {
+    for (int round = 0; round < kBatchesPerWakeup; ++round) {
+      auto n = tun->ReadBatch(tun_slots);
+      if (!n.ok()) {
+        if (n.error().code() == EAGAIN) break;
+        // EBADFD/EIO/ENODEV: the interface is gone under us.
+        LogError("TUN read failed: " + n.error().message());
+        TunGone();
+        return;
+      }
+      if (*n == 0) break;
+      Now now = clock.Read();
+      for (size_t i = 0; i < *n; ++i) {
+        ByteSpan packet(tun_slots[i].buf.data(), tun_slots[i].len);
+        auto r = engine.Encapsulate(packet, encap_out, now, *this);
+        if (r.kind == wg::EncapsulateResult::Kind::kSent) {
+          SendToNetwork(r.peer, r.to, ByteSpan(encap_out.data(), r.length));
+        }
+      }
+      FlushSends();
+      if (*n < tun_slots.size()) break;
+    }
+  }
+
+  void OnUdpReadable(IpAddress::Family family) {
+    for (int round = 0; round < kBatchesPerWakeup; ++round) {
+      auto n = bind->Receive(family, recv_slots);
+      if (!n.ok() || *n == 0) break;
+      Now now = clock.Read();
+      for (size_t i = 0; i < *n; ++i) {
+        auto& slot = recv_slots[i];
+        wg::Path from{slot.from, slot.local};
+        auto r = engine.Decapsulate(from, MutableByteSpan(slot.buf.data(), slot.len), now, *this);
+        if (r.kind == wg::DecapsulateResult::Kind::kDeliver) WriteToTun(r.peer, r.packet);
+      }
+      FlushSends();
+      if (*n < recv_slots.size()) break;
+    }
+  }
+
+  void OnTick() {
+    engine.Tick(clock.Read(), *this);
+    FlushSends();
+  }
+
+  void OnLinkEvents() {
+    auto events = link->ReadEvents();
+    if (!events.ok()) return;
+    for (const auto& e : *events) {
+      if (e.kind == net::LinkEvent::Kind::kDeleted) {
+        TunGone();
+        return;
+      }
+    }
+  }
+
+  void TunGone() {
+    if (tun_gone_reported) return;
+    tun_gone_reported = true;
+    loop.Unwatch(tun->fd());
+    if (options.on_tun_gone) options.on_tun_gone();
+  }
+
+  // --- watching ---
+
+  Result<void> WatchSockets() {
+    for (auto family : {IpAddress::Family::kV4, IpAddress::Family::kV6}) {
+      int fd = bind->fd(family);
+      if (fd < 0) continue;
+      ZL_RETURN_IF_ERROR(loop.Watch(fd, net::kReadable, [this, family](uint32_t) {
+        MarkLoopThread();
+        OnUdpReadable(family);
+      }));
+    }
+    return Ok();
+  }
+
+  void UnwatchSockets() {
+    for (auto family : {IpAddress::Family::kV4, IpAddress::Family::kV6}) {
+      if (int fd = bind->fd(family); fd >= 0) loop.Unwatch(fd);
+    }
+  }
+
+  // --- control (loop thread) ---
+
+  Result<void> ApplyOnLoop(const ConfigRequest& req) {
+    Now now = clock.Read();
+    std::optional<Error> first_error;
+    auto note = [&](const Error& e) {
+      if (!first_error) first_error = e;
+    };
+    if (req.private_key) {
+      std::optional<crypto::PrivateKey> key;
+      if (!req.private_key->IsZero()) key = *req.private_key;
+      if (auto r = engine.SetPrivateKey(key, now); !r.ok()) note(r.error());
+    }
+    if (req.listen_port && *req.listen_port != bind->port()) {
+      UnwatchSockets();
+      auto r = bind->Rebind(*req.listen_port);
+      if (!r.ok()) {
+        note(r.error().Wrap(fmt::format("listen-port {}", *req.listen_port)));
+      }
+      if (auto w = WatchSockets(); !w.ok()) note(w.error());
+    }
+    if (req.fwmark) {
+      if (auto r = bind->SetFwmark(*req.fwmark); !r.ok()) {
+        note(r.error().Wrap("fwmark"));
+      } else {
+        fwmark = *req.fwmark;
+      }
+    }
+    if (req.replace_peers) engine.RemoveAllPeers();
+    for (const auto& p : req.peers) {
+      if (auto r = engine.ApplyPeerUpdate(ToPeerUpdate(p), now, *this); !r.ok()) note(r.error());
+    }
+    FlushSends();
+    if (first_error) return *first_error;
+    return Ok();
+  }
+
+  DeviceState SnapshotOnLoop() {
+    DeviceState s;
+    s.private_key = private_key_for_get;
+    s.listen_port = bind->port();
+    s.fwmark = fwmark;
+    for (auto& p : engine.Snapshot()) {
+      PeerState ps;
+      ps.public_key = p.public_key;
+      ps.preshared_key = p.preshared_key;
+      ps.endpoint = p.endpoint;
+      ps.persistent_keepalive_interval = p.persistent_keepalive_interval;
+      ps.allowed_ips = std::move(p.allowed_ips);
+      ps.last_handshake = p.last_handshake;
+      ps.rx_bytes = p.rx_bytes;
+      ps.tx_bytes = p.tx_bytes;
+      s.peers.push_back(std::move(ps));
+    }
+    return s;
+  }
+
+  // --- cross-thread marshalling ---
+
+  void MarkLoopThread() { loop_thread.store(std::this_thread::get_id(), std::memory_order_relaxed); }
+  bool OnLoopThread() const {
+    return loop_thread.load(std::memory_order_relaxed) == std::this_thread::get_id();
+  }
+
+  struct Call {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;     // guarded by mu
+    bool cancelled = false;  // guarded by mu
+  };
+
+  // Runs `fn` on the loop thread and waits. False if the device closed or the
+  // loop did not run it in time.
+  bool RunOnLoop(const std::function<void()>& fn) {
+    if (OnLoopThread()) {
+      {
+        std::lock_guard lock(calls_mu);
+        if (closed) return false;
+      }
+      fn();
+      return true;
+    }
+    auto call = std::make_shared<Call>();
+    {
+      std::lock_guard lock(calls_mu);
+      if (closed) return false;
+      calls.push_back(call);
+    }
+    loop.Post([this, call, fn] {
+      MarkLoopThread();
+      {
+        std::lock_guard lock(call->mu);
+        if (call->cancelled) return;
+      }
+      fn();
+      std::lock_guard lock(call->mu);
+      call->done = true;
+      call->cv.notify_all();
+    });
+    bool ok;
+    {
+      std::unique_lock lock(call->mu);
+      ok = call->cv.wait_for(lock, kControlTimeout, [&] { return call->done || call->cancelled; }) &&
+           call->done;
+      if (!ok) call->cancelled = true;  // a late run must not touch our stack
+    }
+    std::lock_guard lock(calls_mu);
+    calls.remove(call);
+    return ok;
+  }
+
+  void CancelCalls() {
+    std::lock_guard lock(calls_mu);
+    closed = true;
+    for (auto& c : calls) {
+      std::lock_guard l(c->mu);
+      c->cancelled = true;
+      c->cv.notify_all();
+    }
+  }
+
+  net::EventLoop& loop;
+  std::unique_ptr<net::TunDevice> tun;
+  std::unique_ptr<net::Bind> bind;
+  std::unique_ptr<net::LinkWatcher> link;
+  const Clock& clock;
+  crypto::Rng& rng;
+  wg::Engine engine;
+  DeviceOptions options;
+  GlueCounters glue;
+
+  std::optional<crypto::PrivateKey> private_key_for_get;
+  uint32_t fwmark = 0;
+  std::optional<net::TimerId> tick_timer;
+  bool tun_gone_reported = false;
+  bool close_done = false;
+
+  std::vector<std::vector<uint8_t>> tun_bufs;
+  std::vector<net::TunPacket> tun_slots;
+  std::vector<std::vector<uint8_t>> recv_bufs;
+  std::vector<net::RecvSlot> recv_slots;
+  std::vector<std::vector<uint8_t>> send_bufs;
+  std::vector<net::SendItem> sends;
+  std::vector<uint8_t> encap_out;
+
+  std::atomic<std::thread::id> loop_thread{};
+  std::mutex calls_mu;
+  bool closed = false;                      // guarded by calls_mu
+  std::list<std::shared_ptr<Call>> calls;   // guarded by calls_mu
+};
+
+Device::Device(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Device::~Device() { Close(); }
+
+Result<std::unique_ptr<Device>> Device::Create(net::EventLoop& loop,
+                                               std::unique_ptr<net::TunDevice> tun,
+                                               const Clock& clock, crypto::Rng& rng,
+                                               DeviceOptions options) {
+  std::unique_ptr<net::Bind> bind = std::move(options.bind);
+  if (!bind) {
+    auto opened = net::LinuxBind::Open(0);
+    if (!opened.ok()) return opened.error().Wrap("UDP bind");
+    bind = std::move(*opened);
+  }
+  int ifindex = tun->index();
+  auto impl = std::make_unique<Impl>(loop, std::move(tun), std::move(bind), clock, rng,
+                                     std::move(options));
+  Impl* d = impl.get();
+  std::unique_ptr<Device> device(new Device(std::move(impl)));
+
+  if (auto r = d->tun->SetUp(); !r.ok()) return r.error().Wrap("bringing the interface up");
+  if (ifindex > 0) {
+    auto link = net::LinkWatcher::Create(ifindex);
+    if (!link.ok()) return link.error().Wrap("rtnetlink");
+    d->link = std::move(*link);
+    ZL_RETURN_IF_ERROR(d->loop.Watch(d->link->fd(), net::kReadable, [d](uint32_t) {
+      d->MarkLoopThread();
+      d->OnLinkEvents();
+    }));
+  }
+  ZL_RETURN_IF_ERROR(d->loop.Watch(d->tun->fd(), net::kReadable, [d](uint32_t) {
+    d->MarkLoopThread();
+    d->OnTunReadable();
+  }));
+  ZL_RETURN_IF_ERROR(d->WatchSockets());
+  auto timer = d->loop.AddTimer(wg::kTickInterval, wg::kTickInterval, [d] {
+    d->MarkLoopThread();
+    d->OnTick();
+  });
+  if (!timer.ok()) return timer.error();
+  d->tick_timer = *timer;
+  return device;
+}
+
+Result<void> Device::Apply(const ConfigRequest& request) {
+  Result<void> result = MakeError(ESHUTDOWN, "device is shutting down");
+  bool ran = impl_->RunOnLoop([&] {
+    result = impl_->ApplyOnLoop(request);
+    if (request.private_key) {
+      if (request.private_key->IsZero()) {
+        impl_->private_key_for_get.reset();
+      } else {
+        impl_->private_key_for_get = *request.private_key;
+      }
+    }
+  });
+  if (!ran) return MakeError(ESHUTDOWN, "device is shutting down");
+  return result;
+}
+
+DeviceState Device::Snapshot() {
+  DeviceState state;
+  impl_->RunOnLoop([&] { state = impl_->SnapshotOnLoop(); });
+  return state;
+}
+
+void Device::Close() {
+  if (!impl_ || impl_->close_done) return;
+  Impl& d = *impl_;
+  d.close_done = true;
+  // 1. No more control calls; waiters are released.
+  d.CancelCalls();
+  // 2. Stop every event source.
+  if (d.tick_timer) d.loop.CancelTimer(*d.tick_timer);
+  if (d.link) d.loop.Unwatch(d.link->fd());
+  d.loop.Unwatch(d.tun->fd());
+  d.UnwatchSockets();
+  // 3. Wipe keys: peers and our private key.
+  d.engine.RemoveAllPeers();
+  (void)d.engine.SetPrivateKey(std::nullopt, d.clock.Read());
+  d.private_key_for_get.reset();
+  // 4. Sockets, then the TUN (the kernel removes the interface).
+  d.bind.reset();
+  d.link.reset();
+  d.tun.reset();
+}
+
+const std::string& Device::name() const {
+  static const std::string kClosed;
+  return impl_->tun ? impl_->tun->name() : kClosed;
+}
+
+uint16_t Device::listen_port() const { return impl_->bind ? impl_->bind->port() : 0; }
+
+}  // namespace zl::device

@@ -1,0 +1,74 @@
+#pragma once
+// Device: one WireGuard interface at work. It joins the protocol engine
+// (wg::Engine, private to this layer) to a TUN device and a UDP bind, and
+// drives all three from one event loop:
+//
+//   TUN readable  -> ReadBatch -> Engine::Encapsulate -> Bind::SendBatch
+//   UDP readable  -> RecvBatch -> Engine::Decapsulate -> TunDevice::Write
+//   timer (100 ms) -> Engine::Tick
+//   rtnetlink     -> TUN deleted -> on_tun_gone callback
+//
+// It also implements ControlApi, so the UAPI server (and later the overlay
+// daemon) configure it with ConfigRequest / read it with Snapshot.
+//
+// Thread safety: Create, Close and the destructor run on the loop's thread
+// (or while the loop is not running). Apply and Snapshot are thread-safe:
+// from another thread they post the work to the loop and wait for it (so the
+// loop must be running); inside a loop callback they run directly. After
+// Close they fail with ESHUTDOWN (Snapshot returns an empty state).
+//
+// Shutdown order (Close): stop accepting control calls, unwatch the TUN, the
+// sockets and the link watcher, cancel the timer, drop all peers (keys wiped),
+// close the sockets, then destroy the TUN (the kernel removes the interface).
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+
+#include "base/clock.h"
+#include "base/result.h"
+#include "crypto/random.h"
+#include "device/config.h"
+#include "net/event_loop.h"
+#include "net/tun_device.h"
+#include "net/udp_bind.h"
+
+namespace zl::device {
+
+struct DeviceOptions {
+  // Packets read from the TUN or the sockets per wake-up and per batch call.
+  size_t batch_size = 64;
+  // Called on the loop thread when the TUN interface disappears.
+  std::function<void()> on_tun_gone;
+  // The UDP side; null = net::LinuxBind on all addresses, random port.
+  std::unique_ptr<net::Bind> bind;
+};
+
+class Device final : public ControlApi {
+ public:
+  // Binds UDP on a random port (as wireguard-go does until listen_port is set)
+  // and starts watching the TUN, the sockets and the link. `loop`, `clock`
+  // and `rng` must outlive the device.
+  static Result<std::unique_ptr<Device>> Create(net::EventLoop& loop,
+                                                std::unique_ptr<net::TunDevice> tun,
+                                                const Clock& clock, crypto::Rng& rng,
+                                                DeviceOptions options = {});
+  ~Device() override;
+
+  Result<void> Apply(const ConfigRequest& request) override;
+  DeviceState Snapshot() override;
+
+  // See the shutdown order above. Idempotent.
+  void Close();
+
+  const std::string& name() const;
+  uint16_t listen_port() const;
+
+ private:
+  struct Impl;
+  explicit Device(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace zl::device

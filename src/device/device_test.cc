@@ -1,0 +1,174 @@
+// Two Devices in one process: fake TUNs (socketpairs), real UDP on loopback,
+// configured through the ControlApi from another thread, as the UAPI does.
+
+#include "device/device.h"
+
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <thread>
+
+#include "base/bytes.h"
+#include "crypto/x25519.h"
+#include "support/fake_tun.h"
+
+namespace zl::device {
+namespace {
+
+using testing::FakeTun;
+
+std::vector<uint8_t> Ipv4Packet(const char* src, const char* dst, size_t payload) {
+  std::vector<uint8_t> p(20 + payload, 0xab);
+  p[0] = 0x45;
+  p[1] = 0;
+  StoreBe16(&p[2], uint16_t(p.size()));
+  p[8] = 64;
+  p[9] = 17;
+  auto s = IpAddress::Parse(src), d = IpAddress::Parse(dst);
+  std::copy_n(s->bytes().begin(), 4, &p[12]);
+  std::copy_n(d->bytes().begin(), 4, &p[16]);
+  return p;
+}
+
+// Waits (bounded) for a packet on `fd`; empty on timeout.
+std::vector<uint8_t> ReadPacket(int fd, int timeout_ms = 5000) {
+  pollfd pfd{fd, POLLIN, 0};
+  if (::poll(&pfd, 1, timeout_ms) != 1) return {};
+  std::vector<uint8_t> buf(65536);
+  ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+  if (n < 0) return {};
+  buf.resize(size_t(n));
+  return buf;
+}
+
+struct Node {
+  FakeTun* tun = nullptr;
+  std::unique_ptr<Device> device;
+  crypto::PrivateKey key;
+  crypto::PublicKey pub;
+};
+
+class DeviceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto loop = net::EventLoop::Create();
+    ASSERT_TRUE(loop.ok());
+    loop_ = std::move(*loop);
+    for (Node* n : {&a_, &b_}) {
+      n->key = crypto::GeneratePrivateKey(rng_);
+      n->pub = *crypto::DerivePublicKey(n->key);
+      auto tun = std::make_unique<FakeTun>("fake");
+      n->tun = tun.get();
+      DeviceOptions options;
+      auto bind = net::LinuxBind::Open(0, net::ListenAddresses::Loopback());
+      ASSERT_TRUE(bind.ok()) << bind.error().message();
+      options.bind = std::move(*bind);
+      auto dev = Device::Create(*loop_, std::move(tun), clock_, rng_, std::move(options));
+      ASSERT_TRUE(dev.ok()) << dev.error().message();
+      n->device = std::move(*dev);
+    }
+    loop_thread_ = std::thread([this] { (void)loop_->Run(); });
+  }
+
+  void TearDown() override {
+    loop_->Stop();
+    if (loop_thread_.joinable()) loop_thread_.join();
+    a_.device.reset();
+    b_.device.reset();
+  }
+
+  // a knows b's endpoint; b learns a's by roaming.
+  void Configure() {
+    ConfigRequest ra;
+    ra.private_key = a_.key;
+    PeerConfig pb;
+    pb.public_key = b_.pub;
+    pb.endpoint = Endpoint(*IpAddress::Parse("127.0.0.1"), b_.device->listen_port());
+    pb.allowed_ips = {*Cidr::Parse("10.0.0.2/32")};
+    ra.peers.push_back(pb);
+    ASSERT_TRUE(a_.device->Apply(ra).ok());
+
+    ConfigRequest rb;
+    rb.private_key = b_.key;
+    PeerConfig pa;
+    pa.public_key = a_.pub;
+    pa.allowed_ips = {*Cidr::Parse("10.0.0.1/32")};
+    rb.peers.push_back(pa);
+    ASSERT_TRUE(b_.device->Apply(rb).ok());
+  }
+
+  crypto::DeterministicRng rng_{42};
+  SystemClock clock_;
+  std::unique_ptr<net::EventLoop> loop_;
+  std::thread loop_thread_;
+  Node a_, b_;
+};
+
+TEST_F(DeviceTest, PacketCrossesTheTunnelBothWaysAndResponderLearnsEndpoint) {
+  Configure();
+  auto ping = Ipv4Packet("10.0.0.1", "10.0.0.2", 100);
+  ASSERT_EQ(::send(a_.tun->peer_fd(), ping.data(), ping.size(), 0), ssize_t(ping.size()));
+  EXPECT_EQ(ReadPacket(b_.tun->peer_fd()), ping);
+
+  auto pong = Ipv4Packet("10.0.0.2", "10.0.0.1", 1300);
+  ASSERT_EQ(::send(b_.tun->peer_fd(), pong.data(), pong.size(), 0), ssize_t(pong.size()));
+  EXPECT_EQ(ReadPacket(a_.tun->peer_fd()), pong);
+
+  DeviceState sb = b_.device->Snapshot();
+  ASSERT_EQ(sb.peers.size(), 1u);
+  ASSERT_TRUE(sb.peers[0].endpoint.has_value());
+  EXPECT_EQ(sb.peers[0].endpoint->port(), a_.device->listen_port());
+  EXPECT_TRUE(sb.peers[0].last_handshake.has_value());
+  EXPECT_GT(sb.peers[0].rx_bytes, 0u);
+  EXPECT_GT(sb.peers[0].tx_bytes, 0u);
+  EXPECT_TRUE(sb.private_key.has_value());
+}
+
+TEST_F(DeviceTest, PacketToAddressOutsideAllowedIpsIsNotSent) {
+  Configure();
+  auto stray = Ipv4Packet("10.0.0.1", "10.9.9.9", 50);
+  ASSERT_EQ(::send(a_.tun->peer_fd(), stray.data(), stray.size(), 0), ssize_t(stray.size()));
+  EXPECT_TRUE(ReadPacket(b_.tun->peer_fd(), 300).empty());
+  EXPECT_EQ(b_.device->Snapshot().peers[0].rx_bytes, 0u);
+}
+
+TEST_F(DeviceTest, ListenPortChangeRebindsAndTrafficFollows) {
+  Configure();
+  auto ping = Ipv4Packet("10.0.0.1", "10.0.0.2", 64);
+  ASSERT_EQ(::send(a_.tun->peer_fd(), ping.data(), ping.size(), 0), ssize_t(ping.size()));
+  ASSERT_EQ(ReadPacket(b_.tun->peer_fd()), ping);
+
+  // Move b to a fresh port and tell a.
+  uint16_t old_port = b_.device->listen_port();
+  ConfigRequest rb;
+  rb.listen_port = 0;
+  ASSERT_TRUE(b_.device->Apply(rb).ok());
+  uint16_t new_port = b_.device->Snapshot().listen_port;
+  EXPECT_NE(new_port, old_port);
+  ConfigRequest ra;
+  PeerConfig pb;
+  pb.public_key = b_.pub;
+  pb.endpoint = Endpoint(*IpAddress::Parse("127.0.0.1"), new_port);
+  ra.peers.push_back(pb);
+  ASSERT_TRUE(a_.device->Apply(ra).ok());
+
+  ASSERT_EQ(::send(a_.tun->peer_fd(), ping.data(), ping.size(), 0), ssize_t(ping.size()));
+  EXPECT_EQ(ReadPacket(b_.tun->peer_fd()), ping);
+}
+
+TEST_F(DeviceTest, ControlCallsFailAfterClose) {
+  Configure();
+  loop_->Stop();
+  loop_thread_.join();
+  a_.device->Close();
+  ConfigRequest r;
+  r.fwmark = 1;
+  auto res = a_.device->Apply(r);
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(res.error().code(), ESHUTDOWN);
+  EXPECT_TRUE(a_.device->Snapshot().peers.empty());
+}
+
+}  // namespace
+}  // namespace zl::device

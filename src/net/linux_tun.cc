@@ -1,0 +1,171 @@
+#include "net/linux_tun.h"
+
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "base/unique_fd.h"
+#include "net/netlink.h"
+
+namespace zl::net {
+namespace {
+
+constexpr char kTunPath[] = "/dev/net/tun";
+
+// The kernel's dev_valid_name(), with messages.
+Result<void> ValidateName(std::string_view name) {
+  auto invalid = [&](std::string_view why) {
+    return MakeError(EINVAL, "invalid interface name \"" + std::string(name) +
+                                 "\": " + std::string(why));
+  };
+  if (name.empty()) return invalid("empty");
+  if (name.size() >= IFNAMSIZ) {
+    return invalid("longer than " + std::to_string(IFNAMSIZ - 1) + " bytes");
+  }
+  if (name == "." || name == "..") return invalid("reserved");
+  for (char c : name) {
+    if (c == '/' || c == ':' || c == '\0' ||
+        std::isspace(static_cast<unsigned char>(c))) {
+      return invalid("contains '/', ':', NUL or whitespace");
+    }
+  }
+  return Ok();
+}
+
+class LinuxTun final : public TunDevice {
+ public:
+  LinuxTun(UniqueFd fd, std::string name, int index)
+      : fd_(std::move(fd)), name_(std::move(name)), index_(index) {}
+
+  const std::string& name() const override { return name_; }
+  int index() const override { return index_; }
+  int fd() const override { return fd_.get(); }
+
+  Result<size_t> ReadBatch(std::span<TunPacket> packets) override {
+    size_t count = 0;
+    while (count < packets.size()) {
+      TunPacket& packet = packets[count];
+      const ssize_t n = ::read(fd_.get(), packet.buf.data(), packet.buf.size());
+      if (n >= 0) {
+        packet.len = static_cast<size_t>(n);
+        ++count;
+        continue;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK || count > 0) break;
+      // EBADFD: the interface was deleted under us.
+      return ErrnoError("read from TUN " + name_);
+    }
+    return count;
+  }
+
+  Result<void> Write(ByteSpan packet) override {
+    for (;;) {
+      const ssize_t n = ::write(fd_.get(), packet.data(), packet.size());
+      if (n >= 0) return Ok();
+      if (errno != EINTR) return ErrnoError("write to TUN " + name_);
+    }
+  }
+
+  Result<int> Mtu() const override {
+    auto link = GetLink(index_);
+    if (!link.ok()) return link.error().Wrap("TUN " + name_);
+    return static_cast<int>(link->mtu);
+  }
+
+  Result<void> SetMtu(int mtu) override {
+    if (mtu <= 0)
+      return MakeError(EINVAL,
+                       "TUN " + name_ + ": invalid MTU " + std::to_string(mtu));
+    auto r = SetLinkMtu(index_, static_cast<uint32_t>(mtu));
+    if (!r.ok()) return r.error().Wrap("TUN " + name_);
+    return Ok();
+  }
+
+  Result<void> SetUp() override {
+    auto r = SetLinkUp(index_, true);
+    if (!r.ok()) return r.error().Wrap("TUN " + name_);
+    return Ok();
+  }
+
+ private:
+  UniqueFd fd_;
+  std::string name_;
+  int index_;
+};
+
+Error OpenError(int err) {
+  switch (err) {
+    case ENOENT:
+    case ENXIO:
+    case ENODEV:
+      return ErrnoError(err, std::string("open ") + kTunPath +
+                                 " (is the tun module loaded? a container "
+                                 "needs the device passed in)");
+    case EPERM:
+    case EACCES:
+      return ErrnoError(EPERM, std::string("open ") + kTunPath +
+                                   ": needs root/CAP_NET_ADMIN");
+    default:
+      return ErrnoError(err, std::string("open ") + kTunPath);
+  }
+}
+
+Error SetIffError(int err, const std::string& name) {
+  const std::string what = "create TUN " + name;
+  switch (err) {
+    case EPERM:
+      return ErrnoError(EPERM, what +
+                                   ": needs root/CAP_NET_ADMIN (or the "
+                                   "persistent TUN belongs to another user)");
+    case EBUSY:
+      return MakeError(
+          EBUSY,
+          what + ": a TUN of that name is already in use by another process");
+    case EINVAL:
+      // The kernel answers EINVAL when the name belongs to a TAP, a
+      // multiqueue TUN or a non-TUN interface.
+      if (InterfaceIndex(name).ok()) {
+        return MakeError(EBUSY, what + ": interface \"" + name +
+                                    "\" exists and is not a single-queue TUN");
+      }
+      return ErrnoError(err, what);
+    default:
+      return ErrnoError(err, what);
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<TunDevice>> CreateLinuxTun(std::string_view name,
+                                                  int mtu) {
+  ZL_RETURN_IF_ERROR(ValidateName(name));
+  if (mtu <= 0) return MakeError(EINVAL, "invalid MTU " + std::to_string(mtu));
+
+  UniqueFd fd(::open(kTunPath, O_RDWR | O_NONBLOCK | O_CLOEXEC));
+  if (!fd) return OpenError(errno);
+
+  ifreq ifr{};
+  std::memcpy(ifr.ifr_name, name.data(), name.size());
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  if (::ioctl(fd.get(), TUNSETIFF, &ifr) != 0)
+    return SetIffError(errno, std::string(name));
+  // The kernel may have expanded a "%d".
+  std::string actual(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));
+
+  auto index = InterfaceIndex(actual);
+  if (!index.ok()) return index.error().Wrap("create TUN " + actual);
+  auto tun =
+      std::make_unique<LinuxTun>(std::move(fd), std::move(actual), *index);
+  ZL_RETURN_IF_ERROR(tun->SetMtu(mtu));
+  return std::unique_ptr<TunDevice>(std::move(tun));
+}
+
+}  // namespace zl::net

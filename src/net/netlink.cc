@@ -1,0 +1,227 @@
+#include "net/netlink.h"
+
+#include <libmnl/libmnl.h>
+#include <linux/if_link.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cerrno>
+#include <ctime>
+#include <optional>
+#include <string>
+
+namespace zl::net {
+namespace {
+
+// Large enough for one RTM_NEWLINK with all its attributes (stats, VF info).
+constexpr size_t kReceiveBufferSize = 32 * 1024;
+
+using MnlSocket = std::unique_ptr<mnl_socket, void (*)(mnl_socket*)>;
+
+void CloseMnl(mnl_socket* socket) { mnl_socket_close(socket); }
+
+Result<MnlSocket> OpenRtnl(unsigned groups, int flags) {
+  mnl_socket* raw = mnl_socket_open2(NETLINK_ROUTE, flags | SOCK_CLOEXEC);
+  if (raw == nullptr) return ErrnoError("socket(NETLINK_ROUTE)");
+  MnlSocket socket(raw, &CloseMnl);
+  if (mnl_socket_bind(raw, groups, MNL_SOCKET_AUTOPID) < 0)
+    return ErrnoError("bind(NETLINK_ROUTE)");
+  return socket;
+}
+
+uint32_t NextSequence() {
+  static std::atomic<uint32_t> seq{static_cast<uint32_t>(std::time(nullptr))};
+  return seq.fetch_add(1);
+}
+
+int ParseLinkAttribute(const nlattr* attr, void* data) {
+  auto* link = static_cast<LinkInfo*>(data);
+  switch (mnl_attr_get_type(attr)) {
+    case IFLA_IFNAME:
+      if (mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) >= 0)
+        link->name = mnl_attr_get_str(attr);
+      break;
+    case IFLA_MTU:
+      if (mnl_attr_validate(attr, MNL_TYPE_U32) >= 0)
+        link->mtu = mnl_attr_get_u32(attr);
+      break;
+    default:
+      break;
+  }
+  return MNL_CB_OK;
+}
+
+// Parses an RTM_NEWLINK/RTM_DELLINK message; nullopt for anything else.
+std::optional<LinkInfo> ParseLinkMessage(const nlmsghdr* nlh) {
+  if (nlh->nlmsg_type != RTM_NEWLINK && nlh->nlmsg_type != RTM_DELLINK)
+    return std::nullopt;
+  if (mnl_nlmsg_get_payload_len(nlh) < sizeof(ifinfomsg)) return std::nullopt;
+  const auto* ifi = static_cast<const ifinfomsg*>(mnl_nlmsg_get_payload(nlh));
+  LinkInfo link;
+  link.index = ifi->ifi_index;
+  link.up = (ifi->ifi_flags & IFF_UP) != 0;
+  mnl_attr_parse(nlh, sizeof(ifinfomsg), ParseLinkAttribute, &link);
+  return link;
+}
+
+// Sends `nlh` with NLM_F_ACK and reads until the kernel acknowledges it,
+// handing each data message to `on_message` (may be null).
+Result<void> Transact(nlmsghdr* nlh, std::string_view what, mnl_cb_t on_message,
+                      void* data) {
+  auto socket = OpenRtnl(0, 0);
+  if (!socket.ok()) return socket.error().Wrap(what);
+  mnl_socket* nl = socket->get();
+  nlh->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+  nlh->nlmsg_seq = NextSequence();
+  const unsigned portid = mnl_socket_get_portid(nl);
+  if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) return ErrnoError(what);
+
+  std::vector<char> buf(kReceiveBufferSize);
+  for (;;) {
+    const ssize_t n = mnl_socket_recvfrom(nl, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError(what);
+    }
+    const int ret =
+        mnl_cb_run(buf.data(), n, nlh->nlmsg_seq, portid, on_message, data);
+    if (ret == MNL_CB_ERROR) return ErrnoError(what);
+    if (ret == MNL_CB_STOP) return Ok();
+  }
+}
+
+// Builds an RTM_NEWLINK/RTM_GETLINK request for `ifindex` in `buf`.
+nlmsghdr* PrepareLinkRequest(char* buf, uint16_t type, int ifindex,
+                             ifinfomsg** ifi) {
+  nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
+  nlh->nlmsg_type = type;
+  *ifi = static_cast<ifinfomsg*>(
+      mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
+  (*ifi)->ifi_family = AF_UNSPEC;
+  (*ifi)->ifi_index = ifindex;
+  return nlh;
+}
+
+std::string LinkName(int ifindex) { return "link " + std::to_string(ifindex); }
+
+}  // namespace
+
+Result<int> InterfaceIndex(std::string_view name) {
+  const std::string copy(name);
+  const unsigned index = ::if_nametoindex(copy.c_str());
+  if (index == 0) {
+    if (errno == ENODEV || errno == ENXIO)
+      return MakeError(ENODEV, "no interface named \"" + copy + "\"");
+    return ErrnoError("if_nametoindex(" + copy + ")");
+  }
+  return static_cast<int>(index);
+}
+
+Result<LinkInfo> GetLink(int ifindex) {
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+  ifinfomsg* ifi;
+  nlmsghdr* nlh = PrepareLinkRequest(buf, RTM_GETLINK, ifindex, &ifi);
+  std::optional<LinkInfo> link;
+  auto on_message = [](const nlmsghdr* msg, void* data) -> int {
+    auto* out = static_cast<std::optional<LinkInfo>*>(data);
+    if (auto parsed = ParseLinkMessage(msg)) *out = std::move(parsed);
+    return MNL_CB_OK;
+  };
+  ZL_RETURN_IF_ERROR(
+      Transact(nlh, "RTM_GETLINK " + LinkName(ifindex), on_message, &link));
+  if (!link)
+    return MakeError(ENODEV, "RTM_GETLINK " + LinkName(ifindex) + ": no reply");
+  return std::move(*link);
+}
+
+Result<void> SetLinkUp(int ifindex, bool up) {
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+  ifinfomsg* ifi;
+  nlmsghdr* nlh = PrepareLinkRequest(buf, RTM_NEWLINK, ifindex, &ifi);
+  ifi->ifi_change = IFF_UP;
+  ifi->ifi_flags = up ? IFF_UP : 0;
+  return Transact(nlh, "set " + LinkName(ifindex) + (up ? " up" : " down"),
+                  nullptr, nullptr);
+}
+
+Result<void> SetLinkMtu(int ifindex, uint32_t mtu) {
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+  ifinfomsg* ifi;
+  nlmsghdr* nlh = PrepareLinkRequest(buf, RTM_NEWLINK, ifindex, &ifi);
+  mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
+  return Transact(nlh,
+                  "set " + LinkName(ifindex) + " mtu " + std::to_string(mtu),
+                  nullptr, nullptr);
+}
+
+Result<std::unique_ptr<LinkWatcher>> LinkWatcher::Create(int ifindex) {
+  auto socket = OpenRtnl(RTMGRP_LINK, SOCK_NONBLOCK);
+  if (!socket.ok()) return socket.error().Wrap("LinkWatcher");
+  return std::unique_ptr<LinkWatcher>(
+      new LinkWatcher(std::move(*socket), ifindex));
+}
+
+LinkWatcher::LinkWatcher(Socket socket, int ifindex)
+    : socket_(std::move(socket)), ifindex_(ifindex) {}
+
+LinkWatcher::~LinkWatcher() = default;
+
+int LinkWatcher::fd() const { return mnl_socket_get_fd(socket_.get()); }
+
+Result<std::vector<LinkEvent>> LinkWatcher::ReadEvents() {
+  struct Context {
+    int ifindex;
+    std::vector<LinkEvent> events;
+  } ctx{ifindex_, {}};
+  auto on_message = [](const nlmsghdr* msg, void* data) -> int {
+    auto* c = static_cast<Context*>(data);
+    auto link = ParseLinkMessage(msg);
+    if (!link || link->index != c->ifindex) return MNL_CB_OK;
+    const auto kind = msg->nlmsg_type == RTM_DELLINK
+                          ? LinkEvent::Kind::kDeleted
+                          : LinkEvent::Kind::kChanged;
+    c->events.push_back(LinkEvent{kind, std::move(*link)});
+    return MNL_CB_OK;
+  };
+
+  std::vector<char> buf(kReceiveBufferSize);
+  bool lost = false;
+  for (;;) {
+    const ssize_t n =
+        mnl_socket_recvfrom(socket_.get(), buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == ENOBUFS) {  // the kernel dropped notifications
+        lost = true;
+        continue;
+      }
+      return ErrnoError("LinkWatcher: recv");
+    }
+    // Sequence 0 and port 0: notifications, not answers to a request.
+    if (mnl_cb_run(buf.data(), n, 0, 0, on_message, &ctx) == MNL_CB_ERROR) {
+      return ErrnoError("LinkWatcher: parse");
+    }
+  }
+
+  if (lost) {
+    auto link = GetLink(ifindex_);
+    if (link.ok()) {
+      ctx.events.push_back(
+          LinkEvent{LinkEvent::Kind::kChanged, std::move(*link)});
+    } else if (link.error().code() == ENODEV) {
+      LinkInfo gone;
+      gone.index = ifindex_;
+      ctx.events.push_back(
+          LinkEvent{LinkEvent::Kind::kDeleted, std::move(gone)});
+    } else {
+      return link.error().Wrap("LinkWatcher: resync after lost notifications");
+    }
+  }
+  return std::move(ctx.events);
+}
+
+}  // namespace zl::net

@@ -1,0 +1,74 @@
+#pragma once
+// Minimal rtnetlink (via libmnl): look up and configure a link, and watch one
+// link for changes and deletion.
+//
+// The device watches its TUN with a LinkWatcher and shuts down when the TUN is
+// deleted (wireguard-go does the same); it re-reads the MTU on kChanged.
+//
+// Every function acts in the network namespace of the calling thread.
+// Thread safety: the free functions open a socket per call and are
+// thread-safe. A LinkWatcher belongs to one thread (the event loop's).
+// Ownership: LinkWatcher owns its netlink socket.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+
+struct mnl_socket;
+
+namespace zl::net {
+
+struct LinkInfo {
+  int index = 0;
+  std::string name;
+  uint32_t mtu = 0;
+  bool up = false;  // administratively up (IFF_UP)
+};
+
+// ENODEV when no interface has that name.
+Result<int> InterfaceIndex(std::string_view name);
+// ENODEV when no interface has that index.
+Result<LinkInfo> GetLink(int ifindex);
+Result<void> SetLinkUp(int ifindex, bool up = true);
+Result<void> SetLinkMtu(int ifindex, uint32_t mtu);
+
+struct LinkEvent {
+  enum class Kind {
+    kChanged,  // flags, MTU or name may have changed; `link` is current
+    kDeleted,  // the link is gone (deleted or moved to another namespace)
+  };
+  Kind kind;
+  LinkInfo link;  // for kDeleted: the last state the kernel reported
+};
+
+class LinkWatcher {
+ public:
+  // Subscribes to RTNLGRP_LINK and reports events about `ifindex` only.
+  static Result<std::unique_ptr<LinkWatcher>> Create(int ifindex);
+  ~LinkWatcher();
+  LinkWatcher(const LinkWatcher&) = delete;
+  LinkWatcher& operator=(const LinkWatcher&) = delete;
+
+  int ifindex() const { return ifindex_; }
+  // Readable when notifications are waiting; watch it for kReadable.
+  int fd() const;
+
+  // Reads all pending notifications without blocking and returns those about
+  // the watched link, oldest first (empty when none). If the kernel dropped
+  // notifications (ENOBUFS), asks for the link's state instead, so a deletion
+  // is never missed.
+  Result<std::vector<LinkEvent>> ReadEvents();
+
+ private:
+  using Socket = std::unique_ptr<mnl_socket, void (*)(mnl_socket*)>;
+  LinkWatcher(Socket socket, int ifindex);
+
+  Socket socket_;
+  int ifindex_;
+};
+
+}  // namespace zl::net

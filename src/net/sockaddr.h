@@ -1,0 +1,23 @@
+#pragma once
+// Conversions between zl::Endpoint and the kernel's sockaddr_in/sockaddr_in6.
+//
+// Internal to net/ (and its tests): nothing above net/ includes OS headers.
+// Thread safety: pure functions.
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <optional>
+
+#include "base/ip.h"
+
+namespace zl::net {
+
+// Writes `endpoint` into `storage`; returns the length to pass to the kernel.
+socklen_t ToSockaddr(const Endpoint& endpoint, sockaddr_storage* storage);
+
+// nullopt for a family other than AF_INET/AF_INET6 or a short length.
+std::optional<Endpoint> FromSockaddr(const sockaddr_storage& storage,
+                                     socklen_t len);
+
+}  // namespace zl::net

@@ -1,0 +1,60 @@
+#pragma once
+// TunDevice: the layer-3 interface the device reads outgoing IP packets from
+// and writes decrypted IP packets to (wireguard-go's tun.Device).
+//
+// Packets are bare IPv4/IPv6 datagrams, no link header and no packet info.
+// Implementations: linux_tun.h (Linux /dev/net/tun); a fake for tests can be a
+// pair of queues.
+//
+// Thread safety: ReadBatch and Write may be called from different threads at
+// the same time (one reader, any writers); the control methods (SetUp, SetMtu,
+// Mtu) are for the owning thread. Ownership: the device owns its descriptor;
+// destroying it removes a non-persistent Linux TUN.
+
+#include <cstddef>
+#include <span>
+#include <string>
+
+#include "base/bytes.h"
+#include "base/result.h"
+
+namespace zl::net {
+
+// wireguard-go's DefaultMTU: 1500 minus the largest WireGuard overhead
+// (40 B IPv6 + 8 B UDP + 32 B transport header and tag).
+inline constexpr int kDefaultTunMtu = 1420;
+
+// One packet of a batch: the caller provides `buf`, ReadBatch sets `len`.
+struct TunPacket {
+  MutableByteSpan buf;
+  size_t len = 0;
+};
+
+class TunDevice {
+ public:
+  virtual ~TunDevice() = default;
+
+  // The name the interface had when it was created.
+  virtual const std::string& name() const = 0;
+  // The kernel's interface index (for netlink); 0 if the platform has none.
+  virtual int index() const = 0;
+  // Readable when packets are waiting; for the event loop. Non-blocking.
+  virtual int fd() const = 0;
+
+  // Reads up to packets.size() packets without blocking, stopping early when
+  // none is left. Returns how many slots were filled (0: nothing waiting). A
+  // packet longer than its slot's buffer is truncated: give buffers of at
+  // least Mtu() bytes. An error is returned only if no packet was read.
+  virtual Result<size_t> ReadBatch(std::span<TunPacket> packets) = 0;
+  // Writes one IP packet. EINVAL when the version nibble is neither 4 nor 6;
+  // EIO while the interface is down.
+  virtual Result<void> Write(ByteSpan packet) = 0;
+
+  // The current MTU as the OS reports it (an administrator may change it).
+  virtual Result<int> Mtu() const = 0;
+  virtual Result<void> SetMtu(int mtu) = 0;
+  // Sets the interface administratively up.
+  virtual Result<void> SetUp() = 0;
+};
+
+}  // namespace zl::net

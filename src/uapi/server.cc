@@ -1,0 +1,389 @@
+#include "uapi/server.h"
+
+#include <fmt/format.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "base/log.h"
+
+namespace zl::uapi {
+namespace {
+
+constexpr size_t kReadChunk = 64 * 1024;
+// Without inotify the loop looks at the socket file this often.
+constexpr auto kSocketFileCheckInterval = std::chrono::seconds(1);
+
+MonoTime MonoNow() { return MonoTime(std::chrono::steady_clock::now().time_since_epoch()); }
+
+Result<sockaddr_un> UnixAddress(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(addr.sun_path)) {
+    return MakeError(ENAMETOOLONG, fmt::format("UAPI socket path '{}' is empty or longer than {} bytes",
+                                               path, sizeof(addr.sun_path) - 1));
+  }
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  return addr;
+}
+
+// mkdir -p with mode 0755 for every directory it creates.
+Result<void> MakeDirectories(const std::string& dir) {
+  if (dir.empty()) return Ok();
+  struct stat st;
+  if (stat(dir.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return Ok();
+    return MakeError(ENOTDIR, fmt::format("'{}' is not a directory", dir));
+  }
+  size_t slash = dir.find_last_of('/');
+  if (slash != std::string::npos && slash > 0) ZL_RETURN_IF_ERROR(MakeDirectories(dir.substr(0, slash)));
+  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return ErrnoError(fmt::format("mkdir {}", dir));
+  }
+  return Ok();
+}
+
+// Whether a process accepts connections on `addr` (wireguard-go's test for a
+// live socket before it removes a stale one).
+bool SomeoneListens(const sockaddr_un& addr) {
+  UniqueFd probe(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!probe) return false;
+  if (connect(probe.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0) {
+    return true;
+  }
+  // EAGAIN: alive, its backlog is full. ECONNREFUSED: nobody bound. ENOENT: gone.
+  return errno == EAGAIN || errno == EINPROGRESS;
+}
+
+Result<UniqueFd> BindSocket(const std::string& path, const sockaddr_un& addr) {
+  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) return ErrnoError("socket(AF_UNIX)");
+  for (int attempt = 0;; ++attempt) {
+    if (bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0) break;
+    if (errno != EADDRINUSE || attempt > 0) return ErrnoError(fmt::format("bind {}", path));
+    struct stat st;
+    if (lstat(path.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode)) {
+      return MakeError(EEXIST, fmt::format("{} exists and is not a socket", path));
+    }
+    if (SomeoneListens(addr)) {
+      return MakeError(EADDRINUSE,
+                       fmt::format("UAPI socket {} is in use by another process", path));
+    }
+    LogVerbose(fmt::format("UAPI: replacing stale socket {}", path));
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+      return ErrnoError(fmt::format("unlink stale socket {}", path));
+    }
+  }
+  return fd;
+}
+
+}  // namespace
+
+std::string SocketPathForInterface(std::string_view interface_name) {
+  return fmt::format("{}/{}.sock", kSocketDirectory, interface_name);
+}
+
+struct UapiServer::Client {
+  UniqueFd fd;
+  RequestParser parser;
+  std::string in;  // received, not yet fed to the parser (from in_off)
+  size_t in_off = 0;
+  std::string out;  // answers not yet sent (from out_off)
+  size_t out_off = 0;
+  bool eof = false;      // the client shut down its side
+  bool closing = false;  // close once `out` is sent
+  bool dead = false;     // close now
+  MonoTime last_activity;
+
+  Client(UniqueFd f, size_t max_transaction_bytes, MonoTime now)
+      : fd(std::move(f)), parser(max_transaction_bytes), last_activity(now) {}
+  size_t pending_out() const { return out.size() - out_off; }
+};
+
+// Everything the server thread owns. Only Run() touches it, on that thread.
+class UapiServer::Loop {
+ public:
+  Loop(const UapiServer& owner, device::ControlApi& api, UapiServerOptions options,
+       UniqueFd listen_fd, UniqueFd inotify_fd)
+      : owner_(owner),
+        api_(api),
+        options_(std::move(options)),
+        listen_fd_(std::move(listen_fd)),
+        inotify_fd_(std::move(inotify_fd)) {}
+
+  void Run(int wake_fd);
+
+ private:
+  void Accept();
+  void CheckSocketFile();
+  void Service(Client& c, short revents);
+  bool ReadAllowed(const Client& c) const {
+    return !c.closing && !c.eof && c.in_off == c.in.size() &&
+           c.pending_out() < options_.max_pending_output;
+  }
+  void Read(Client& c);
+  void Process(Client& c);
+  void Answer(Client& c, Request request);
+  void Flush(Client& c);
+
+  const UapiServer& owner_;
+  device::ControlApi& api_;
+  const UapiServerOptions options_;
+  UniqueFd listen_fd_;
+  UniqueFd inotify_fd_;
+  std::vector<std::unique_ptr<Client>> clients_;
+  bool socket_file_gone_ = false;
+  MonoTime next_file_check_;
+};
+
+void UapiServer::Loop::Run(int wake_fd) {
+  std::vector<pollfd> fds;
+  for (;;) {
+    MonoTime now = MonoNow();
+    fds.clear();
+    fds.push_back({wake_fd, POLLIN, 0});
+    fds.push_back({listen_fd_.get(), POLLIN, 0});
+    fds.push_back({inotify_fd_.get(), POLLIN, 0});  // fd -1 is ignored by poll
+    Duration wait = Duration::max();
+    for (const auto& c : clients_) {
+      short events = 0;
+      if (ReadAllowed(*c)) events |= POLLIN;
+      if (c->pending_out() > 0) events |= POLLOUT;
+      fds.push_back({c->fd.get(), events, 0});
+      wait = std::min(wait, options_.idle_timeout - (now - c->last_activity));
+    }
+    if (!inotify_fd_ && !socket_file_gone_) wait = std::min(wait, next_file_check_ - now);
+    int timeout_ms = -1;
+    if (wait != Duration::max()) {
+      auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
+      timeout_ms = int(std::clamp<int64_t>(ms, 0, 60'000));
+    }
+    if (poll(fds.data(), fds.size(), timeout_ms) < 0) {
+      if (errno == EINTR) continue;
+      LogError(fmt::format("UAPI: poll failed: {}", std::strerror(errno)));
+      return;
+    }
+    if (fds[0].revents != 0) return;  // Stop()
+    if (fds[1].revents != 0) Accept();
+    if (fds[2].revents != 0) {
+      // Drain the events; what matters is the file's state now.
+      alignas(inotify_event) char buf[4096];
+      while (read(inotify_fd_.get(), buf, sizeof(buf)) > 0) {
+      }
+      CheckSocketFile();
+    }
+    now = MonoNow();
+    if (!inotify_fd_ && now >= next_file_check_) {
+      next_file_check_ = now + kSocketFileCheckInterval;
+      CheckSocketFile();
+    }
+    // Clients accepted in this round are past the end of `fds`.
+    for (size_t i = 3; i < fds.size(); ++i) {
+      Client& c = *clients_[i - 3];
+      if (fds[i].revents != 0) Service(c, fds[i].revents);
+      if (!c.dead && now - c.last_activity >= options_.idle_timeout) {
+        LogVerbose("UAPI: closing an idle connection");
+        c.dead = true;
+      }
+    }
+    std::erase_if(clients_, [](const auto& c) { return c->dead; });
+  }
+}
+
+void UapiServer::Loop::Accept() {
+  for (;;) {
+    UniqueFd fd(accept4(listen_fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (!fd) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        LogError(fmt::format("UAPI: accept failed: {}", std::strerror(errno)));
+      }
+      return;
+    }
+    if (clients_.size() >= options_.max_clients) {
+      LogVerbose(fmt::format("UAPI: refusing a connection: {} clients already", clients_.size()));
+      continue;  // closed by UniqueFd
+    }
+    clients_.push_back(
+        std::make_unique<Client>(std::move(fd), options_.max_transaction_bytes, MonoNow()));
+  }
+}
+
+void UapiServer::Loop::CheckSocketFile() {
+  if (socket_file_gone_ || owner_.SocketFileStillOurs()) return;
+  socket_file_gone_ = true;
+  LogError(fmt::format("UAPI: socket file {} was removed", owner_.path()));
+  if (options_.on_socket_file_gone) options_.on_socket_file_gone();
+}
+
+void UapiServer::Loop::Service(Client& c, short revents) {
+  if (c.pending_out() > 0) Flush(c);
+  if (!c.dead && (revents & (POLLIN | POLLHUP | POLLERR)) != 0 && ReadAllowed(c)) Read(c);
+  if (!c.dead) Process(c);
+  if (!c.dead) Flush(c);
+  // A hang-up shows as EOF on read or EPIPE on send, handled above.
+  if ((revents & POLLERR) != 0) c.dead = true;
+}
+
+void UapiServer::Loop::Read(Client& c) {
+  size_t old = c.in.size();
+  c.in.resize(old + kReadChunk);
+  ssize_t n;
+  do {
+    n = recv(c.fd.get(), c.in.data() + old, kReadChunk, 0);
+  } while (n < 0 && errno == EINTR);
+  c.in.resize(old + size_t(std::max<ssize_t>(n, 0)));
+  if (n > 0) {
+    c.last_activity = MonoNow();
+  } else if (n == 0) {
+    c.eof = true;
+  } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+    c.dead = true;
+  }
+}
+
+void UapiServer::Loop::Process(Client& c) {
+  using Status = RequestParser::Status;
+  while (!c.closing && c.pending_out() < options_.max_pending_output) {
+    if (c.in_off < c.in.size()) {
+      c.in_off += c.parser.Feed(ByteSpan(reinterpret_cast<const uint8_t*>(c.in.data()) + c.in_off,
+                                         c.in.size() - c.in_off));
+    } else if (c.eof) {
+      c.parser.FeedEof();
+      if (c.parser.status() == Status::kNeedMore) c.closing = true;  // clean end
+    } else {
+      break;  // wait for more bytes
+    }
+    switch (c.parser.status()) {
+      case Status::kComplete:
+        Answer(c, c.parser.TakeRequest());
+        break;
+      case Status::kFailed:
+        LogError(fmt::format("UAPI: {}", c.parser.error().message()));
+        c.out += SerializeErrno(c.parser.error().code());
+        c.closing = true;
+        break;
+      case Status::kBadOperation:
+        LogError(fmt::format("UAPI: {}", c.parser.error().message()));
+        c.closing = true;
+        break;
+      case Status::kNeedMore:
+        break;
+    }
+  }
+  if (c.in_off == c.in.size()) {
+    c.in.clear();
+    c.in_off = 0;
+  }
+}
+
+void UapiServer::Loop::Answer(Client& c, Request request) {
+  if (request.op == Request::kGet) {
+    c.out += SerializeGet(api_.Snapshot());
+    return;
+  }
+  Result<void> r = api_.Apply(request.config);
+  if (!r.ok()) LogError(fmt::format("UAPI: set failed: {}", r.error().message()));
+  c.out += SerializeErrno(r.ok() ? 0 : r.error().code());
+}
+
+void UapiServer::Loop::Flush(Client& c) {
+  while (c.pending_out() > 0) {
+    ssize_t n = send(c.fd.get(), c.out.data() + c.out_off, c.pending_out(),
+                     MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      c.out_off += size_t(n);
+      c.last_activity = MonoNow();
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    c.dead = true;  // EPIPE, ECONNRESET: the client is gone
+    return;
+  }
+  c.out.clear();
+  c.out_off = 0;
+  if (c.closing) c.dead = true;
+}
+
+Result<std::unique_ptr<UapiServer>> UapiServer::Start(std::string socket_path,
+                                                      device::ControlApi& api,
+                                                      UapiServerOptions options) {
+  auto addr = UnixAddress(socket_path);
+  if (!addr.ok()) return addr.error();
+  size_t slash = socket_path.find_last_of('/');
+  if (slash != std::string::npos && slash > 0) {
+    ZL_RETURN_IF_ERROR(MakeDirectories(socket_path.substr(0, slash)));
+  }
+  auto bound = BindSocket(socket_path, *addr);
+  if (!bound.ok()) return bound.error();
+  UniqueFd listen_fd = std::move(bound).value();
+
+  // From here on the socket file is ours: remove it on any failure.
+  auto fail = [&](Error e) {
+    unlink(socket_path.c_str());
+    return e;
+  };
+  // After bind, not through the umask: the umask is process-wide. Others
+  // cannot connect in between: connecting needs write permission, and the
+  // umask never grants "other" write on a system daemon.
+  if (chmod(socket_path.c_str(), 0600) != 0) return fail(ErrnoError("chmod UAPI socket"));
+  struct stat st;
+  if (lstat(socket_path.c_str(), &st) != 0) return fail(ErrnoError("lstat UAPI socket"));
+  if (listen(listen_fd.get(), SOMAXCONN) != 0) return fail(ErrnoError("listen UAPI socket"));
+  UniqueFd wake_fd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake_fd) return fail(ErrnoError("eventfd"));
+
+  // IN_ATTRIB: unlinking a socket another process still holds changes its
+  // link count; the inode itself lives on (wireguard-go watches the same).
+  UniqueFd inotify_fd(inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+  if (!inotify_fd || inotify_add_watch(inotify_fd.get(), socket_path.c_str(),
+                                       IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF) < 0) {
+    LogError(fmt::format("UAPI: cannot watch {} ({}); checking it every second instead",
+                         socket_path, std::strerror(errno)));
+    inotify_fd.Reset();
+  }
+
+  std::unique_ptr<UapiServer> server(new UapiServer(std::move(socket_path), std::move(wake_fd),
+                                                    uint64_t(st.st_dev), uint64_t(st.st_ino)));
+  server->loop_ = std::make_unique<Loop>(*server, api, std::move(options), std::move(listen_fd),
+                                         std::move(inotify_fd));
+  server->thread_ = std::thread([s = server.get()] { s->loop_->Run(s->wake_fd_.get()); });
+  return server;
+}
+
+UapiServer::UapiServer(std::string path, UniqueFd wake_fd, uint64_t dev, uint64_t ino)
+    : path_(std::move(path)), wake_fd_(std::move(wake_fd)), dev_(dev), ino_(ino) {}
+
+UapiServer::~UapiServer() { Stop(); }
+
+void UapiServer::Stop() {
+  std::lock_guard lock(stop_mu_);
+  if (!thread_.joinable()) return;
+  uint64_t one = 1;
+  if (write(wake_fd_.get(), &one, sizeof(one)) != sizeof(one)) {
+    LogError(fmt::format("UAPI: cannot wake the server thread: {}", std::strerror(errno)));
+  }
+  thread_.join();
+  // Unlink while still listening: a process starting meanwhile finds the
+  // socket live and does not take the path from under us.
+  if (SocketFileStillOurs()) unlink(path_.c_str());
+  loop_.reset();  // closes the listening socket and every connection
+}
+
+bool UapiServer::SocketFileStillOurs() const {
+  struct stat st;
+  return lstat(path_.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && uint64_t(st.st_dev) == dev_ &&
+         uint64_t(st.st_ino) == ino_;
+}
+
+}  // namespace zl::uapi

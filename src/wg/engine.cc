@@ -1,0 +1,269 @@
+// wg::Engine: configuration, timers and introspection. The outbound path is
+// in send.cc, the inbound path in receive.cc; the shared state in
+// engine_impl.h.
+
+#include "wg/engine.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "crypto/x25519.h"
+#include "wg/engine_impl.h"
+
+namespace zl::wg {
+
+const char* DropReasonName(DropReason reason) {
+  switch (reason) {
+    case DropReason::kNoRoute: return "no_route";
+    case DropReason::kNoEndpoint: return "no_endpoint";
+    case DropReason::kNoPrivateKey: return "no_private_key";
+    case DropReason::kQueueFull: return "queue_full";
+    case DropReason::kInvalidPacket: return "invalid_packet";
+    case DropReason::kMalformedMessage: return "malformed_message";
+    case DropReason::kInvalidMac1: return "invalid_mac1";
+    case DropReason::kRateLimited: return "rate_limited";
+    case DropReason::kCookieRequired: return "cookie_required";
+    case DropReason::kHandshakeFailed: return "handshake_failed";
+    case DropReason::kUnknownPeer: return "unknown_peer";
+    case DropReason::kReplayedInitiation: return "replayed_initiation";
+    case DropReason::kInitiationFlood: return "initiation_flood";
+    case DropReason::kUnknownIndex: return "unknown_index";
+    case DropReason::kInvalidCookieReply: return "invalid_cookie_reply";
+    case DropReason::kDecryptFailed: return "decrypt_failed";
+    case DropReason::kReplayedCounter: return "replayed_counter";
+    case DropReason::kKeypairExpired: return "keypair_expired";
+    case DropReason::kSourceNotAllowed: return "source_not_allowed";
+    case DropReason::kCount: break;
+  }
+  return "unknown";
+}
+
+Engine::Impl::Impl(EngineOptions opts, crypto::Rng& r)
+    : options(opts),
+      rng(r),
+      jitter(r.NextU64()),
+      rate_limiter(opts.initiations_per_second_per_source, opts.initiation_burst_per_source,
+                   65536, r.NextU64()),
+      scratch(kMaxIpPacketSize + kMaxTransportOverhead) {}
+
+Peer* Engine::Impl::FindPeer(PeerId id) const {
+  auto it = peers.find(id);
+  return it == peers.end() ? nullptr : it->second.get();
+}
+
+Peer* Engine::Impl::FindPeer(const crypto::PublicKey& key) const {
+  auto it = peers_by_key.find(key);
+  return it == peers_by_key.end() ? nullptr : FindPeer(it->second);
+}
+
+void Engine::Impl::PrecomputeStaticStatic(Peer& peer) const {
+  peer.identity.precomputed_ss.Wipe();
+  if (!local) return;
+  // A low-order peer key yields an error: the secret stays zero and every
+  // handshake with that peer fails, as in wireguard-go.
+  if (auto ss = crypto::X25519(local->private_key, peer.identity.public_key); ss.ok()) {
+    peer.identity.precomputed_ss = std::move(ss.value());
+  }
+}
+
+PeerId Engine::Impl::CreatePeer(const crypto::PublicKey& key) {
+  const PeerId id = next_peer_id++;
+  auto peer = std::make_unique<Peer>(id, options.staged_packets_per_peer);
+  peer->identity.public_key = key;
+  peer->cookies.SetRemotePublicKey(key);
+  PrecomputeStaticStatic(*peer);
+  peers.emplace(id, std::move(peer));
+  peers_by_key.emplace(key, id);
+  return id;
+}
+
+// Removing a peer (kernel peer.c's checklist, in order):
+//   1. its prefixes leave the routing table, so nothing new is sent to it;
+//   2. its keypairs and handshake are wiped and their indices erased, so
+//      nothing received can reach it;
+//   3. its staged packets are dropped and its timers stopped;
+//   4. it is forgotten by key and by id.
+void Engine::Impl::ErasePeer(Peer& peer) {
+  const PeerId id = peer.id;
+  allowed_ips.RemoveByPeer(id);
+  peer.ZeroAndFlushAll(indices);
+  peer.timers.Stop();
+  peers_by_key.erase(peer.identity.public_key);
+  peers.erase(id);
+}
+
+void Engine::Impl::CountDrop(Peer* peer, DropReason reason) {
+  if (peer != nullptr) {
+    peer->CountDrop(reason);
+  } else {
+    ++interface_drops[size_t(reason)];
+  }
+}
+
+void Engine::Impl::TickPeer(Peer& peer, Now now, PacketSink& sink) {
+  while (auto expired = peer.timers.TakeExpired(now.mono)) {
+    switch (*expired) {
+      case PeerTimers::Expired::kRetransmitHandshake:
+        if (peer.timers.handshake_attempts() > kMaxTimerHandshakes) {
+          // REKEY_ATTEMPT_TIME is over: drop what waited for this session and
+          // stop trying until something new is sent.
+          peer.timers.OnHandshakeGivenUp(now.mono);
+          peer.staged.Clear();
+        } else {
+          peer.timers.CountHandshakeAttempt();
+          // The sticky source address may be what breaks the path.
+          if (peer.endpoint) peer.endpoint->local.reset();
+          SendHandshakeInitiation(peer, /*is_retry=*/true, now, sink);
+        }
+        break;
+      case PeerTimers::Expired::kSendKeepalive:
+        SendKeepalive(peer, now, sink);
+        peer.timers.AfterKeepaliveExpired(now.mono);
+        break;
+      case PeerTimers::Expired::kNewHandshake:
+        // Data went out and nothing came back for KEEPALIVE + REKEY_TIMEOUT.
+        if (peer.endpoint) peer.endpoint->local.reset();
+        SendHandshakeInitiation(peer, /*is_retry=*/false, now, sink);
+        break;
+      case PeerTimers::Expired::kZeroKeyMaterial:
+        peer.ZeroAndFlushAll(indices);
+        break;
+      case PeerTimers::Expired::kPersistentKeepalive:
+        if (peer.persistent_keepalive_interval > 0) SendKeepalive(peer, now, sink);
+        break;
+    }
+  }
+}
+
+PeerSnapshot Engine::Impl::MakeSnapshot(const Peer& peer) const {
+  PeerSnapshot s;
+  s.id = peer.id;
+  s.public_key = peer.identity.public_key;
+  s.preshared_key = peer.identity.preshared_key;
+  if (peer.endpoint) s.endpoint = peer.endpoint->remote;
+  s.persistent_keepalive_interval = peer.persistent_keepalive_interval;
+  allowed_ips.ForEach(peer.id, [&s](const Cidr& prefix) { s.allowed_ips.push_back(prefix); });
+  s.last_handshake = peer.last_handshake;
+  s.rx_bytes = peer.rx_bytes;
+  s.tx_bytes = peer.tx_bytes;
+  s.drops = peer.drops;
+  return s;
+}
+
+// --- Engine ---
+
+Engine::Engine(EngineOptions options, crypto::Rng& rng)
+    : impl_(std::make_unique<Impl>(options, rng)) {}
+
+Engine::~Engine() = default;  // every secret wipes itself
+
+Result<void> Engine::SetPrivateKey(const std::optional<crypto::PrivateKey>& key, Now now) {
+  (void)now;
+  Impl& s = *impl_;
+  const bool clear = !key || key->IsZero();
+  if (clear && !s.local) return Ok();
+  if (!clear && s.local && s.local->private_key == *key) return Ok();
+
+  std::optional<LocalStatic> local;
+  if (!clear) {
+    auto pub = crypto::DerivePublicKey(*key);
+    if (!pub.ok()) return pub.error().Wrap("deriving the public key");
+    local.emplace();
+    local->private_key = *key;
+    local->public_key = pub.value();
+    // A peer with our own public key would be a conversation with ourselves.
+    if (Peer* self = s.FindPeer(local->public_key)) s.ErasePeer(*self);
+  }
+  s.local = std::move(local);
+  s.cookie_checker.SetLocalPublicKey(s.local ? s.local->public_key : crypto::PublicKey());
+
+  // Sessions made under the old identity are void; the next packet starts
+  // a handshake under the new one at once.
+  for (auto& [id, peer] : s.peers) {
+    s.PrecomputeStaticStatic(*peer);
+    peer->keypairs.Clear(s.indices);
+    peer->ClearHandshake(s.indices);
+    peer->handshake.last_sent_handshake.reset();
+  }
+  return Ok();
+}
+
+std::optional<crypto::PublicKey> Engine::public_key() const {
+  if (!impl_->local) return std::nullopt;
+  return impl_->local->public_key;
+}
+
+Result<void> Engine::ApplyPeerUpdate(const PeerUpdate& update, Now now, PacketSink& sink) {
+  Impl& s = *impl_;
+  if (update.remove) {
+    RemovePeer(update.public_key);
+    return Ok();
+  }
+  // Ignored like wireguard-go does: a peer with our own key.
+  if (s.local && update.public_key == s.local->public_key) return Ok();
+
+  Peer* peer = s.FindPeer(update.public_key);
+  if (peer == nullptr) {
+    if (update.update_only) return Ok();
+    peer = s.FindPeer(s.CreatePeer(update.public_key));
+  }
+  if (update.preshared_key) peer->identity.preshared_key = *update.preshared_key;
+  if (update.endpoint) peer->endpoint = Path{*update.endpoint, std::nullopt};
+  if (update.replace_allowed_ips) s.allowed_ips.RemoveByPeer(peer->id);
+  for (const Cidr& prefix : update.allowed_ips) s.allowed_ips.Insert(prefix, peer->id);
+
+  bool keepalive_turned_on = false;
+  if (update.persistent_keepalive_interval) {
+    keepalive_turned_on =
+        peer->persistent_keepalive_interval == 0 && *update.persistent_keepalive_interval != 0;
+    peer->persistent_keepalive_interval = *update.persistent_keepalive_interval;
+  }
+  if (keepalive_turned_on && peer->endpoint) s.SendKeepalive(*peer, now, sink);
+  s.SendStagedPackets(*peer, now, sink);
+  return Ok();
+}
+
+void Engine::RemovePeer(const crypto::PublicKey& key) {
+  if (Peer* peer = impl_->FindPeer(key)) impl_->ErasePeer(*peer);
+}
+
+void Engine::RemoveAllPeers() {
+  while (!impl_->peers.empty()) impl_->ErasePeer(*impl_->peers.begin()->second);
+}
+
+void Engine::Tick(Now now, PacketSink& sink) {
+  for (auto& [id, peer] : impl_->peers) impl_->TickPeer(*peer, now, sink);
+}
+
+std::vector<PeerSnapshot> Engine::Snapshot() const {
+  std::vector<PeerSnapshot> out;
+  out.reserve(impl_->peers.size());
+  for (const auto& [id, peer] : impl_->peers) out.push_back(impl_->MakeSnapshot(*peer));
+  std::sort(out.begin(), out.end(),
+            [](const PeerSnapshot& a, const PeerSnapshot& b) { return a.id < b.id; });
+  return out;
+}
+
+std::optional<PeerSnapshot> Engine::SnapshotPeer(const crypto::PublicKey& key) const {
+  const Peer* peer = impl_->FindPeer(key);
+  if (peer == nullptr) return std::nullopt;
+  return impl_->MakeSnapshot(*peer);
+}
+
+const DropCounters& Engine::interface_drops() const { return impl_->interface_drops; }
+
+size_t Engine::peer_count() const { return impl_->peers.size(); }
+
+void Engine::SetSendCounterForTesting(const crypto::PublicKey& key, uint64_t counter) {
+  Peer* peer = impl_->FindPeer(key);
+  if (peer != nullptr && peer->keypairs.current() != nullptr) {
+    peer->keypairs.current()->send_counter = counter;
+  }
+}
+
+bool Engine::HasKeyMaterialForTesting(const crypto::PublicKey& key) const {
+  const Peer* peer = impl_->FindPeer(key);
+  return peer != nullptr && peer->HasKeyMaterial();
+}
+
+}  // namespace zl::wg

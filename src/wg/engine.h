@@ -1,0 +1,216 @@
+#pragma once
+// wg::Engine: the WireGuard protocol for one interface, with no I/O.
+//
+// The device drives it: a plain IP packet from the TUN goes to Encapsulate(),
+// a datagram from the network to Decapsulate(), and Tick() runs the timers.
+// Time comes in as `Now`, randomness through the Rng given at construction.
+// Nothing here reads a clock, touches a socket or starts a thread.
+//
+// Outputs. The main result of a call is returned in place, so the device can
+// batch it without a copy:
+//   - Encapsulate writes the transport-data datagram into the caller's `out`
+//     and returns where to send it (kSent).
+//   - Decapsulate decrypts transport data in place inside `datagram` and
+//     returns the inner packet as a sub-span of it (kDeliver).
+// Secondary outputs (handshake messages, cookie replies, keepalives, packets
+// that were queued while a handshake was pending) go to the PacketSink during
+// the call; their bytes live in engine-owned scratch and are valid only until
+// the sink call returns.
+//
+// Per-packet outcomes are enums that feed counters; nothing throws and the
+// data path does not allocate once a peer's staging queue has warmed up.
+//
+// Thread safety: an Engine is used by one thread at a time (the device's I/O
+// loop). The device serialises configuration calls with the data path.
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "base/bytes.h"
+#include "base/clock.h"
+#include "base/ip.h"
+#include "base/result.h"
+#include "crypto/keys.h"
+#include "crypto/random.h"
+#include "wg/peer_id.h"
+
+namespace zl::wg {
+
+// Timers and limits, whitepaper §6.1 / §6.4.
+inline constexpr uint64_t kRekeyAfterMessages = uint64_t(1) << 60;
+inline constexpr uint64_t kRejectAfterMessages = ~uint64_t(0) - (uint64_t(1) << 13);  // 2^64-2^13-1
+inline constexpr auto kRekeyAfterTime = std::chrono::seconds(120);
+inline constexpr auto kRejectAfterTime = std::chrono::seconds(180);
+inline constexpr auto kRekeyAttemptTime = std::chrono::seconds(90);
+inline constexpr auto kRekeyTimeout = std::chrono::seconds(5);
+inline constexpr auto kRekeyTimeoutJitterMax = std::chrono::milliseconds(333);
+inline constexpr auto kKeepaliveTimeout = std::chrono::seconds(10);
+// All key material of a peer is zeroed after this long without a new session.
+inline constexpr auto kZeroKeysAfter = 3 * kRejectAfterTime;
+// Tick() must be called at least this often for the timers to be on time.
+inline constexpr auto kTickInterval = std::chrono::milliseconds(100);
+
+// Where a datagram came from / goes to. `local` is our address the peer sent
+// to, so replies leave from it ("sticky source"); unset = let the OS choose.
+struct Path {
+  Endpoint remote;
+  std::optional<IpAddress> local;
+};
+
+// Why a packet was not delivered. Each one is counted.
+enum class DropReason : uint8_t {
+  kNoRoute,              // encapsulate: no peer's allowed IPs contain the destination
+  kNoEndpoint,           // encapsulate: the peer has no endpoint yet
+  kNoPrivateKey,         // interface has no private key
+  kQueueFull,            // staging queue full while waiting for a handshake
+  kInvalidPacket,        // not an IPv4/IPv6 packet, or inconsistent length
+  kMalformedMessage,     // unknown type or wrong length
+  kInvalidMac1,
+  kRateLimited,          // under load: handshake messages from this source over the rate limit
+  kCookieRequired,       // under load without a valid mac2: a cookie reply was sent
+  kHandshakeFailed,      // authentication of a handshake message failed
+  kUnknownPeer,          // initiation from a static key that is not configured
+  kReplayedInitiation,   // TAI64N timestamp not newer than the last one
+  kInitiationFlood,      // initiations from one peer less than 20 ms apart (kernel, wireguard-go)
+  kUnknownIndex,         // receiver index matches no handshake or keypair
+  kInvalidCookieReply,
+  kDecryptFailed,
+  kReplayedCounter,      // transport counter already seen or too old
+  kKeypairExpired,       // keypair older than REJECT_AFTER_TIME or past REJECT_AFTER_MESSAGES
+  kSourceNotAllowed,     // inner source address not in the sending peer's allowed IPs
+  kCount,
+};
+inline constexpr size_t kDropReasonCount = size_t(DropReason::kCount);
+const char* DropReasonName(DropReason reason);
+
+using DropCounters = std::array<uint64_t, kDropReasonCount>;
+
+class PacketSink {
+ public:
+  virtual ~PacketSink() = default;
+  // A datagram for the network. `data` is valid only during the call.
+  // `peer` is kNoPeer for cookie replies (sent to `to`, the sender's path).
+  virtual void SendToNetwork(PeerId peer, const Path& to, ByteSpan data) = 0;
+  // A decrypted IP packet for the TUN. `packet` is valid only during the call.
+  virtual void WriteToTun(PeerId peer, ByteSpan packet) = 0;
+};
+
+struct EncapsulateResult {
+  enum class Kind { kSent, kQueued, kDropped } kind = Kind::kDropped;
+  DropReason drop = DropReason::kCount;  // when kDropped
+  PeerId peer = kNoPeer;
+  Path to;             // when kSent
+  size_t length = 0;   // when kSent: the datagram is out[0, length)
+};
+
+struct DecapsulateResult {
+  enum class Kind {
+    kDeliver,     // `packet` (inside the datagram) goes to the TUN
+    kKeepalive,   // authenticated empty transport message
+    kHandshake,   // a handshake message or cookie reply was consumed
+    kDropped,
+  } kind = Kind::kDropped;
+  DropReason drop = DropReason::kCount;  // when kDropped
+  PeerId peer = kNoPeer;
+  MutableByteSpan packet;  // when kDeliver
+};
+
+// One peer's configuration change, exactly what `wg set`/UAPI can express.
+struct PeerUpdate {
+  crypto::PublicKey public_key;
+  bool remove = false;
+  bool update_only = false;                         // do not create the peer
+  std::optional<crypto::PresharedKey> preshared_key;  // all zero = none
+  std::optional<Endpoint> endpoint;
+  std::optional<uint16_t> persistent_keepalive_interval;  // seconds, 0 = off
+  bool replace_allowed_ips = false;
+  std::vector<Cidr> allowed_ips;  // added after an optional replace
+};
+
+struct PeerSnapshot {
+  PeerId id = kNoPeer;
+  crypto::PublicKey public_key;
+  crypto::PresharedKey preshared_key;
+  std::optional<Endpoint> endpoint;
+  uint16_t persistent_keepalive_interval = 0;
+  std::vector<Cidr> allowed_ips;
+  std::optional<WallTime> last_handshake;  // wall-clock time of the last completed handshake
+  uint64_t rx_bytes = 0;  // datagram bytes received from / sent to this peer
+  uint64_t tx_bytes = 0;
+  DropCounters drops{};
+};
+
+struct EngineOptions {
+  // Packets kept per peer while a handshake is pending (the oldest is dropped).
+  size_t staged_packets_per_peer = 128;
+  // Handshake messages per second above which the engine is "under load" and
+  // demands a valid mac2 (answering with cookie replies) for one second.
+  uint32_t under_load_handshakes_per_second = 1000;
+  // Initiations accepted per source address per second (then kRateLimited).
+  uint32_t initiations_per_second_per_source = 20;
+  uint32_t initiation_burst_per_source = 5;
+};
+
+class Engine {
+ public:
+  Engine(EngineOptions options, crypto::Rng& rng);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // --- configuration (the operations wg(8) can express) ---
+
+  // Sets or clears (nullopt or an all-zero key) our private key. Sessions are
+  // dropped and precomputed static-static secrets recomputed; a peer whose
+  // public key equals our new public key is removed (as wireguard-go does).
+  Result<void> SetPrivateKey(const std::optional<crypto::PrivateKey>& key, Now now);
+  std::optional<crypto::PublicKey> public_key() const;
+
+  // Creates, updates or removes one peer. Turning a persistent keepalive on
+  // (from 0) for a peer that has an endpoint sends a keepalive at once
+  // (through `sink`; a handshake first if there is no session), as
+  // wireguard-go does. A peer with our own public key is ignored.
+  Result<void> ApplyPeerUpdate(const PeerUpdate& update, Now now, PacketSink& sink);
+  void RemovePeer(const crypto::PublicKey& key);
+  void RemoveAllPeers();
+
+  // --- data path ---
+
+  // A plain IP packet from the TUN. REQUIRES: out.size() >= packet.size() + 48
+  // (header, padding to 16, tag); with less room the padding is shortened,
+  // below packet.size() + 32 the packet is dropped (kInvalidPacket).
+  // `packet` may lie inside `out` at offset 16 (the transport header size) to
+  // encrypt in place without a copy; otherwise they must not overlap.
+  EncapsulateResult Encapsulate(ByteSpan packet, MutableByteSpan out, Now now,
+                                PacketSink& sink);
+  // A datagram from the network, received on `from`. Decrypts in place.
+  DecapsulateResult Decapsulate(const Path& from, MutableByteSpan datagram, Now now,
+                                PacketSink& sink);
+  // Runs the timers: retransmissions, rekeys, keepalives, expiry, key zeroing.
+  void Tick(Now now, PacketSink& sink);
+
+  // --- introspection ---
+
+  std::vector<PeerSnapshot> Snapshot() const;
+  std::optional<PeerSnapshot> SnapshotPeer(const crypto::PublicKey& key) const;
+  // Drops not attributable to a configured peer (bad mac1, unknown index...).
+  const DropCounters& interface_drops() const;
+  size_t peer_count() const;
+
+  // --- test hooks ---
+
+  // Sets the next sending counter of the peer's current keypair.
+  void SetSendCounterForTesting(const crypto::PublicKey& peer, uint64_t counter);
+  // True if any key material (handshake or keypair) of the peer is non-zero.
+  bool HasKeyMaterialForTesting(const crypto::PublicKey& peer) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace zl::wg
