@@ -21,6 +21,7 @@
 #
 # Environment: ZLAYER_WG or IMPL_A (ours), IMPL_B (default wireguard-go),
 # RUNS (3), DURATION (10), PINGS (500), PING_INTERVAL (0.002), BENCH_JSON.
+# shellcheck disable=SC2154 # NS_<tag> are assigned by netns_new (lib.sh)
 . "$(dirname "$0")/../tests/netns/lib.sh"
 lib_init jq
 

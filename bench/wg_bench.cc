@@ -1,13 +1,16 @@
 // Benchmarks of the protocol core (wg::Engine) beside the raw AEAD it is
 // built on, so the engine's overhead can be read off one run:
 //
-//   BM_Handshake        the four Noise steps (CreateInitiation, ConsumeInitiation,
-//                       CreateResponse, ConsumeResponse): complete handshakes/s.
+//   BM_Handshake        the four Noise steps (CreateInitiation,
+//   ConsumeInitiation,
+//                       CreateResponse, ConsumeResponse): complete
+//                       handshakes/s.
+//   BM_X25519           one X25519, the unit of handshake cost.
 //   BM_EngineHandshake  the same through two Engines (macs, indices, keypairs).
 //   BM_Encapsulate/N    Engine::Encapsulate of an N-byte IPv4 packet.
-//   BM_Decapsulate/N    Engine::Decapsulate of the datagram of an N-byte packet.
-//   BM_RawAeadSeal/N    ChaChaPoly::Seal of N bytes (WireGuard's nonce).
-//   BM_RawAeadOpen/N    ChaChaPoly::Open of N bytes + tag.
+//   BM_Decapsulate/N    Engine::Decapsulate of the datagram of an N-byte
+//   packet. BM_RawAeadSeal/N    ChaChaPoly::Seal of N bytes (WireGuard's
+//   nonce). BM_RawAeadOpen/N    ChaChaPoly::Open of N bytes + tag.
 //
 // Decryption happens in place and each counter is accepted once, so the
 // decapsulation benchmarks work through batches of distinct, valid datagrams
@@ -65,7 +68,11 @@ std::vector<uint8_t> Ipv4Packet(size_t size) {
 
 // Two engines with a completed handshake: a (10.0.0.1) sends to b (10.0.0.2).
 struct Pair {
-  Pair() : rng_a(1), rng_b(2), a(EngineOptions{}, rng_a), b(EngineOptions{}, rng_b) {
+  Pair()
+      : rng_a(1),
+        rng_b(2),
+        a(EngineOptions{}, rng_a),
+        b(EngineOptions{}, rng_b) {
     const crypto::PrivateKey ka = crypto::GeneratePrivateKey(rng_a);
     const crypto::PrivateKey kb = crypto::GeneratePrivateKey(rng_b);
     (void)a.SetPrivateKey(ka, now);
@@ -88,23 +95,23 @@ struct Pair {
   bool Handshake() {
     const auto packet = Ipv4Packet(64);
     std::vector<uint8_t> out(packet.size() + 64);
-    if (a.Encapsulate(ByteSpan(packet), MutableByteSpan(out), now, sink_a).kind !=
-        EncapsulateResult::Kind::kQueued) {
+    if (a.Encapsulate(ByteSpan(packet), MutableByteSpan(out), now, sink_a)
+            .kind != EncapsulateResult::Kind::kQueued) {
       return false;
     }
     std::vector<uint8_t> msg = sink_a.last;
-    if (b.Decapsulate(Path{addr_a, {}}, MutableByteSpan(msg), now, sink_b).kind !=
-        DecapsulateResult::Kind::kHandshake) {
+    if (b.Decapsulate(Path{addr_a, {}}, MutableByteSpan(msg), now, sink_b)
+            .kind != DecapsulateResult::Kind::kHandshake) {
       return false;
     }
     msg = sink_b.last;
-    if (a.Decapsulate(Path{addr_b, {}}, MutableByteSpan(msg), now, sink_a).kind !=
-        DecapsulateResult::Kind::kHandshake) {
+    if (a.Decapsulate(Path{addr_b, {}}, MutableByteSpan(msg), now, sink_a)
+            .kind != DecapsulateResult::Kind::kHandshake) {
       return false;
     }
     msg = sink_a.last;  // the staged packet
-    return b.Decapsulate(Path{addr_a, {}}, MutableByteSpan(msg), now, sink_b).kind ==
-           DecapsulateResult::Kind::kDeliver;
+    return b.Decapsulate(Path{addr_a, {}}, MutableByteSpan(msg), now, sink_b)
+               .kind == DecapsulateResult::Kind::kDeliver;
   }
 
   crypto::DeterministicRng rng_a, rng_b;
@@ -157,6 +164,21 @@ void BM_Handshake(benchmark::State& state) {
 }
 BENCHMARK(BM_Handshake);
 
+// One X25519 scalar multiplication, for scale: a handshake does eight (two
+// ephemeral key generations and six DHs; the static-static DH is cached).
+void BM_X25519(benchmark::State& state) {
+  crypto::DeterministicRng rng(4);
+  const crypto::PrivateKey priv = crypto::GeneratePrivateKey(rng);
+  const crypto::PublicKey pub =
+      crypto::DerivePublicKey(crypto::GeneratePrivateKey(rng)).value();
+  for (auto _ : state) {
+    auto ss = crypto::X25519(priv, pub);
+    benchmark::DoNotOptimize(ss.ok());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_X25519);
+
 void BM_EngineHandshake(benchmark::State& state) {
   Pair pair;
   for (auto _ : state) {
@@ -183,7 +205,8 @@ void BM_Encapsulate(benchmark::State& state) {
   const auto packet = Ipv4Packet(size_t(state.range(0)));
   std::vector<uint8_t> out(packet.size() + 64);
   for (auto _ : state) {
-    auto r = pair.a.Encapsulate(ByteSpan(packet), MutableByteSpan(out), pair.now, pair.sink_a);
+    auto r = pair.a.Encapsulate(ByteSpan(packet), MutableByteSpan(out),
+                                pair.now, pair.sink_a);
     benchmark::DoNotOptimize(r.length);
   }
   state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(packet.size()));
@@ -198,13 +221,16 @@ void BM_Decapsulate(benchmark::State& state) {
   }
   const auto packet = Ipv4Packet(size_t(state.range(0)));
   const size_t batch = BatchSize(packet.size());
-  std::vector<std::vector<uint8_t>> datagrams(batch, std::vector<uint8_t>(packet.size() + 64));
+  std::vector<std::vector<uint8_t>> datagrams(
+      batch, std::vector<uint8_t>(packet.size() + 64));
   std::vector<size_t> lengths(batch);
   auto refill = [&] {
     for (size_t i = 0; i < batch; ++i) {
-      lengths[i] = pair.a.Encapsulate(ByteSpan(packet), MutableByteSpan(datagrams[i]), pair.now,
-                                      pair.sink_a)
-                       .length;
+      lengths[i] =
+          pair.a
+              .Encapsulate(ByteSpan(packet), MutableByteSpan(datagrams[i]),
+                           pair.now, pair.sink_a)
+              .length;
     }
   };
   refill();
@@ -217,8 +243,9 @@ void BM_Decapsulate(benchmark::State& state) {
       next = 0;
       state.ResumeTiming();
     }
-    auto r = pair.b.Decapsulate(from, MutableByteSpan(datagrams[next].data(), lengths[next]),
-                                pair.now, pair.sink_b);
+    auto r = pair.b.Decapsulate(
+        from, MutableByteSpan(datagrams[next].data(), lengths[next]), pair.now,
+        pair.sink_b);
     if (r.kind != DecapsulateResult::Kind::kDeliver) {
       state.SkipWithError("not delivered");
       break;
@@ -243,7 +270,8 @@ void BM_RawAeadSeal(benchmark::State& state) {
   std::vector<uint8_t> plain(n, 0x42), out(n + crypto::kAeadTagLen);
   uint64_t counter = 0;
   for (auto _ : state) {
-    bool ok = aead.Seal(key, counter++, ByteSpan(), ByteSpan(plain), MutableByteSpan(out));
+    bool ok = aead.Seal(key, counter++, ByteSpan(), ByteSpan(plain),
+                        MutableByteSpan(out));
     benchmark::DoNotOptimize(ok);
   }
   state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(n));
@@ -256,11 +284,13 @@ void BM_RawAeadOpen(benchmark::State& state) {
   const size_t n = size_t(state.range(0));
   const size_t batch = BatchSize(n);
   const std::vector<uint8_t> plain(n, 0x42);
-  std::vector<std::vector<uint8_t>> sealed(batch, std::vector<uint8_t>(n + crypto::kAeadTagLen));
+  std::vector<std::vector<uint8_t>> sealed(
+      batch, std::vector<uint8_t>(n + crypto::kAeadTagLen));
   uint64_t counter = 0;
   auto refill = [&] {
     for (auto& s : sealed) {
-      (void)aead.Seal(key, counter++, ByteSpan(), ByteSpan(plain), MutableByteSpan(s));
+      (void)aead.Seal(key, counter++, ByteSpan(), ByteSpan(plain),
+                      MutableByteSpan(s));
     }
     counter -= batch;
   };
@@ -275,7 +305,8 @@ void BM_RawAeadOpen(benchmark::State& state) {
       state.ResumeTiming();
     }
     std::vector<uint8_t>& s = sealed[next];
-    if (!aead.Open(key, counter + next, ByteSpan(), ByteSpan(s), MutableByteSpan(s.data(), n))) {
+    if (!aead.Open(key, counter + next, ByteSpan(), ByteSpan(s),
+                   MutableByteSpan(s.data(), n))) {
       state.SkipWithError("open failed");
       break;
     }

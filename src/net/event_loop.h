@@ -99,8 +99,9 @@ class EventLoop {
 
   // Dispatches events until Stop(). Returns an error only if epoll fails.
   Result<void> Run();
-  // Makes the running Run() return after the current callback, or the next
-  // Run() return at once if none is running. Thread-safe.
+  // Makes the running Run() return once the current dispatch round (the
+  // events of one epoll_wait) is done, or the next Run() return at once if
+  // none is running. Thread-safe.
   void Stop();
 
  private:

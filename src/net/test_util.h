@@ -108,16 +108,21 @@ inline ByteSpan AsBytes(const std::string& s) {
   return ByteSpan(reinterpret_cast<const uint8_t*>(s.data()), s.size());
 }
 
-// Waits (bounded) until `address` is usable locally: a new IPv6 address is
-// tentative, and drops what is sent to it, until the kernel's DAD work has
-// run, even with `nodad`. True when a socket could bind to it in time.
+// Waits (bounded) until datagrams sent to `address` arrive. A new IPv6
+// address becomes bindable before its local route is in place (both happen in
+// the kernel's DAD work, even with `nodad`), so probe with a real datagram.
 inline bool WaitForLocalAddress(const IpAddress& address) {
   const auto deadline = std::chrono::steady_clock::now() + kTestTimeout;
-  while (!OpenUdp(Endpoint(address, 0)).ok()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto probe = OpenUdp(Endpoint(address, 0));
+    if (probe.ok() &&
+        SendTo(probe->get(), LocalEndpoint(probe->get()), "probe") &&
+        WaitReadable(probe->get(), std::chrono::milliseconds(20))) {
+      return true;
+    }
     ::poll(nullptr, 0, 5);  // sleep 5 ms
   }
-  return true;
+  return false;
 }
 
 // Runs a shell command (netns tests: `ip ...`); true when it exits 0.

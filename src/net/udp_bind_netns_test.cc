@@ -106,8 +106,6 @@ TEST(LinuxBindNetnsTest, RepliesLeaveFromTheAddressThePeerSentTo) {
       ReceiveAtLeast(*bind, Family::kV4, 4, v4_storage);
   std::vector<RecvSlot> v6 = ReceiveAtLeast(*bind, Family::kV6, 4, v6_storage);
   received.insert(received.end(), v6.begin(), v6.end());
-  for (auto& r : received) fprintf(stderr, "DBG got %.*s local=%s\n", int(r.len), (const char*)r.buf.data(), r.local ? r.local->ToString().c_str() : "-");
-  if (received.size() != peers.size()) Shell("ip -6 route show table all; ip -6 addr show dev lo; nstat -az | grep -E 'Ip6|Udp6|Icmp6' | grep -v ' 0 '");
   ASSERT_EQ(received.size(), peers.size());
 
   // Match each datagram to its peer, check what Receive reported, and answer

@@ -84,9 +84,15 @@ Result<Cidr> ParseAllowedIp(std::string_view value) {
     return Invalid("failed to set allowed ip: no '/' in " + Quote(value));
   }
   auto address = IpAddress::Parse(value.substr(0, slash));
-  if (!address.ok()) return Invalid("failed to set allowed ip: bad address in " + Quote(value));
-  auto length = ParsePrefixLength(value.substr(slash + 1), uint32_t(address->size() * 8));
-  if (!length) return Invalid("failed to set allowed ip: bad prefix length in " + Quote(value));
+  if (!address.ok()) {
+    return Invalid("failed to set allowed ip: bad address in " + Quote(value));
+  }
+  auto length =
+      ParsePrefixLength(value.substr(slash + 1), uint32_t(address->size() * 8));
+  if (!length) {
+    return Invalid("failed to set allowed ip: bad prefix length in " +
+                   Quote(value));
+  }
   return Cidr(*address, uint8_t(*length));
 }
 
@@ -114,7 +120,10 @@ Result<void> ProcessDeviceKey(ConfigRequest& config, std::string_view key,
     if (!mark) return Invalid("invalid fwmark " + Quote(value));
     config.fwmark = uint32_t(*mark);
   } else if (key == "replace_peers") {
-    if (!ParseTrue(value)) return Invalid("failed to set replace_peers, invalid value " + Quote(value));
+    if (!ParseTrue(value)) {
+      return Invalid("failed to set replace_peers, invalid value " +
+                     Quote(value));
+    }
     config.replace_peers = true;
   } else {
     return Invalid("invalid UAPI device key " + Quote(key));
@@ -122,29 +131,43 @@ Result<void> ProcessDeviceKey(ConfigRequest& config, std::string_view key,
   return Ok();
 }
 
-Result<void> ProcessPeerKey(PeerConfig& peer, std::string_view key, std::string_view value) {
+Result<void> ProcessPeerKey(PeerConfig& peer, std::string_view key,
+                            std::string_view value) {
   if (key == "update_only") {
-    if (!ParseTrue(value)) return Invalid("failed to set update only, invalid value " + Quote(value));
+    if (!ParseTrue(value)) {
+      return Invalid("failed to set update only, invalid value " +
+                     Quote(value));
+    }
     peer.update_only = true;
   } else if (key == "remove") {
-    if (!ParseTrue(value)) return Invalid("failed to set remove, invalid value " + Quote(value));
+    if (!ParseTrue(value)) {
+      return Invalid("failed to set remove, invalid value " + Quote(value));
+    }
     peer.remove = true;
   } else if (key == "preshared_key") {
     crypto::PresharedKey psk;
-    if (!ParseHexKey(value, &psk)) return Invalid("failed to set preshared key: not 64 hex digits");
+    if (!ParseHexKey(value, &psk)) {
+      return Invalid("failed to set preshared key: not 64 hex digits");
+    }
     peer.preshared_key = std::move(psk);
   } else if (key == "endpoint") {
     auto endpoint = Endpoint::Parse(value);
-    if (!endpoint.ok()) return Invalid("failed to set endpoint " + Quote(value));
+    if (!endpoint.ok()) {
+      return Invalid("failed to set endpoint " + Quote(value));
+    }
     peer.endpoint = *endpoint;
   } else if (key == "persistent_keepalive_interval") {
     auto seconds = ParseUnsigned(value, UINT16_MAX);
     if (!seconds) {
-      return Invalid("failed to set persistent keepalive interval " + Quote(value));
+      return Invalid("failed to set persistent keepalive interval " +
+                     Quote(value));
     }
     peer.persistent_keepalive_interval = uint16_t(*seconds);
   } else if (key == "replace_allowed_ips") {
-    if (!ParseTrue(value)) return Invalid("failed to replace allowedips, invalid value " + Quote(value));
+    if (!ParseTrue(value)) {
+      return Invalid("failed to replace allowedips, invalid value " +
+                     Quote(value));
+    }
     // Everything this block added so far is dropped with the old list.
     peer.replace_allowed_ips = true;
     peer.allowed_ips.clear();
@@ -153,7 +176,9 @@ Result<void> ProcessPeerKey(PeerConfig& peer, std::string_view key, std::string_
     if (!cidr.ok()) return cidr.error();
     peer.allowed_ips.push_back(*cidr);
   } else if (key == "protocol_version") {
-    if (value != "1") return Invalid("invalid protocol version " + Quote(value));
+    if (value != "1") {
+      return Invalid("invalid protocol version " + Quote(value));
+    }
   } else {
     return Invalid("invalid UAPI peer key " + Quote(key));
   }
@@ -175,7 +200,8 @@ void AppendNumber(std::string& out, std::string_view name, Int value) {
   out += '\n';
 }
 
-void AppendText(std::string& out, std::string_view name, std::string_view value) {
+void AppendText(std::string& out, std::string_view name,
+                std::string_view value) {
   out += name;
   out += '=';
   out += value;
@@ -199,14 +225,18 @@ size_t RequestParser::Feed(ByteSpan data) {
     }
     const uint8_t* begin = data.data() + used;
     size_t avail = data.size() - used;
-    const auto* newline = static_cast<const uint8_t*>(std::memchr(begin, '\n', avail));
+    const auto* newline =
+        static_cast<const uint8_t*>(std::memchr(begin, '\n', avail));
     size_t content = newline != nullptr ? size_t(newline - begin) : avail;
     size_t take = content + (newline != nullptr ? 1 : 0);
 
     // Where in this chunk a limit is crossed (the first byte past it), so
     // that any split of the input fails at the same byte with the same error.
-    size_t line_limit = stage_ == Stage::kOperation ? kMaxOperationBytes : kMaxLineBytes;
-    size_t line_fail = line_.size() + content > line_limit ? line_limit - line_.size() : SIZE_MAX;
+    size_t line_limit =
+        stage_ == Stage::kOperation ? kMaxOperationBytes : kMaxLineBytes;
+    size_t line_fail = line_.size() + content > line_limit
+                           ? line_limit - line_.size()
+                           : SIZE_MAX;
     size_t txn_fail = transaction_bytes_ + take > max_transaction_bytes_
                           ? max_transaction_bytes_ - transaction_bytes_
                           : SIZE_MAX;
@@ -217,12 +247,14 @@ size_t RequestParser::Feed(ByteSpan data) {
       if (line_fail <= txn_fail && stage_ == Stage::kOperation) {
         Fail(Status::kBadOperation, Error(EPROTO, "invalid UAPI operation"));
       } else if (line_fail <= txn_fail) {
-        Fail(Status::kFailed, Error(EIO, "line longer than " + std::to_string(kMaxLineBytes) +
-                                             " bytes"));
+        Fail(Status::kFailed,
+             Error(EIO, "line longer than " + std::to_string(kMaxLineBytes) +
+                            " bytes"));
       } else {
-        Fail(Status::kFailed, Error(EMSGSIZE, "transaction longer than " +
-                                                  std::to_string(max_transaction_bytes_) +
-                                                  " bytes"));
+        Fail(Status::kFailed,
+             Error(EMSGSIZE, "transaction longer than " +
+                                 std::to_string(max_transaction_bytes_) +
+                                 " bytes"));
       }
       break;
     }
@@ -287,14 +319,17 @@ void RequestParser::FeedEof() {
   switch (stage_) {
     case Stage::kOperation:
       if (transaction_bytes_ > 0) {
-        Fail(Status::kBadOperation, Error(EPROTO, "stream ended inside the operation line"));
+        Fail(Status::kBadOperation,
+             Error(EPROTO, "stream ended inside the operation line"));
       }
       break;
     case Stage::kGetBlank:
-      Fail(Status::kBadOperation, Error(EPROTO, "stream ended before the end of get"));
+      Fail(Status::kBadOperation,
+           Error(EPROTO, "stream ended before the end of get"));
       break;
     case Stage::kSetLines:
-      Fail(Status::kFailed, Error(EPROTO, "stream ended before the blank line ending set"));
+      Fail(Status::kFailed,
+           Error(EPROTO, "stream ended before the blank line ending set"));
       break;
   }
 }
@@ -322,7 +357,9 @@ Result<Request> ParseRequest(std::string_view text) {
   if (parser.status() == RequestParser::Status::kNeedMore) parser.FeedEof();
   switch (parser.status()) {
     case RequestParser::Status::kComplete:
-      if (used != text.size()) return Error(EPROTO, "bytes after the end of the transaction");
+      if (used != text.size()) {
+        return Error(EPROTO, "bytes after the end of the transaction");
+      }
       return parser.TakeRequest();
     case RequestParser::Status::kNeedMore:
       return Error(EPROTO, "empty request");
@@ -336,7 +373,8 @@ Result<Request> ParseRequest(std::string_view text) {
 std::string FormatAddress(const IpAddress& address) {
   if (address.is_v4()) return address.ToString();
   const auto& b = address.bytes();
-  static constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  static constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0,    0,
+                                                0, 0, 0, 0, 0xff, 0xff};
   if (std::equal(b.begin(), b.begin() + 12, kMappedPrefix)) {
     return "::ffff:" + IpAddress::V4(b.data() + 12).ToString();
   }
@@ -370,13 +408,16 @@ std::string FormatAddress(const IpAddress& address) {
 
 std::string FormatEndpoint(const Endpoint& endpoint) {
   std::string port = std::to_string(endpoint.port());
-  if (endpoint.address().is_v6()) return "[" + FormatAddress(endpoint.address()) + "]:" + port;
+  if (endpoint.address().is_v6()) {
+    return "[" + FormatAddress(endpoint.address()) + "]:" + port;
+  }
   return FormatAddress(endpoint.address()) + ":" + port;
 }
 
 std::string FormatAllowedIp(const Cidr& cidr) {
   Cidr masked = cidr.Masked();
-  return FormatAddress(masked.address()) + "/" + std::to_string(masked.prefix_len());
+  return FormatAddress(masked.address()) + "/" +
+         std::to_string(masked.prefix_len());
 }
 
 std::string SerializeGet(const DeviceState& state) {
@@ -385,22 +426,32 @@ std::string SerializeGet(const DeviceState& state) {
   if (state.private_key && !state.private_key->IsZero()) {
     AppendHexKey(out, "private_key", state.private_key->span());
   }
-  if (state.listen_port != 0) AppendNumber(out, "listen_port", state.listen_port);
+  if (state.listen_port != 0) {
+    AppendNumber(out, "listen_port", state.listen_port);
+  }
   if (state.fwmark != 0) AppendNumber(out, "fwmark", state.fwmark);
   for (const PeerState& peer : state.peers) {
     AppendHexKey(out, "public_key", peer.public_key.span());
-    AppendHexKey(out, "preshared_key", peer.preshared_key.span());  // always, zeros if none
+    AppendHexKey(out, "preshared_key",
+                 peer.preshared_key.span());  // always, zeros if none
     out += "protocol_version=1\n";
-    if (peer.endpoint) AppendText(out, "endpoint", FormatEndpoint(*peer.endpoint));
+    if (peer.endpoint) {
+      AppendText(out, "endpoint", FormatEndpoint(*peer.endpoint));
+    }
     // Nanoseconds since the Unix epoch, split as Go's / and % split them.
     int64_t nanos = 0;
-    if (peer.last_handshake) nanos = peer.last_handshake->time_since_epoch().count();
+    if (peer.last_handshake) {
+      nanos = peer.last_handshake->time_since_epoch().count();
+    }
     AppendNumber(out, "last_handshake_time_sec", nanos / 1'000'000'000);
     AppendNumber(out, "last_handshake_time_nsec", nanos % 1'000'000'000);
     AppendNumber(out, "tx_bytes", peer.tx_bytes);
     AppendNumber(out, "rx_bytes", peer.rx_bytes);
-    AppendNumber(out, "persistent_keepalive_interval", peer.persistent_keepalive_interval);
-    for (const Cidr& cidr : peer.allowed_ips) AppendText(out, "allowed_ip", FormatAllowedIp(cidr));
+    AppendNumber(out, "persistent_keepalive_interval",
+                 peer.persistent_keepalive_interval);
+    for (const Cidr& cidr : peer.allowed_ips) {
+      AppendText(out, "allowed_ip", FormatAllowedIp(cidr));
+    }
   }
   out += "errno=0\n\n";
   return out;
@@ -409,13 +460,16 @@ std::string SerializeGet(const DeviceState& state) {
 std::string SerializeErrno(int errno_value) {
   // The wire carries the negated errno; a stray negative code is not
   // negated twice.
-  int64_t magnitude = errno_value < 0 ? -int64_t(errno_value) : int64_t(errno_value);
+  int64_t magnitude =
+      errno_value < 0 ? -int64_t(errno_value) : int64_t(errno_value);
   return "errno=" + std::to_string(-magnitude) + "\n\n";
 }
 
 std::string SerializeSet(const ConfigRequest& config) {
   std::string out = "set=1\n";
-  if (config.private_key) AppendHexKey(out, "private_key", config.private_key->span());
+  if (config.private_key) {
+    AppendHexKey(out, "private_key", config.private_key->span());
+  }
   if (config.listen_port) AppendNumber(out, "listen_port", *config.listen_port);
   if (config.fwmark) AppendNumber(out, "fwmark", *config.fwmark);
   if (config.replace_peers) out += "replace_peers=true\n";
@@ -423,16 +477,22 @@ std::string SerializeSet(const ConfigRequest& config) {
     AppendHexKey(out, "public_key", peer.public_key.span());
     if (peer.remove) out += "remove=true\n";
     if (peer.update_only) out += "update_only=true\n";
-    if (peer.preshared_key) AppendHexKey(out, "preshared_key", peer.preshared_key->span());
-    if (peer.endpoint) AppendText(out, "endpoint", FormatEndpoint(*peer.endpoint));
+    if (peer.preshared_key) {
+      AppendHexKey(out, "preshared_key", peer.preshared_key->span());
+    }
+    if (peer.endpoint) {
+      AppendText(out, "endpoint", FormatEndpoint(*peer.endpoint));
+    }
     if (peer.persistent_keepalive_interval) {
-      AppendNumber(out, "persistent_keepalive_interval", *peer.persistent_keepalive_interval);
+      AppendNumber(out, "persistent_keepalive_interval",
+                   *peer.persistent_keepalive_interval);
     }
     if (peer.replace_allowed_ips) out += "replace_allowed_ips=true\n";
     // As configured (not masked), so parsing gives back the same value.
     for (const Cidr& cidr : peer.allowed_ips) {
-      AppendText(out, "allowed_ip", FormatAddress(cidr.address()) + "/" +
-                                        std::to_string(cidr.prefix_len()));
+      AppendText(out, "allowed_ip",
+                 FormatAddress(cidr.address()) + "/" +
+                     std::to_string(cidr.prefix_len()));
     }
   }
   out += '\n';

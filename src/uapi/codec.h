@@ -81,7 +81,8 @@ class RequestParser {
   // Consumes nothing unless status() is kNeedMore.
   size_t Feed(ByteSpan data);
   size_t Feed(std::string_view data) {
-    return Feed(ByteSpan(reinterpret_cast<const uint8_t*>(data.data()), data.size()));
+    return Feed(
+        ByteSpan(reinterpret_cast<const uint8_t*>(data.data()), data.size()));
   }
   // The stream ended. Between transactions the status stays kNeedMore (a
   // clean end); inside a set it becomes kFailed (EPROTO); inside the first
@@ -90,7 +91,9 @@ class RequestParser {
 
   Status status() const { return status_; }
   // True when some bytes of an unfinished transaction have been consumed.
-  bool InTransaction() const { return status_ == Status::kNeedMore && transaction_bytes_ > 0; }
+  bool InTransaction() const {
+    return status_ == Status::kNeedMore && transaction_bytes_ > 0;
+  }
 
   // REQUIRES: status() == kComplete. Returns the request and makes the parser
   // ready for the next transaction.

@@ -29,8 +29,10 @@ struct Outcome {
 Outcome FeedInPieces(std::string_view text, size_t piece) {
   RequestParser parser;
   Outcome o;
-  while (o.used < text.size() && parser.status() == RequestParser::Status::kNeedMore) {
-    size_t n = piece == 0 ? text.size() - o.used : std::min(piece, text.size() - o.used);
+  while (o.used < text.size() &&
+         parser.status() == RequestParser::Status::kNeedMore) {
+    size_t n = piece == 0 ? text.size() - o.used
+                          : std::min(piece, text.size() - o.used);
     o.used += parser.Feed(text.substr(o.used, n));
   }
   if (parser.status() == RequestParser::Status::kNeedMore) parser.FeedEof();
@@ -54,7 +56,8 @@ std::string GetAsSet(const std::string& get) {
     size_t end = get.find('\n', pos);
     std::string_view line(get.data() + pos, end - pos);
     pos = end + 1;
-    if (line.empty() || line.starts_with("errno=") || line.starts_with("last_handshake_time") ||
+    if (line.empty() || line.starts_with("errno=") ||
+        line.starts_with("last_handshake_time") ||
         line.starts_with("tx_bytes=") || line.starts_with("rx_bytes=")) {
       continue;
     }
@@ -74,15 +77,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Outcome whole = FeedInPieces(text, 0);
   size_t piece = size == 0 ? 1 : size_t(data[0] % 13) + 1;
   Outcome pieces = FeedInPieces(text, piece);
-  Check(whole.status == pieces.status && whole.code == pieces.code && whole.set == pieces.set &&
-        whole.used == pieces.used);
+  Check(whole.status == pieces.status && whole.code == pieces.code &&
+        whole.set == pieces.set && whole.used == pieces.used);
 
   auto request = ParseRequest(text);
   if (!request.ok() || request->op != Request::kSet) return 0;
 
   std::string set = SerializeSet(request->config);
   auto again = ParseRequest(set);
-  Check(again.ok() && again->op == Request::kSet && SerializeSet(again->config) == set);
+  Check(again.ok() && again->op == Request::kSet &&
+        SerializeSet(again->config) == set);
 
   FakeControlApi device;
   Check(device.Apply(request->config).ok());

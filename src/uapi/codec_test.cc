@@ -80,7 +80,9 @@ std::vector<Connection> LoadGolden(const std::filesystem::path& path) {
     }
     Connection& conn = conns.back();
     if (line[0] == '>') {
-      if (conn.empty() || !conn.back().response.empty() || conn.back().closed) conn.emplace_back();
+      if (conn.empty() || !conn.back().response.empty() || conn.back().closed) {
+        conn.emplace_back();
+      }
       AppendLine(line, conn.back().request);
     } else if (line[0] == '<') {
       AppendLine(line, conn.back().response);
@@ -102,7 +104,8 @@ struct Answer {
   bool closed = false;
 };
 
-Answer Replay(RequestParser& parser, FakeControlApi& api, const Transaction& t, size_t chunk) {
+Answer Replay(RequestParser& parser, FakeControlApi& api, const Transaction& t,
+              size_t chunk) {
   Answer a;
   auto handle = [&]() {
     switch (parser.status()) {
@@ -185,7 +188,8 @@ struct Deviation {
 const std::map<std::string, std::vector<Deviation>> kDeviations = {
     {"deviations",
      {
-         {0, "errno=-22\n\n", "errno=0\n"},   // IPv6 zone: no zone in our Endpoint
+         {0, "errno=-22\n\n",
+          "errno=0\n"},  // IPv6 zone: no zone in our Endpoint
          {2, "errno=-71\n\n", "errno=0\n"},   // EOF before the blank line
          {3, "errno=-71\n\n", "errno=0\n"},   // same, last line unterminated
          {4, "errno=0\n\n", "listen_port="},  // nothing of the above applied
@@ -204,8 +208,10 @@ void CheckGolden(const std::filesystem::path& path, size_t chunk) {
     bool closed = false;
     for (size_t i = 0; i < conns[c].size(); ++i) {
       const Transaction& t = conns[c][i];
-      SCOPED_TRACE("transaction " + std::to_string(i) + ": " + t.request.substr(0, 80));
-      ASSERT_FALSE(closed) << "we closed the connection before wireguard-go did";
+      SCOPED_TRACE("transaction " + std::to_string(i) + ": " +
+                   t.request.substr(0, 80));
+      ASSERT_FALSE(closed)
+          << "we closed the connection before wireguard-go did";
       Answer ours = Replay(parser, api, t, chunk);
       closed = ours.closed;
 
@@ -222,7 +228,8 @@ void CheckGolden(const std::filesystem::path& path, size_t chunk) {
         continue;
       }
       bool drop_port = api.Snapshot().listen_port == 0;
-      EXPECT_EQ(Normalize(ours.response, drop_port), Normalize(t.response, drop_port));
+      EXPECT_EQ(Normalize(ours.response, drop_port),
+                Normalize(t.response, drop_port));
       // We close after every error answer; wireguard-go abandons the
       // connection's framing there too, but closes only when the leftover
       // bytes fail to parse as an operation. Where it closed, so must we.
@@ -230,7 +237,8 @@ void CheckGolden(const std::filesystem::path& path, size_t chunk) {
         EXPECT_TRUE(ours.closed);
       }
       if (ours.closed && !t.closed && !t.eof) {
-        EXPECT_EQ(ours.response.rfind("errno=-", 0), 0u) << "closed without an error answer";
+        EXPECT_EQ(ours.response.rfind("errno=-", 0), 0u)
+            << "closed without an error answer";
       }
     }
   }
@@ -238,8 +246,8 @@ void CheckGolden(const std::filesystem::path& path, size_t chunk) {
 
 std::vector<std::filesystem::path> GoldenFiles() {
   std::vector<std::filesystem::path> files;
-  for (const auto& e :
-       std::filesystem::directory_iterator(std::string(ZL_SOURCE_DIR) + "/tests/uapi-golden")) {
+  for (const auto& e : std::filesystem::directory_iterator(
+           std::string(ZL_SOURCE_DIR) + "/tests/uapi-golden")) {
     if (e.path().extension() == ".txt") files.push_back(e.path());
   }
   std::sort(files.begin(), files.end());
@@ -250,8 +258,9 @@ TEST(UapiGoldenTest, AllScenariosAreThere) {
   auto files = GoldenFiles();
   std::vector<std::string> names;
   for (const auto& f : files) names.push_back(f.stem().string());
-  for (const char* want : {"set_get", "address_forms", "replace_peers", "remove", "update_only",
-                           "replace_allowed_ips", "clear", "syntax", "errors", "deviations"}) {
+  for (const char* want :
+       {"set_get", "address_forms", "replace_peers", "remove", "update_only",
+        "replace_allowed_ips", "clear", "syntax", "errors", "deviations"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
   }
 }
@@ -285,11 +294,16 @@ TEST(UapiCodecTest, ParsesGet) {
 TEST(UapiCodecTest, ParsesEveryKeyOfSet) {
   Request r = MustParse("set=1\nprivate_key=" + std::string(64, '0') +
                         "\nlisten_port=51820\nfwmark=0\nreplace_peers=true\n"
-                        "public_key=" + kPeerA + "\nremove=true\nupdate_only=true\n"
-                        "preshared_key=" + kPsk + "\nendpoint=[2001:db8::1]:7\n"
+                        "public_key=" +
+                        kPeerA +
+                        "\nremove=true\nupdate_only=true\n"
+                        "preshared_key=" +
+                        kPsk +
+                        "\nendpoint=[2001:db8::1]:7\n"
                         "persistent_keepalive_interval=25\nprotocol_version=1\n"
                         "allowed_ip=10.0.0.1/24\nallowed_ip=fd00::/8\n"
-                        "public_key=" + kPeerB + "\n\n");
+                        "public_key=" +
+                        kPeerB + "\n\n");
   ASSERT_EQ(r.op, Request::kSet);
   const auto& c = r.config;
   ASSERT_TRUE(c.private_key.has_value());
@@ -307,15 +321,18 @@ TEST(UapiCodecTest, ParsesEveryKeyOfSet) {
   EXPECT_EQ(a.endpoint, Endpoint::Parse("[2001:db8::1]:7").value());
   EXPECT_EQ(a.persistent_keepalive_interval, 25);
   ASSERT_EQ(a.allowed_ips.size(), 2u);
-  EXPECT_EQ(a.allowed_ips[0].ToString(), "10.0.0.1/24");  // as given; the device masks
+  EXPECT_EQ(a.allowed_ips[0].ToString(),
+            "10.0.0.1/24");  // as given; the device masks
   EXPECT_EQ(c.peers[1].public_key.ToHex(), kPeerB);
   EXPECT_FALSE(c.peers[1].remove);
   EXPECT_FALSE(c.peers[1].endpoint.has_value());
 }
 
 TEST(UapiCodecTest, ClampsPrivateKeyAsWireguardGo) {
-  Request r = MustParse("set=1\nprivate_key=ff" + std::string(60, '1') + "ff\n\n");
-  EXPECT_EQ(HexEncode(r.config.private_key->span()), "f8" + std::string(60, '1') + "7f");
+  Request r =
+      MustParse("set=1\nprivate_key=ff" + std::string(60, '1') + "ff\n\n");
+  EXPECT_EQ(HexEncode(r.config.private_key->span()),
+            "f8" + std::string(60, '1') + "7f");
 }
 
 TEST(UapiCodecTest, AcceptsUpperCaseHexAndCrLf) {
@@ -361,7 +378,7 @@ TEST(UapiCodecTest, ErrnoOfEachBadInput) {
       {peer + "allowed_ip=-10.0.0.0/8\n\n", EINVAL},
       {peer + "persistent_keepalive_interval=65536\n\n", EINVAL},
       {peer + "preshared_key=" + kPsk + "0\n\n", EINVAL},
-      {peer + std::string("allowed_ip=10.0.0.0/8\0\n\n", 26), EINVAL},
+      {peer + std::string("allowed_ip=10.0.0.0/8\0\n\n", 24), EINVAL},
       {std::string("set=1\n\xff\xfe\x00=\x80\n\n", 12), EINVAL},
       {"get=1\nX", EINVAL},
       {"set=1\nfwmark=1\n", EPROTO},  // EOF before the blank line
@@ -392,10 +409,12 @@ TEST(UapiCodecTest, ErrorMessagesDoNotEchoKeyMaterial) {
   for (const std::string key : {"private_key", "preshared_key"}) {
     std::string req = key == "private_key"
                           ? "set=1\nprivate_key=" + secret + "\n\n"
-                          : "set=1\npublic_key=" + kPeerA + "\npreshared_key=" + secret + "\n\n";
+                          : "set=1\npublic_key=" + kPeerA +
+                                "\npreshared_key=" + secret + "\n\n";
     auto r = ParseRequest(req);
     ASSERT_FALSE(r.ok());
-    EXPECT_EQ(r.error().message().find("7777"), std::string::npos) << r.error().message();
+    EXPECT_EQ(r.error().message().find("7777"), std::string::npos)
+        << r.error().message();
   }
 }
 
@@ -431,7 +450,8 @@ TEST(UapiCodecTest, StopsAtTheEndOfEachTransaction) {
   size_t used = parser.Feed(two);
   EXPECT_EQ(used, 7u);
   ASSERT_EQ(parser.status(), Status::kComplete);
-  EXPECT_EQ(parser.Feed(std::string_view(two).substr(used)), 0u);  // until taken
+  EXPECT_EQ(parser.Feed(std::string_view(two).substr(used)),
+            0u);  // until taken
   EXPECT_EQ(parser.TakeRequest().op, Request::kGet);
   EXPECT_EQ(parser.Feed(std::string_view(two).substr(used)), two.size() - used);
   ASSERT_EQ(parser.status(), Status::kComplete);
@@ -462,7 +482,8 @@ TEST(UapiCodecTest, EofInsideTransactions) {
 
 TEST(UapiCodecTest, AnySplitGivesTheSameResult) {
   const std::string requests[] = {
-      "set=1\nprivate_key=" + kPsk + "\npublic_key=" + kPeerA + "\nallowed_ip=10.0.0.0/8\n\n",
+      "set=1\nprivate_key=" + kPsk + "\npublic_key=" + kPeerA +
+          "\nallowed_ip=10.0.0.0/8\n\n",
       "set=1\nbogus\n\n",
       "set=1\npublic_key=" + kPeerA + "\nendpoint=nope\n\n",
       "get=1\nX",
@@ -496,8 +517,10 @@ TEST(UapiCodecTest, SerializeGetInWireguardGoOrder) {
   p.public_key.data()[31] = 1;
   p.endpoint = Endpoint::Parse("192.0.2.1:1").value();
   p.persistent_keepalive_interval = 25;
-  p.allowed_ips = {Cidr::Parse("10.0.0.9/24").value(), Cidr::Parse("::1:0:0/96").value()};
-  p.last_handshake = WallTime(std::chrono::nanoseconds(1'700'000'000'123'456'789LL));
+  p.allowed_ips = {Cidr::Parse("10.0.0.9/24").value(),
+                   Cidr::Parse("::1:0:0/96").value()};
+  p.last_handshake =
+      WallTime(std::chrono::nanoseconds(1'700'000'000'123'456'789LL));
   p.rx_bytes = 5;
   p.tx_bytes = 6;
   s.peers.push_back(p);
@@ -506,12 +529,15 @@ TEST(UapiCodecTest, SerializeGetInWireguardGoOrder) {
   EXPECT_EQ(SerializeGet(s),
             "private_key=40" + zeros.substr(2) +
                 "\nlisten_port=51820\nfwmark=7\n"
-                "public_key=" + zeros.substr(2) + "01\npreshared_key=" + zeros +
+                "public_key=" +
+                zeros.substr(2) + "01\npreshared_key=" + zeros +
                 "\nprotocol_version=1\nendpoint=192.0.2.1:1\n"
-                "last_handshake_time_sec=1700000000\nlast_handshake_time_nsec=123456789\n"
+                "last_handshake_time_sec=1700000000\nlast_handshake_time_nsec="
+                "123456789\n"
                 "tx_bytes=6\nrx_bytes=5\npersistent_keepalive_interval=25\n"
                 "allowed_ip=10.0.0.0/24\nallowed_ip=::1:0:0/96\n"
-                "public_key=" + zeros + "\npreshared_key=" + zeros +
+                "public_key=" +
+                zeros + "\npreshared_key=" + zeros +
                 "\nprotocol_version=1\nlast_handshake_time_sec=0\n"
                 "last_handshake_time_nsec=0\ntx_bytes=0\nrx_bytes=0\n"
                 "persistent_keepalive_interval=0\nerrno=0\n\n");
@@ -536,7 +562,7 @@ TEST(UapiCodecTest, FormatAddressAsGoNetip) {
       {"::", "::"},
       {"::1", "::1"},
       {"1::", "1::"},
-      {"::1:0", "::1:0"},  // glibc writes ::0.1.0.0
+      {"::1:0", "::1:0"},          // glibc writes ::0.1.0.0
       {"::102:304", "::102:304"},  // glibc writes ::1.2.3.4
       {"::ffff:1.2.3.4", "::ffff:1.2.3.4"},
       {"2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"},  // the first longest run
@@ -547,17 +573,22 @@ TEST(UapiCodecTest, FormatAddressAsGoNetip) {
   for (const auto& [in, want] : cases) {
     EXPECT_EQ(FormatAddress(IpAddress::Parse(in).value()), want) << in;
   }
-  EXPECT_EQ(FormatEndpoint(Endpoint::Parse("[::ffff:1.2.3.4]:9").value()), "[::ffff:1.2.3.4]:9");
-  EXPECT_EQ(FormatAllowedIp(Cidr::Parse("fd00::1:2/112").value()), "fd00::1:0/112");
+  EXPECT_EQ(FormatEndpoint(Endpoint::Parse("[::ffff:1.2.3.4]:9").value()),
+            "[::ffff:1.2.3.4]:9");
+  EXPECT_EQ(FormatAllowedIp(Cidr::Parse("fd00::1:2/112").value()),
+            "fd00::1:0/112");
 }
 
 TEST(UapiCodecTest, SerializeSetRoundTrips) {
-  std::string text = "set=1\nprivate_key=10" + std::string(60, '1') + "41\nlisten_port=1\nfwmark=2\n"
-                     "replace_peers=true\npublic_key=" + kPeerA +
+  std::string text = "set=1\nprivate_key=10" + std::string(60, '1') +
+                     "41\nlisten_port=1\nfwmark=2\n"
+                     "replace_peers=true\npublic_key=" +
+                     kPeerA +
                      "\nremove=true\nupdate_only=true\npreshared_key=" + kPsk +
                      "\nendpoint=[::1]:3\npersistent_keepalive_interval=0\n"
                      "replace_allowed_ips=true\nallowed_ip=10.0.0.1/8\n"
-                     "public_key=" + kPeerB + "\n\n";
+                     "public_key=" +
+                     kPeerB + "\n\n";
   Request r = MustParse(text);
   EXPECT_EQ(SerializeSet(r.config), text);
   EXPECT_EQ(SerializeSet(MustParse(SerializeSet(r.config)).config), text);

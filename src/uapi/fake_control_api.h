@@ -29,7 +29,9 @@ namespace zl::uapi {
 class FakeControlApi : public device::ControlApi {
  public:
   Result<void> Apply(const device::ConfigRequest& request) override {
-    if (auto delay = apply_delay_.load(); delay.count() > 0) std::this_thread::sleep_for(delay);
+    if (auto delay = apply_delay_.load(); delay.count() > 0) {
+      std::this_thread::sleep_for(delay);
+    }
     std::lock_guard lock(mu_);
     ++apply_calls_;
     if (apply_error_) return *apply_error_;
@@ -80,7 +82,9 @@ class FakeControlApi : public device::ControlApi {
     for (const auto& pc : r.peers) {
       device::PeerState* peer = FindLocked(pc.public_key);
       if (pc.remove) {
-        std::erase_if(state_.peers, [&](const auto& p) { return p.public_key == pc.public_key; });
+        std::erase_if(state_.peers, [&](const auto& p) {
+          return p.public_key == pc.public_key;
+        });
         continue;
       }
       if (peer == nullptr) {
@@ -104,11 +108,12 @@ class FakeControlApi : public device::ControlApi {
   }
 
   mutable std::mutex mu_;
-  device::DeviceState state_;  // GUARDED_BY(mu_)
+  device::DeviceState state_;         // GUARDED_BY(mu_)
   std::optional<Error> apply_error_;  // GUARDED_BY(mu_)
-  int apply_calls_ = 0;  // GUARDED_BY(mu_)
-  int snapshot_calls_ = 0;  // GUARDED_BY(mu_)
-  std::atomic<std::chrono::milliseconds> apply_delay_{std::chrono::milliseconds(0)};
+  int apply_calls_ = 0;               // GUARDED_BY(mu_)
+  int snapshot_calls_ = 0;            // GUARDED_BY(mu_)
+  std::atomic<std::chrono::milliseconds> apply_delay_{
+      std::chrono::milliseconds(0)};
 };
 
 }  // namespace zl::uapi

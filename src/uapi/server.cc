@@ -23,14 +23,18 @@ constexpr size_t kReadChunk = 64 * 1024;
 // Without inotify the loop looks at the socket file this often.
 constexpr auto kSocketFileCheckInterval = std::chrono::seconds(1);
 
-MonoTime MonoNow() { return MonoTime(std::chrono::steady_clock::now().time_since_epoch()); }
+MonoTime MonoNow() {
+  return MonoTime(std::chrono::steady_clock::now().time_since_epoch());
+}
 
 Result<sockaddr_un> UnixAddress(const std::string& path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof(addr.sun_path)) {
-    return MakeError(ENAMETOOLONG, fmt::format("UAPI socket path '{}' is empty or longer than {} bytes",
-                                               path, sizeof(addr.sun_path) - 1));
+    return MakeError(
+        ENAMETOOLONG,
+        fmt::format("UAPI socket path '{}' is empty or longer than {} bytes",
+                    path, sizeof(addr.sun_path) - 1));
   }
   std::memcpy(addr.sun_path, path.data(), path.size());
   return addr;
@@ -45,7 +49,9 @@ Result<void> MakeDirectories(const std::string& dir) {
     return MakeError(ENOTDIR, fmt::format("'{}' is not a directory", dir));
   }
   size_t slash = dir.find_last_of('/');
-  if (slash != std::string::npos && slash > 0) ZL_RETURN_IF_ERROR(MakeDirectories(dir.substr(0, slash)));
+  if (slash != std::string::npos && slash > 0) {
+    ZL_RETURN_IF_ERROR(MakeDirectories(dir.substr(0, slash)));
+  }
   if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
     return ErrnoError(fmt::format("mkdir {}", dir));
   }
@@ -55,12 +61,14 @@ Result<void> MakeDirectories(const std::string& dir) {
 // Whether a process accepts connections on `addr` (wireguard-go's test for a
 // live socket before it removes a stale one).
 bool SomeoneListens(const sockaddr_un& addr) {
-  UniqueFd probe(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  UniqueFd probe(
+      socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!probe) return false;
-  if (connect(probe.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0) {
+  if (connect(probe.get(), reinterpret_cast<const sockaddr*>(&addr),
+              sizeof(addr)) == 0) {
     return true;
   }
-  // EAGAIN: alive, its backlog is full. ECONNREFUSED: nobody bound. ENOENT: gone.
+  // EAGAIN: alive with a full backlog. ECONNREFUSED: stale. ENOENT: gone.
   return errno == EAGAIN || errno == EINPROGRESS;
 }
 
@@ -68,15 +76,22 @@ Result<UniqueFd> BindSocket(const std::string& path, const sockaddr_un& addr) {
   UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd) return ErrnoError("socket(AF_UNIX)");
   for (int attempt = 0;; ++attempt) {
-    if (bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0) break;
-    if (errno != EADDRINUSE || attempt > 0) return ErrnoError(fmt::format("bind {}", path));
+    if (bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr),
+             sizeof(addr)) == 0) {
+      break;
+    }
+    if (errno != EADDRINUSE || attempt > 0) {
+      return ErrnoError(fmt::format("bind {}", path));
+    }
     struct stat st;
     if (lstat(path.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode)) {
-      return MakeError(EEXIST, fmt::format("{} exists and is not a socket", path));
+      return MakeError(EEXIST,
+                       fmt::format("{} exists and is not a socket", path));
     }
     if (SomeoneListens(addr)) {
-      return MakeError(EADDRINUSE,
-                       fmt::format("UAPI socket {} is in use by another process", path));
+      return MakeError(
+          EADDRINUSE,
+          fmt::format("UAPI socket {} is in use by another process", path));
     }
     LogVerbose(fmt::format("UAPI: replacing stale socket {}", path));
     if (unlink(path.c_str()) != 0 && errno != ENOENT) {
@@ -112,8 +127,8 @@ struct UapiServer::Client {
 // Everything the server thread owns. Only Run() touches it, on that thread.
 class UapiServer::Loop {
  public:
-  Loop(const UapiServer& owner, device::ControlApi& api, UapiServerOptions options,
-       UniqueFd listen_fd, UniqueFd inotify_fd)
+  Loop(const UapiServer& owner, device::ControlApi& api,
+       UapiServerOptions options, UniqueFd listen_fd, UniqueFd inotify_fd)
       : owner_(owner),
         api_(api),
         options_(std::move(options)),
@@ -161,7 +176,9 @@ void UapiServer::Loop::Run(int wake_fd) {
       fds.push_back({c->fd.get(), events, 0});
       wait = std::min(wait, options_.idle_timeout - (now - c->last_activity));
     }
-    if (!inotify_fd_ && !socket_file_gone_) wait = std::min(wait, next_file_check_ - now);
+    if (!inotify_fd_ && !socket_file_gone_) {
+      wait = std::min(wait, next_file_check_ - now);
+    }
     int timeout_ms = -1;
     if (wait != Duration::max()) {
       auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
@@ -172,36 +189,38 @@ void UapiServer::Loop::Run(int wake_fd) {
       LogError(fmt::format("UAPI: poll failed: {}", std::strerror(errno)));
       return;
     }
-    if (fds[0].revents != 0) return;  // Stop()
+    if (fds[0].revents != 0) return;  // Stop() {
     if (fds[1].revents != 0) Accept();
-    if (fds[2].revents != 0) {
-      // Drain the events; what matters is the file's state now.
-      alignas(inotify_event) char buf[4096];
-      while (read(inotify_fd_.get(), buf, sizeof(buf)) > 0) {
-      }
-      CheckSocketFile();
-    }
-    now = MonoNow();
-    if (!inotify_fd_ && now >= next_file_check_) {
-      next_file_check_ = now + kSocketFileCheckInterval;
-      CheckSocketFile();
-    }
-    // Clients accepted in this round are past the end of `fds`.
-    for (size_t i = 3; i < fds.size(); ++i) {
-      Client& c = *clients_[i - 3];
-      if (fds[i].revents != 0) Service(c, fds[i].revents);
-      if (!c.dead && now - c.last_activity >= options_.idle_timeout) {
-        LogVerbose("UAPI: closing an idle connection");
-        c.dead = true;
-      }
-    }
-    std::erase_if(clients_, [](const auto& c) { return c->dead; });
   }
+  if (fds[2].revents != 0) {
+    // Drain the events; what matters is the file's state now.
+    alignas(inotify_event) char buf[4096];
+    while (read(inotify_fd_.get(), buf, sizeof(buf)) > 0) {
+    }
+    CheckSocketFile();
+  }
+  now = MonoNow();
+  if (!inotify_fd_ && now >= next_file_check_) {
+    next_file_check_ = now + kSocketFileCheckInterval;
+    CheckSocketFile();
+  }
+  // Clients accepted in this round are past the end of `fds`.
+  for (size_t i = 3; i < fds.size(); ++i) {
+    Client& c = *clients_[i - 3];
+    if (fds[i].revents != 0) Service(c, fds[i].revents);
+    if (!c.dead && now - c.last_activity >= options_.idle_timeout) {
+      LogVerbose("UAPI: closing an idle connection");
+      c.dead = true;
+    }
+  }
+  std::erase_if(clients_, [](const auto& c) { return c->dead; });
+}
 }
 
 void UapiServer::Loop::Accept() {
   for (;;) {
-    UniqueFd fd(accept4(listen_fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    UniqueFd fd(accept4(listen_fd_.get(), nullptr, nullptr,
+                        SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!fd) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -210,11 +229,12 @@ void UapiServer::Loop::Accept() {
       return;
     }
     if (clients_.size() >= options_.max_clients) {
-      LogVerbose(fmt::format("UAPI: refusing a connection: {} clients already", clients_.size()));
+      LogVerbose(fmt::format("UAPI: refusing a connection: {} clients already",
+                             clients_.size()));
       continue;  // closed by UniqueFd
     }
-    clients_.push_back(
-        std::make_unique<Client>(std::move(fd), options_.max_transaction_bytes, MonoNow()));
+    clients_.push_back(std::make_unique<Client>(
+        std::move(fd), options_.max_transaction_bytes, MonoNow()));
   }
 }
 
@@ -227,7 +247,9 @@ void UapiServer::Loop::CheckSocketFile() {
 
 void UapiServer::Loop::Service(Client& c, short revents) {
   if (c.pending_out() > 0) Flush(c);
-  if (!c.dead && (revents & (POLLIN | POLLHUP | POLLERR)) != 0 && ReadAllowed(c)) Read(c);
+  if (!c.dead && (revents & (POLLIN | POLLHUP | POLLERR)) != 0 &&
+      ReadAllowed(c))
+    Read(c);
   if (!c.dead) Process(c);
   if (!c.dead) Flush(c);
   // A hang-up shows as EOF on read or EPIPE on send, handled above.
@@ -255,18 +277,21 @@ void UapiServer::Loop::Process(Client& c) {
   using Status = RequestParser::Status;
   while (!c.closing && c.pending_out() < options_.max_pending_output) {
     if (c.in_off < c.in.size()) {
-      c.in_off += c.parser.Feed(ByteSpan(reinterpret_cast<const uint8_t*>(c.in.data()) + c.in_off,
-                                         c.in.size() - c.in_off));
+      c.in_off += c.parser.Feed(
+          ByteSpan(reinterpret_cast<const uint8_t*>(c.in.data()) + c.in_off,
+                   c.in.size() - c.in_off));
     } else if (c.eof) {
       c.parser.FeedEof();
-      if (c.parser.status() == Status::kNeedMore) c.closing = true;  // clean end
-    } else {
-      break;  // wait for more bytes
-    }
-    switch (c.parser.status()) {
-      case Status::kComplete:
-        Answer(c, c.parser.TakeRequest());
-        break;
+      if (c.parser.status() == Status::kNeedMore) {
+        c.closing = true;  // clean end
+      } else {
+        break;  // wait for more bytes
+      }
+      switch (c.parser.status()) {
+        case Status::kComplete:
+          Answer(c, c.parser.TakeRequest());
+      }
+      break;
       case Status::kFailed:
         LogError(fmt::format("UAPI: {}", c.parser.error().message()));
         c.out += SerializeErrno(c.parser.error().code());
@@ -292,7 +317,9 @@ void UapiServer::Loop::Answer(Client& c, Request request) {
     return;
   }
   Result<void> r = api_.Apply(request.config);
-  if (!r.ok()) LogError(fmt::format("UAPI: set failed: {}", r.error().message()));
+  if (!r.ok()) {
+    LogError(fmt::format("UAPI: set failed: {}", r.error().message()));
+  }
   c.out += SerializeErrno(r.ok() ? 0 : r.error().code());
 }
 
@@ -315,9 +342,9 @@ void UapiServer::Loop::Flush(Client& c) {
   if (c.closing) c.dead = true;
 }
 
-Result<std::unique_ptr<UapiServer>> UapiServer::Start(std::string socket_path,
-                                                      device::ControlApi& api,
-                                                      UapiServerOptions options) {
+Result<std::unique_ptr<UapiServer>> UapiServer::Start(
+    std::string socket_path, device::ControlApi& api,
+    UapiServerOptions options) {
   auto addr = UnixAddress(socket_path);
   if (!addr.ok()) return addr.error();
   size_t slash = socket_path.find_last_of('/');
@@ -336,33 +363,48 @@ Result<std::unique_ptr<UapiServer>> UapiServer::Start(std::string socket_path,
   // After bind, not through the umask: the umask is process-wide. Others
   // cannot connect in between: connecting needs write permission, and the
   // umask never grants "other" write on a system daemon.
-  if (chmod(socket_path.c_str(), 0600) != 0) return fail(ErrnoError("chmod UAPI socket"));
+  if (chmod(socket_path.c_str(), 0600) != 0) {
+    return fail(ErrnoError("chmod UAPI socket"));
+  }
   struct stat st;
-  if (lstat(socket_path.c_str(), &st) != 0) return fail(ErrnoError("lstat UAPI socket"));
-  if (listen(listen_fd.get(), SOMAXCONN) != 0) return fail(ErrnoError("listen UAPI socket"));
+  if (lstat(socket_path.c_str(), &st) != 0) {
+    return fail(ErrnoError("lstat UAPI socket"));
+  }
+  if (listen(listen_fd.get(), SOMAXCONN) != 0) {
+    return fail(ErrnoError("listen UAPI socket"));
+  }
   UniqueFd wake_fd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake_fd) return fail(ErrnoError("eventfd"));
 
   // IN_ATTRIB: unlinking a socket another process still holds changes its
   // link count; the inode itself lives on (wireguard-go watches the same).
   UniqueFd inotify_fd(inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
-  if (!inotify_fd || inotify_add_watch(inotify_fd.get(), socket_path.c_str(),
-                                       IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF) < 0) {
-    LogError(fmt::format("UAPI: cannot watch {} ({}); checking it every second instead",
-                         socket_path, std::strerror(errno)));
+  if (!inotify_fd ||
+      inotify_add_watch(inotify_fd.get(), socket_path.c_str(),
+                        IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF) < 0) {
+    LogError(fmt::format(
+        "UAPI: cannot watch {} ({}); checking it every second instead",
+        socket_path, std::strerror(errno)));
     inotify_fd.Reset();
   }
 
-  std::unique_ptr<UapiServer> server(new UapiServer(std::move(socket_path), std::move(wake_fd),
-                                                    uint64_t(st.st_dev), uint64_t(st.st_ino)));
-  server->loop_ = std::make_unique<Loop>(*server, api, std::move(options), std::move(listen_fd),
-                                         std::move(inotify_fd));
-  server->thread_ = std::thread([s = server.get()] { s->loop_->Run(s->wake_fd_.get()); });
+  std::unique_ptr<UapiServer> server(
+      new UapiServer(std::move(socket_path), std::move(wake_fd),
+                     uint64_t(st.st_dev), uint64_t(st.st_ino)));
+  server->loop_ =
+      std::make_unique<Loop>(*server, api, std::move(options),
+                             std::move(listen_fd), std::move(inotify_fd));
+  server->thread_ =
+      std::thread([s = server.get()] { s->loop_->Run(s->wake_fd_.get()); });
   return server;
 }
 
-UapiServer::UapiServer(std::string path, UniqueFd wake_fd, uint64_t dev, uint64_t ino)
-    : path_(std::move(path)), wake_fd_(std::move(wake_fd)), dev_(dev), ino_(ino) {}
+UapiServer::UapiServer(std::string path, UniqueFd wake_fd, uint64_t dev,
+                       uint64_t ino)
+    : path_(std::move(path)),
+      wake_fd_(std::move(wake_fd)),
+      dev_(dev),
+      ino_(ino) {}
 
 UapiServer::~UapiServer() { Stop(); }
 
@@ -371,7 +413,8 @@ void UapiServer::Stop() {
   if (!thread_.joinable()) return;
   uint64_t one = 1;
   if (write(wake_fd_.get(), &one, sizeof(one)) != sizeof(one)) {
-    LogError(fmt::format("UAPI: cannot wake the server thread: {}", std::strerror(errno)));
+    LogError(fmt::format("UAPI: cannot wake the server thread: {}",
+                         std::strerror(errno)));
   }
   thread_.join();
   // Unlink while still listening: a process starting meanwhile finds the
@@ -382,8 +425,8 @@ void UapiServer::Stop() {
 
 bool UapiServer::SocketFileStillOurs() const {
   struct stat st;
-  return lstat(path_.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && uint64_t(st.st_dev) == dev_ &&
-         uint64_t(st.st_ino) == ino_;
+  return lstat(path_.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) &&
+         uint64_t(st.st_dev) == dev_ && uint64_t(st.st_ino) == ino_;
 }
 
 }  // namespace zl::uapi

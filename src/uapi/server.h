@@ -67,9 +67,9 @@ class UapiServer {
   // process answers on the path, EEXIST when the path is not a socket,
   // ENAMETOOLONG for a path longer than a sockaddr_un holds, or the errno of
   // the failing mkdir/socket/bind/listen call.
-  static Result<std::unique_ptr<UapiServer>> Start(std::string socket_path,
-                                                   device::ControlApi& api,
-                                                   UapiServerOptions options = {});
+  static Result<std::unique_ptr<UapiServer>> Start(
+      std::string socket_path, device::ControlApi& api,
+      UapiServerOptions options = {});
   ~UapiServer();
   UapiServer(const UapiServer&) = delete;
   UapiServer& operator=(const UapiServer&) = delete;
@@ -89,10 +89,10 @@ class UapiServer {
   UapiServer(std::string path, UniqueFd wake_fd, uint64_t dev, uint64_t ino);
 
   const std::string path_;
-  UniqueFd wake_fd_;  // eventfd: Stop() wakes the loop
+  UniqueFd wake_fd_;    // eventfd: Stop() wakes the loop
   const uint64_t dev_;  // identity of the socket file we bound
   const uint64_t ino_;
-  std::mutex stop_mu_;  // serializes Stop()
+  std::mutex stop_mu_;          // serializes Stop()
   std::unique_ptr<Loop> loop_;  // owned by thread_ while it runs
   std::thread thread_;
 };

@@ -37,7 +37,8 @@ sockaddr_un Address(const std::string& path) {
 UniqueFd Connect(const std::string& path) {
   UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_un addr = Address(path);
-  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return UniqueFd();
+  auto* sa = reinterpret_cast<sockaddr*>(&addr);
+  if (connect(fd.get(), sa, sizeof(addr)) != 0) return UniqueFd();
   return fd;
 }
 
@@ -56,7 +57,8 @@ struct ReadResult {
 
 // Reads until `done(data)` holds, EOF, or `timeout`.
 template <typename Done>
-ReadResult ReadUntil(int fd, Done done, std::chrono::milliseconds timeout = 5000ms) {
+ReadResult ReadUntil(int fd, Done done,
+                     std::chrono::milliseconds timeout = 5000ms) {
   ReadResult r;
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!done(r.data)) {
@@ -79,7 +81,8 @@ ReadResult ReadUntil(int fd, Done done, std::chrono::milliseconds timeout = 5000
 // One whole answer: lines ending with "errno=N\n\n".
 bool AnswerComplete(const std::string& d, size_t answers = 1) {
   size_t count = 0;
-  for (size_t pos = 0; (pos = d.find("errno=", pos)) != std::string::npos; ++pos) {
+  for (size_t pos = 0; (pos = d.find("errno=", pos)) != std::string::npos;
+       ++pos) {
     size_t end = d.find("\n\n", pos);
     if (end == std::string::npos) return false;
     ++count;
@@ -88,11 +91,13 @@ bool AnswerComplete(const std::string& d, size_t answers = 1) {
 }
 
 std::string ReadAnswer(int fd) {
-  return ReadUntil(fd, [](const std::string& d) { return AnswerComplete(d); }).data;
+  return ReadUntil(fd, [](const std::string& d) { return AnswerComplete(d); })
+      .data;
 }
 
 ReadResult ReadToEof(int fd, std::chrono::milliseconds timeout = 5000ms) {
-  return ReadUntil(fd, [](const std::string&) { return false; }, timeout);
+  return ReadUntil(
+      fd, [](const std::string&) { return false; }, timeout);
 }
 
 std::string Transact(const std::string& path, std::string_view request) {
@@ -133,14 +138,17 @@ TEST_F(UapiServerTest, SetThenGetThroughTheSocket) {
   SendAll(fd.get(), "get=1\n\n");
   std::string got = ReadAnswer(fd.get());
   EXPECT_EQ(got, SerializeGet(api_.Snapshot()));
-  EXPECT_NE(got.find("listen_port=51820\npublic_key=" + kPeerA), std::string::npos) << got;
+  EXPECT_NE(got.find("listen_port=51820\npublic_key=" + kPeerA),
+            std::string::npos)
+      << got;
 }
 
 TEST_F(UapiServerTest, PipelinedTransactionsAreAnsweredInOrder) {
   auto server = StartServer();
   UniqueFd fd = Connect(path_);
   SendAll(fd.get(), "get=1\n\nset=1\nfwmark=5\n\nget=1\n\n");
-  auto r = ReadUntil(fd.get(), [](const std::string& d) { return AnswerComplete(d, 3); });
+  auto r = ReadUntil(fd.get(),
+                     [](const std::string& d) { return AnswerComplete(d, 3); });
   EXPECT_EQ(r.data, "errno=0\n\nerrno=0\n\nfwmark=5\nerrno=0\n\n");
 }
 
@@ -167,11 +175,13 @@ TEST_F(UapiServerTest, ConcurrentClients) {
     threads.emplace_back([&, t] {
       UniqueFd fd = Connect(path_);
       for (int i = 0; i < kRounds; ++i) {
-        SendAll(fd.get(), "set=1\nlisten_port=" + std::to_string(1000 + t) + "\n\n");
+        SendAll(fd.get(),
+                "set=1\nlisten_port=" + std::to_string(1000 + t) + "\n\n");
         if (ReadAnswer(fd.get()) != "errno=0\n\n") return;
         SendAll(fd.get(), "get=1\n\n");
         std::string got = ReadAnswer(fd.get());
-        if (got.rfind("listen_port=", 0) != 0 || got.find("errno=0\n\n") == std::string::npos) {
+        if (got.rfind("listen_port=", 0) != 0 ||
+            got.find("errno=0\n\n") == std::string::npos) {
           return;
         }
         ++good;
@@ -187,7 +197,7 @@ TEST_F(UapiServerTest, StalledClientDoesNotBlockOthers) {
   auto server = StartServer();
   UniqueFd stalled = Connect(path_);
   SendAll(stalled.get(), "set=1\nfwmark=1\n");  // never finished
-  UniqueFd silent = Connect(path_);               // never says anything
+  UniqueFd silent = Connect(path_);             // never says anything
   auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(Transact(path_, "get=1\n\n"), "errno=0\n\n");
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
@@ -271,7 +281,8 @@ TEST_F(UapiServerTest, TransactionCapIsEnforced) {
   UniqueFd fd = Connect(path_);
   std::string req = "set=1\n";
   for (int i = 0; i < 200; ++i) req += "fwmark=1\n";
-  send(fd.get(), req.data(), req.size(), MSG_NOSIGNAL);  // may be cut short by the close
+  send(fd.get(), req.data(), req.size(),
+       MSG_NOSIGNAL);  // may be cut short by the close
   auto r = ReadToEof(fd.get());
   EXPECT_EQ(r.data, "errno=-" + std::to_string(EMSGSIZE) + "\n\n");
   EXPECT_TRUE(r.eof);
@@ -319,22 +330,25 @@ TEST_F(UapiServerTest, SlowReaderOfALargeAnswerDoesNotBlockOthers) {
   for (int i = 0; i < 4000; ++i) {
     char key[65];
     std::snprintf(key, sizeof(key), "%064x", i + 1);
-    set += std::string("public_key=") + key + "\nallowed_ip=10." + std::to_string(i / 256) + "." +
-           std::to_string(i % 256) + ".0/24\n";
+    set += std::string("public_key=") + key + "\nallowed_ip=10." +
+           std::to_string(i / 256) + "." + std::to_string(i % 256) + ".0/24\n";
   }
   set += "\n";
   auto server = StartServer();
   EXPECT_EQ(Transact(path_, set), "errno=0\n\n");
   UniqueFd slow = Connect(path_);
-  SendAll(slow.get(), "get=1\n\nget=1\n\nget=1\n\n");  // then reads nothing for now
+  SendAll(slow.get(),
+          "get=1\n\nget=1\n\nget=1\n\n");  // then reads nothing for now
   std::this_thread::sleep_for(100ms);
   auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(Transact(path_, "set=1\nfwmark=3\n\n"), "errno=0\n\n");
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
-  auto r = ReadUntil(slow.get(), [](const std::string& d) { return AnswerComplete(d, 3); });
+  auto r = ReadUntil(slow.get(),
+                     [](const std::string& d) { return AnswerComplete(d, 3); });
   EXPECT_GT(SerializeGet(api_.Snapshot()).size(), size_t{1} << 20);
   std::vector<std::string> answers;
-  for (size_t pos = 0, end; (end = r.data.find("errno=0\n\n", pos)) != std::string::npos;
+  for (size_t pos = 0, end;
+       (end = r.data.find("errno=0\n\n", pos)) != std::string::npos;
        pos = end + 9) {
     answers.push_back(r.data.substr(pos, end + 9 - pos));
   }
@@ -349,7 +363,8 @@ TEST_F(UapiServerTest, StaleSocketFileIsReplaced) {
   {
     UniqueFd fd(socket(AF_UNIX, SOCK_STREAM, 0));
     sockaddr_un addr = Address(path_);
-    ASSERT_EQ(bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    ASSERT_EQ(bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)),
+              0);
   }  // closed: the file stays behind, nobody listens
   auto server = StartServer();
   ASSERT_NE(server, nullptr);

@@ -75,8 +75,9 @@ std::vector<uint8_t> Ipv4Packet(uint32_t src, uint32_t dst) {
 // An engine with a private key and one peer (with an endpoint and an
 // allowed-IPs entry), deterministic from its seed.
 struct Node {
-  Node(uint64_t seed, const Identity& self, const Identity& peer, const Endpoint& peer_address,
-       uint32_t peer_inner, EngineOptions options = {})
+  Node(uint64_t seed, const Identity& self, const Identity& peer,
+       const Endpoint& peer_address, uint32_t peer_inner,
+       EngineOptions options = {})
       : rng(seed), engine(std::make_unique<Engine>(options, rng)) {
     (void)engine->SetPrivateKey(self.private_key, StartTime());
     PeerUpdate u;
@@ -86,14 +87,16 @@ struct Node {
     (void)engine->ApplyPeerUpdate(u, StartTime(), sink);
   }
   std::vector<uint8_t> TakeLast() {
-    std::vector<uint8_t> last = sink.sent.empty() ? std::vector<uint8_t>() : sink.sent.back();
+    std::vector<uint8_t> last =
+        sink.sent.empty() ? std::vector<uint8_t>() : sink.sent.back();
     sink.sent.clear();
     return last;
   }
   // Decrypts in place: a delivered packet points into `datagram`.
-  DecapsulateResult Receive(std::vector<uint8_t>& datagram, const Endpoint& from) {
-    return engine->Decapsulate(Path{from, std::nullopt}, MutableByteSpan(datagram), StartTime(),
-                               sink);
+  DecapsulateResult Receive(std::vector<uint8_t>& datagram,
+                            const Endpoint& from) {
+    return engine->Decapsulate(Path{from, std::nullopt},
+                               MutableByteSpan(datagram), StartTime(), sink);
   }
 
   crypto::DeterministicRng rng;
@@ -108,19 +111,24 @@ struct Templates {
   Identity target{101};
   Identity peer{102};
   std::vector<uint8_t> initiation;  // peer -> target
-  std::vector<uint8_t> transport;   // peer -> target, on the session made by `initiation`
-  std::vector<uint8_t> response;    // peer -> target, answering the target's initiation
-  std::vector<uint8_t> cookie;      // peer (under load) -> target, to that initiation
+  std::vector<uint8_t>
+      transport;  // peer -> target, on the session made by `initiation`
+  std::vector<uint8_t>
+      response;  // peer -> target, answering the target's initiation
+  std::vector<uint8_t>
+      cookie;  // peer (under load) -> target, to that initiation
 
   std::unique_ptr<Node> FreshTarget() const {
-    return std::make_unique<Node>(kTargetSeed, target, peer, kPeerAddress, kPeerInner);
+    return std::make_unique<Node>(kTargetSeed, target, peer, kPeerAddress,
+                                  kPeerInner);
   }
   // The target with its own initiation in flight (the same one every time).
   std::unique_ptr<Node> TargetInitiating() const {
     auto t = FreshTarget();
     std::vector<uint8_t> out(128);
     const auto packet = Ipv4Packet(kTargetInner, kPeerInner);
-    t->engine->Encapsulate(ByteSpan(packet), MutableByteSpan(out), StartTime(), t->sink);
+    t->engine->Encapsulate(ByteSpan(packet), MutableByteSpan(out), StartTime(),
+                           t->sink);
     t->sink.sent.clear();
     return t;
   }
@@ -139,7 +147,8 @@ struct Templates {
       Node p(kPeerSeed, peer, target, kTargetAddress, kTargetInner);
       std::vector<uint8_t> out(128);
       const auto packet = Ipv4Packet(kPeerInner, kTargetInner);
-      p.engine->Encapsulate(ByteSpan(packet), MutableByteSpan(out), StartTime(), p.sink);
+      p.engine->Encapsulate(ByteSpan(packet), MutableByteSpan(out), StartTime(),
+                            p.sink);
       initiation = p.TakeLast();
       auto t = FreshTarget();
       std::vector<uint8_t> copy = initiation;
@@ -154,7 +163,8 @@ struct Templates {
       auto t = FreshTarget();
       const auto packet = Ipv4Packet(kTargetInner, kPeerInner);
       std::vector<uint8_t> out(128);
-      t->engine->Encapsulate(ByteSpan(packet), MutableByteSpan(out), StartTime(), t->sink);
+      t->engine->Encapsulate(ByteSpan(packet), MutableByteSpan(out),
+                             StartTime(), t->sink);
       const std::vector<uint8_t> target_initiation = t->TakeLast();
       Node p(kPeerSeed, peer, target, kTargetAddress, kTargetInner);
       std::vector<uint8_t> copy = target_initiation;
@@ -173,23 +183,29 @@ struct Templates {
 // The templates must be what they claim, or the fuzzer only tests the
 // rejection of garbage.
 bool TemplatesAreValid(const Templates& t) {
-  auto check = [](std::unique_ptr<Node> node, const std::vector<uint8_t>& datagram,
+  auto check = [](std::unique_ptr<Node> node,
+                  const std::vector<uint8_t>& datagram,
                   DecapsulateResult::Kind want, const char* name) {
     std::vector<uint8_t> copy = datagram;
     if (node->Receive(copy, kPeerAddress).kind != want) {
-      std::fprintf(stderr, "decapsulate_fuzz: the %s template is not valid\n", name);
+      std::fprintf(stderr, "decapsulate_fuzz: the %s template is not valid\n",
+                   name);
       std::abort();
     }
   };
-  check(t.FreshTarget(), t.initiation, DecapsulateResult::Kind::kHandshake, "initiation");
-  check(t.TargetResponded(), t.transport, DecapsulateResult::Kind::kDeliver, "transport");
-  check(t.TargetInitiating(), t.response, DecapsulateResult::Kind::kHandshake, "response");
-  check(t.TargetInitiating(), t.cookie, DecapsulateResult::Kind::kHandshake, "cookie reply");
+  check(t.FreshTarget(), t.initiation, DecapsulateResult::Kind::kHandshake,
+        "initiation");
+  check(t.TargetResponded(), t.transport, DecapsulateResult::Kind::kDeliver,
+        "transport");
+  check(t.TargetInitiating(), t.response, DecapsulateResult::Kind::kHandshake,
+        "response");
+  check(t.TargetInitiating(), t.cookie, DecapsulateResult::Kind::kHandshake,
+        "cookie reply");
   return true;
 }
 
-std::vector<uint8_t> Mutate(const std::vector<uint8_t>& base, bool truncate, const uint8_t* rest,
-                            size_t n) {
+std::vector<uint8_t> Mutate(const std::vector<uint8_t>& base, bool truncate,
+                            const uint8_t* rest, size_t n) {
   std::vector<uint8_t> d = base;
   if (d.empty()) return std::vector<uint8_t>(rest, rest + n);
   for (size_t i = 0; i < n; ++i) {
@@ -199,7 +215,8 @@ std::vector<uint8_t> Mutate(const std::vector<uint8_t>& base, bool truncate, con
       d.push_back(rest[i]);
     }
   }
-  if (truncate && !d.empty()) d.resize(d.size() - 1 - (n > 0 ? rest[0] % d.size() : 0));
+  if (truncate && !d.empty())
+    d.resize(d.size() - 1 - (n > 0 ? rest[0] % d.size() : 0));
   return d;
 }
 

@@ -14,26 +14,46 @@ namespace zl::wg {
 
 const char* DropReasonName(DropReason reason) {
   switch (reason) {
-    case DropReason::kNoRoute: return "no_route";
-    case DropReason::kNoEndpoint: return "no_endpoint";
-    case DropReason::kNoPrivateKey: return "no_private_key";
-    case DropReason::kQueueFull: return "queue_full";
-    case DropReason::kInvalidPacket: return "invalid_packet";
-    case DropReason::kMalformedMessage: return "malformed_message";
-    case DropReason::kInvalidMac1: return "invalid_mac1";
-    case DropReason::kRateLimited: return "rate_limited";
-    case DropReason::kCookieRequired: return "cookie_required";
-    case DropReason::kHandshakeFailed: return "handshake_failed";
-    case DropReason::kUnknownPeer: return "unknown_peer";
-    case DropReason::kReplayedInitiation: return "replayed_initiation";
-    case DropReason::kInitiationFlood: return "initiation_flood";
-    case DropReason::kUnknownIndex: return "unknown_index";
-    case DropReason::kInvalidCookieReply: return "invalid_cookie_reply";
-    case DropReason::kDecryptFailed: return "decrypt_failed";
-    case DropReason::kReplayedCounter: return "replayed_counter";
-    case DropReason::kKeypairExpired: return "keypair_expired";
-    case DropReason::kSourceNotAllowed: return "source_not_allowed";
-    case DropReason::kCount: break;
+    case DropReason::kNoRoute:
+      return "no_route";
+    case DropReason::kNoEndpoint:
+      return "no_endpoint";
+    case DropReason::kNoPrivateKey:
+      return "no_private_key";
+    case DropReason::kQueueFull:
+      return "queue_full";
+    case DropReason::kInvalidPacket:
+      return "invalid_packet";
+    case DropReason::kMalformedMessage:
+      return "malformed_message";
+    case DropReason::kInvalidMac1:
+      return "invalid_mac1";
+    case DropReason::kRateLimited:
+      return "rate_limited";
+    case DropReason::kCookieRequired:
+      return "cookie_required";
+    case DropReason::kHandshakeFailed:
+      return "handshake_failed";
+    case DropReason::kUnknownPeer:
+      return "unknown_peer";
+    case DropReason::kReplayedInitiation:
+      return "replayed_initiation";
+    case DropReason::kInitiationFlood:
+      return "initiation_flood";
+    case DropReason::kUnknownIndex:
+      return "unknown_index";
+    case DropReason::kInvalidCookieReply:
+      return "invalid_cookie_reply";
+    case DropReason::kDecryptFailed:
+      return "decrypt_failed";
+    case DropReason::kReplayedCounter:
+      return "replayed_counter";
+    case DropReason::kKeypairExpired:
+      return "keypair_expired";
+    case DropReason::kSourceNotAllowed:
+      return "source_not_allowed";
+    case DropReason::kCount:
+      break;
   }
   return "unknown";
 }
@@ -42,8 +62,8 @@ Engine::Impl::Impl(EngineOptions opts, crypto::Rng& r)
     : options(opts),
       rng(r),
       jitter(r.NextU64()),
-      rate_limiter(opts.initiations_per_second_per_source, opts.initiation_burst_per_source,
-                   65536, r.NextU64()),
+      rate_limiter(opts.initiations_per_second_per_source,
+                   opts.initiation_burst_per_source, 65536, r.NextU64()),
       scratch(kMaxIpPacketSize + kMaxTransportOverhead) {}
 
 Peer* Engine::Impl::FindPeer(PeerId id) const {
@@ -61,7 +81,8 @@ void Engine::Impl::PrecomputeStaticStatic(Peer& peer) const {
   if (!local) return;
   // A low-order peer key yields an error: the secret stays zero and every
   // handshake with that peer fails, as in wireguard-go.
-  if (auto ss = crypto::X25519(local->private_key, peer.identity.public_key); ss.ok()) {
+  if (auto ss = crypto::X25519(local->private_key, peer.identity.public_key);
+      ss.ok()) {
     peer.identity.precomputed_ss = std::move(ss.value());
   }
 }
@@ -129,7 +150,8 @@ void Engine::Impl::TickPeer(Peer& peer, Now now, PacketSink& sink) {
         peer.ZeroAndFlushAll(indices);
         break;
       case PeerTimers::Expired::kPersistentKeepalive:
-        if (peer.persistent_keepalive_interval > 0) SendKeepalive(peer, now, sink);
+        if (peer.persistent_keepalive_interval > 0)
+          SendKeepalive(peer, now, sink);
         break;
     }
   }
@@ -142,7 +164,8 @@ PeerSnapshot Engine::Impl::MakeSnapshot(const Peer& peer) const {
   s.preshared_key = peer.identity.preshared_key;
   if (peer.endpoint) s.endpoint = peer.endpoint->remote;
   s.persistent_keepalive_interval = peer.persistent_keepalive_interval;
-  allowed_ips.ForEach(peer.id, [&s](const Cidr& prefix) { s.allowed_ips.push_back(prefix); });
+  allowed_ips.ForEach(
+      peer.id, [&s](const Cidr& prefix) { s.allowed_ips.push_back(prefix); });
   s.last_handshake = peer.last_handshake;
   s.rx_bytes = peer.rx_bytes;
   s.tx_bytes = peer.tx_bytes;
@@ -157,7 +180,8 @@ Engine::Engine(EngineOptions options, crypto::Rng& rng)
 
 Engine::~Engine() = default;  // every secret wipes itself
 
-Result<void> Engine::SetPrivateKey(const std::optional<crypto::PrivateKey>& key, Now now) {
+Result<void> Engine::SetPrivateKey(const std::optional<crypto::PrivateKey>& key,
+                                   Now now) {
   (void)now;
   Impl& s = *impl_;
   const bool clear = !key || key->IsZero();
@@ -175,7 +199,8 @@ Result<void> Engine::SetPrivateKey(const std::optional<crypto::PrivateKey>& key,
     if (Peer* self = s.FindPeer(local->public_key)) s.ErasePeer(*self);
   }
   s.local = std::move(local);
-  s.cookie_checker.SetLocalPublicKey(s.local ? s.local->public_key : crypto::PublicKey());
+  s.cookie_checker.SetLocalPublicKey(s.local ? s.local->public_key
+                                             : crypto::PublicKey());
 
   // Sessions made under the old identity are void; the next packet starts
   // a handshake under the new one at once.
@@ -193,7 +218,8 @@ std::optional<crypto::PublicKey> Engine::public_key() const {
   return impl_->local->public_key;
 }
 
-Result<void> Engine::ApplyPeerUpdate(const PeerUpdate& update, Now now, PacketSink& sink) {
+Result<void> Engine::ApplyPeerUpdate(const PeerUpdate& update, Now now,
+                                     PacketSink& sink) {
   Impl& s = *impl_;
   if (update.remove) {
     RemovePeer(update.public_key);
@@ -207,15 +233,17 @@ Result<void> Engine::ApplyPeerUpdate(const PeerUpdate& update, Now now, PacketSi
     if (update.update_only) return Ok();
     peer = s.FindPeer(s.CreatePeer(update.public_key));
   }
-  if (update.preshared_key) peer->identity.preshared_key = *update.preshared_key;
+  if (update.preshared_key)
+    peer->identity.preshared_key = *update.preshared_key;
   if (update.endpoint) peer->endpoint = Path{*update.endpoint, std::nullopt};
   if (update.replace_allowed_ips) s.allowed_ips.RemoveByPeer(peer->id);
-  for (const Cidr& prefix : update.allowed_ips) s.allowed_ips.Insert(prefix, peer->id);
+  for (const Cidr& prefix : update.allowed_ips)
+    s.allowed_ips.Insert(prefix, peer->id);
 
   bool keepalive_turned_on = false;
   if (update.persistent_keepalive_interval) {
-    keepalive_turned_on =
-        peer->persistent_keepalive_interval == 0 && *update.persistent_keepalive_interval != 0;
+    keepalive_turned_on = peer->persistent_keepalive_interval == 0 &&
+                          *update.persistent_keepalive_interval != 0;
     peer->persistent_keepalive_interval = *update.persistent_keepalive_interval;
   }
   if (keepalive_turned_on && peer->endpoint) s.SendKeepalive(*peer, now, sink);
@@ -238,23 +266,29 @@ void Engine::Tick(Now now, PacketSink& sink) {
 std::vector<PeerSnapshot> Engine::Snapshot() const {
   std::vector<PeerSnapshot> out;
   out.reserve(impl_->peers.size());
-  for (const auto& [id, peer] : impl_->peers) out.push_back(impl_->MakeSnapshot(*peer));
-  std::sort(out.begin(), out.end(),
-            [](const PeerSnapshot& a, const PeerSnapshot& b) { return a.id < b.id; });
+  for (const auto& [id, peer] : impl_->peers)
+    out.push_back(impl_->MakeSnapshot(*peer));
+  std::sort(
+      out.begin(), out.end(),
+      [](const PeerSnapshot& a, const PeerSnapshot& b) { return a.id < b.id; });
   return out;
 }
 
-std::optional<PeerSnapshot> Engine::SnapshotPeer(const crypto::PublicKey& key) const {
+std::optional<PeerSnapshot> Engine::SnapshotPeer(
+    const crypto::PublicKey& key) const {
   const Peer* peer = impl_->FindPeer(key);
   if (peer == nullptr) return std::nullopt;
   return impl_->MakeSnapshot(*peer);
 }
 
-const DropCounters& Engine::interface_drops() const { return impl_->interface_drops; }
+const DropCounters& Engine::interface_drops() const {
+  return impl_->interface_drops;
+}
 
 size_t Engine::peer_count() const { return impl_->peers.size(); }
 
-void Engine::SetSendCounterForTesting(const crypto::PublicKey& key, uint64_t counter) {
+void Engine::SetSendCounterForTesting(const crypto::PublicKey& key,
+                                      uint64_t counter) {
   Peer* peer = impl_->FindPeer(key);
   if (peer != nullptr && peer->keypairs.current() != nullptr) {
     peer->keypairs.current()->send_counter = counter;

@@ -35,7 +35,8 @@ inline constexpr auto kUnderLoadAfterTime = std::chrono::seconds(1);
 inline constexpr auto kUnderLoadWindow = std::chrono::seconds(1);
 // Initiations from one peer closer together than this are a flood (kernel
 // INITIATIONS_PER_SECOND = 50, wireguard-go HandshakeInitationRate).
-inline constexpr auto kHandshakeInitiationRate = std::chrono::milliseconds(1000 / 50);
+inline constexpr auto kHandshakeInitiationRate =
+    std::chrono::milliseconds(1000 / 50);
 // The largest IP packet (IPv4 total length, IPv6 payload length + header).
 inline constexpr size_t kMaxIpPacketSize = 65535 + 40;
 // Transport overhead: header, at most 15 bytes of padding, tag.
@@ -73,28 +74,31 @@ struct Engine::Impl {
   void SendKeepalive(Peer& peer, Now now, PacketSink& sink);
   // Sends an initiation unless one was sent less than REKEY_TIMEOUT ago.
   // `is_retry` false restarts the attempt count.
-  void SendHandshakeInitiation(Peer& peer, bool is_retry, Now now, PacketSink& sink);
+  void SendHandshakeInitiation(Peer& peer, bool is_retry, Now now,
+                               PacketSink& sink);
   // Answers a consumed initiation and installs the responder's keypair.
-  bool SendHandshakeResponse(Peer& peer, const ConsumedInitiation& init, Now now,
-                             PacketSink& sink);
+  bool SendHandshakeResponse(Peer& peer, const ConsumedInitiation& init,
+                             Now now, PacketSink& sink);
   // Rekeys when the current keypair is old or has sent too much.
   void KeepKeyFreshSending(Peer& peer, Now now, PacketSink& sink);
   // Installs a keypair from a handshake's session keys and returns it.
   Keypair& BeginSymmetricSession(Peer& peer, SessionKeys& keys, bool initiator,
-                                 uint32_t local_index, uint32_t remote_index, Now now);
+                                 uint32_t local_index, uint32_t remote_index,
+                                 Now now);
 
   // --- receive.cc ---
   // Counts a handshake message and says whether the engine is under load.
   bool IsUnderLoad(MonoTime now);
   DecapsulateResult ReceiveHandshake(const Path& from, MutableByteSpan datagram,
-                                     MessageType type, Now now, PacketSink& sink);
-  DecapsulateResult ReceiveInitiation(const Path& from, ByteSpan datagram, Now now,
-                                      PacketSink& sink);
-  DecapsulateResult ReceiveResponse(const Path& from, ByteSpan datagram, Now now,
-                                    PacketSink& sink);
-  DecapsulateResult ReceiveCookieReply(ByteSpan datagram, Now now);
-  DecapsulateResult ReceiveTransport(const Path& from, MutableByteSpan datagram, Now now,
+                                     MessageType type, Now now,
                                      PacketSink& sink);
+  DecapsulateResult ReceiveInitiation(const Path& from, ByteSpan datagram,
+                                      Now now, PacketSink& sink);
+  DecapsulateResult ReceiveResponse(const Path& from, ByteSpan datagram,
+                                    Now now, PacketSink& sink);
+  DecapsulateResult ReceiveCookieReply(ByteSpan datagram, Now now);
+  DecapsulateResult ReceiveTransport(const Path& from, MutableByteSpan datagram,
+                                     Now now, PacketSink& sink);
   // Keeps the initiator's keypair fresh from the receiving side.
   void KeepKeyFreshReceiving(Peer& peer, Now now, PacketSink& sink);
   DecapsulateResult Drop(Peer* peer, DropReason reason);
@@ -109,7 +113,8 @@ struct Engine::Impl {
   IndexTable indices;
   AllowedIps allowed_ips;
   std::unordered_map<PeerId, std::unique_ptr<Peer>> peers;
-  std::unordered_map<crypto::PublicKey, PeerId, crypto::PublicKeyHash> peers_by_key;
+  std::unordered_map<crypto::PublicKey, PeerId, crypto::PublicKeyHash>
+      peers_by_key;
   PeerId next_peer_id = 1;
   DropCounters interface_drops{};
 

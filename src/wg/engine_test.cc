@@ -73,7 +73,8 @@ TEST_F(EngineTest, TransportPayloadIsPaddedToSixteenAndPaddingIsTrimmed) {
   Establish();
   const auto packet = Ipv4Packet("10.0.0.1", "10.0.0.2", 1);  // 21 bytes
   ASSERT_EQ(a->Send(packet, now()).kind, EncapKind::kSent);
-  EXPECT_EQ(a->last_sent.size(), kTransportHeaderSize + 32 + crypto::kAeadTagLen);
+  EXPECT_EQ(a->last_sent.size(),
+            kTransportHeaderSize + 32 + crypto::kAeadTagLen);
   Pump();
   EXPECT_EQ(b->delivered.back(), packet);
 }
@@ -81,8 +82,10 @@ TEST_F(EngineTest, TransportPayloadIsPaddedToSixteenAndPaddingIsTrimmed) {
 TEST_F(EngineTest, PaddingNeverExceedsTheOutputBuffer) {
   Establish();
   const auto packet = Ipv4Packet("10.0.0.1", "10.0.0.2", 1);  // 21 bytes
-  std::vector<uint8_t> out(packet.size() + kTransportHeaderSize + crypto::kAeadTagLen);
-  auto r = a->engine->Encapsulate(ByteSpan(packet), MutableByteSpan(out), now(), a->sink);
+  std::vector<uint8_t> out(packet.size() + kTransportHeaderSize +
+                           crypto::kAeadTagLen);
+  auto r = a->engine->Encapsulate(ByteSpan(packet), MutableByteSpan(out), now(),
+                                  a->sink);
   ASSERT_EQ(r.kind, EncapKind::kSent);
   EXPECT_EQ(r.length, out.size());
   auto result = Receive(*b, out, a->address);
@@ -94,9 +97,11 @@ TEST_F(EngineTest, EncapsulateInPlaceAtTransportHeaderOffset) {
   Establish();
   const auto packet = Ipv4Packet("10.0.0.1", "10.0.0.2", 60);
   std::vector<uint8_t> buffer(packet.size() + 64);
-  std::copy(packet.begin(), packet.end(), buffer.begin() + kTransportHeaderSize);
-  auto r = a->engine->Encapsulate(ByteSpan(buffer.data() + kTransportHeaderSize, packet.size()),
-                                  MutableByteSpan(buffer), now(), a->sink);
+  std::copy(packet.begin(), packet.end(),
+            buffer.begin() + kTransportHeaderSize);
+  auto r = a->engine->Encapsulate(
+      ByteSpan(buffer.data() + kTransportHeaderSize, packet.size()),
+      MutableByteSpan(buffer), now(), a->sink);
   ASSERT_EQ(r.kind, EncapKind::kSent);
   buffer.resize(r.length);
   EXPECT_EQ(Receive(*b, buffer, a->address).kind, Kind::kDeliver);
@@ -112,7 +117,8 @@ TEST_F(EngineTest, ResponderWaitsForKeyConfirmationBeforeSending) {
   // b's keypair is only "next" until a uses it: b must not send with it.
   const auto early = Ipv4Packet("10.0.0.2", "10.0.0.1", 10);
   EXPECT_EQ(b->Send(early, now()).kind, EncapKind::kQueued);
-  EXPECT_EQ(b->CountSent(MessageType::kInitiation), 0u);  // a handshake was just made
+  EXPECT_EQ(b->CountSent(MessageType::kInitiation),
+            0u);  // a handshake was just made
   EXPECT_EQ(b->CountSent(MessageType::kTransportData), 0u);
 
   Pump();  // response -> a; a's staged packet -> b; b's staged packet -> a
@@ -133,12 +139,14 @@ TEST_F(EngineTest, MismatchedPresharedKeysFailTheHandshake) {
   a->rng.Fill(psk_a.mutable_span());
   b->rng.Fill(psk_b.mutable_span());
   Connect(psk_a, psk_b);
-  EXPECT_EQ(a->Send(Ipv4Packet("10.0.0.1", "10.0.0.2", 40), now()).kind, EncapKind::kQueued);
+  EXPECT_EQ(a->Send(Ipv4Packet("10.0.0.1", "10.0.0.2", 40), now()).kind,
+            EncapKind::kQueued);
   Pump();
   EXPECT_TRUE(b->delivered.empty());
   EXPECT_EQ(PeerDrops(*a, *b, DropReason::kHandshakeFailed), 1u);
   EXPECT_EQ(a->CountSent(MessageType::kTransportData), 0u);
-  EXPECT_EQ(a->Send(Ipv4Packet("10.0.0.1", "10.0.0.2", 40), now()).kind, EncapKind::kQueued);
+  EXPECT_EQ(a->Send(Ipv4Packet("10.0.0.1", "10.0.0.2", 40), now()).kind,
+            EncapKind::kQueued);
 }
 
 TEST_F(EngineTest, ReplayedInitiationIsRejected) {
@@ -146,7 +154,8 @@ TEST_F(EngineTest, ReplayedInitiationIsRejected) {
   const std::vector<uint8_t> initiation = a->sink.outbox.at(0).data;
   Pump();
   clock.Advance(std::chrono::seconds(1));  // not a flood, just old
-  EXPECT_EQ(Receive(*b, initiation, a->address).drop, DropReason::kReplayedInitiation);
+  EXPECT_EQ(Receive(*b, initiation, a->address).drop,
+            DropReason::kReplayedInitiation);
   EXPECT_EQ(PeerDrops(*b, *a, DropReason::kReplayedInitiation), 1u);
   EXPECT_TRUE(b->sink.outbox.empty());  // no second response
   // The session is untouched.
@@ -157,7 +166,8 @@ TEST_F(EngineTest, InitiationsFasterThanFiftyPerSecondAreAFlood) {
   a->Send(Ipv4Packet("10.0.0.1", "10.0.0.2", 40), now());
   const std::vector<uint8_t> first = a->sink.outbox.at(0).data;
   Lose();
-  Advance(kRekeyTimeout + kRekeyTimeoutJitterMax + kTickInterval, /*pump=*/false);
+  Advance(kRekeyTimeout + kRekeyTimeoutJitterMax + kTickInterval,
+          /*pump=*/false);
   ASSERT_EQ(a->sink.outbox.size(), 1u);  // the retransmission, newer timestamp
   const std::vector<uint8_t> second = a->sink.outbox.at(0).data;
   EXPECT_EQ(Receive(*b, first, a->address).kind, Kind::kHandshake);
@@ -170,7 +180,8 @@ TEST_F(EngineTest, ReplayedDataPacketIsRejected) {
   Establish();
   EXPECT_EQ(SendAToB().kind, Kind::kDeliver);
   const std::vector<uint8_t> datagram = a->last_sent;
-  EXPECT_EQ(Receive(*b, datagram, a->address).drop, DropReason::kReplayedCounter);
+  EXPECT_EQ(Receive(*b, datagram, a->address).drop,
+            DropReason::kReplayedCounter);
   EXPECT_EQ(PeerDrops(*b, *a, DropReason::kReplayedCounter), 1u);
 }
 
@@ -188,7 +199,8 @@ TEST_F(EngineTest, CorruptedDataPacketFailsToDecrypt) {
 TEST_F(EngineTest, InnerSourceOutsidePeersAllowedIpsIsDropped) {
   Establish();
   // Routed to b by its destination, but the source is not a's.
-  ASSERT_EQ(a->Send(Ipv4Packet("10.0.0.99", "10.0.0.2", 40), now()).kind, EncapKind::kSent);
+  ASSERT_EQ(a->Send(Ipv4Packet("10.0.0.99", "10.0.0.2", 40), now()).kind,
+            EncapKind::kSent);
   auto results = Deliver(*a);
   ASSERT_EQ(results.size(), 1u);
   EXPECT_EQ(results[0].kind, Kind::kDropped);
@@ -211,17 +223,21 @@ TEST_F(EngineTest, EncapsulateRejectsNonIpAndOverlongLengthPackets) {
 
 TEST_F(EngineTest, EncapsulateDropReasons) {
   // No route.
-  EXPECT_EQ(a->Send(Ipv4Packet("10.0.0.1", "10.9.9.9", 20), now()).drop, DropReason::kNoRoute);
+  EXPECT_EQ(a->Send(Ipv4Packet("10.0.0.1", "10.9.9.9", 20), now()).drop,
+            DropReason::kNoRoute);
   EXPECT_EQ(InterfaceDrops(*a, DropReason::kNoRoute), 1u);
   // A peer without an endpoint.
   PeerUpdate c;
-  c.public_key = crypto::DerivePublicKey(crypto::GeneratePrivateKey(a->rng)).value();
+  c.public_key =
+      crypto::DerivePublicKey(crypto::GeneratePrivateKey(a->rng)).value();
   c.allowed_ips = {Prefix("10.0.3.0/24")};
   ASSERT_TRUE(a->engine->ApplyPeerUpdate(c, now(), a->sink).ok());
   auto r = a->Send(Ipv4Packet("10.0.0.1", "10.0.3.1", 20), now());
   EXPECT_EQ(r.drop, DropReason::kNoEndpoint);
   EXPECT_NE(r.peer, kNoPeer);
-  EXPECT_EQ(a->engine->SnapshotPeer(c.public_key)->drops[size_t(DropReason::kNoEndpoint)], 1u);
+  EXPECT_EQ(a->engine->SnapshotPeer(c.public_key)
+                ->drops[size_t(DropReason::kNoEndpoint)],
+            1u);
   // No private key.
   ASSERT_TRUE(a->engine->SetPrivateKey(std::nullopt, now()).ok());
   EXPECT_FALSE(a->engine->public_key().has_value());
@@ -235,10 +251,12 @@ TEST_F(EngineTest, StagingQueueDropsTheOldestWhenFull) {
   Build(small, {});
   Connect();
   for (uint8_t i = 1; i <= 3; ++i) {
-    EXPECT_EQ(a->Send(Ipv4Packet("10.0.0.1", "10.0.0.2", 10, i), now()).kind, EncapKind::kQueued);
+    EXPECT_EQ(a->Send(Ipv4Packet("10.0.0.1", "10.0.0.2", 10, i), now()).kind,
+              EncapKind::kQueued);
   }
   EXPECT_EQ(PeerDrops(*a, *b, DropReason::kQueueFull), 1u);
-  EXPECT_EQ(a->CountSent(MessageType::kInitiation), 1u);  // one handshake for all three
+  EXPECT_EQ(a->CountSent(MessageType::kInitiation),
+            1u);  // one handshake for all three
   Pump();
   ASSERT_EQ(b->delivered.size(), 2u);
   EXPECT_EQ(b->delivered[0], Ipv4Packet("10.0.0.1", "10.0.0.2", 10, 2));
@@ -277,7 +295,8 @@ TEST_F(EngineTest, ResponderLearnsTheEndpointFromTheInitiation) {
             DropReason::kNoEndpoint);
   Establish();
   EXPECT_EQ(b->engine->SnapshotPeer(a->public_key)->endpoint, a->address);
-  EXPECT_EQ(b->Send(Ipv4Packet("10.0.0.2", "10.0.0.1", 10), now()).kind, EncapKind::kSent);
+  EXPECT_EQ(b->Send(Ipv4Packet("10.0.0.2", "10.0.0.1", 10), now()).kind,
+            EncapKind::kSent);
 }
 
 TEST_F(EngineTest, SourceIsCheckedAgainstTheSendingPeerNotAnyPeer) {
@@ -296,7 +315,8 @@ TEST_F(EngineTest, SourceIsCheckedAgainstTheSendingPeerNotAnyPeer) {
 
   auto carry = [&](testing::Node& from, testing::Node& to) {
     std::vector<DecapsulateResult> results;
-    for (auto& d : from.sink.outbox) results.push_back(Receive(to, d.data, from.address));
+    for (auto& d : from.sink.outbox)
+      results.push_back(Receive(to, d.data, from.address));
     from.sink.outbox.clear();
     return results;
   };
@@ -307,11 +327,13 @@ TEST_F(EngineTest, SourceIsCheckedAgainstTheSendingPeerNotAnyPeer) {
   ASSERT_EQ(results.size(), 1u);
   EXPECT_EQ(results[0].kind, Kind::kDeliver);
 
-  ASSERT_EQ(c.Send(Ipv4Packet("10.0.0.1", "10.0.0.2", 20), now()).kind, EncapKind::kSent);
+  ASSERT_EQ(c.Send(Ipv4Packet("10.0.0.1", "10.0.0.2", 20), now()).kind,
+            EncapKind::kSent);
   results = carry(c, *b);
   ASSERT_EQ(results.size(), 1u);
   EXPECT_EQ(results[0].drop, DropReason::kSourceNotAllowed);
-  EXPECT_EQ(b->engine->SnapshotPeer(c.public_key)->drops[size_t(DropReason::kSourceNotAllowed)],
+  EXPECT_EQ(b->engine->SnapshotPeer(c.public_key)
+                ->drops[size_t(DropReason::kSourceNotAllowed)],
             1u);
   EXPECT_EQ(PeerDrops(*b, *a, DropReason::kSourceNotAllowed), 0u);
   // Replies to c go to c, found by destination.
@@ -327,7 +349,8 @@ TEST_F(EngineTest, UnknownStaticKeyInInitiationIsUnknownPeer) {
   to_b.public_key = b->public_key;
   to_b.endpoint = b->address;
   to_b.allowed_ips = {Prefix("10.0.0.2/32")};
-  ASSERT_TRUE(stranger.engine->ApplyPeerUpdate(to_b, now(), stranger.sink).ok());
+  ASSERT_TRUE(
+      stranger.engine->ApplyPeerUpdate(to_b, now(), stranger.sink).ok());
   stranger.Send(Ipv4Packet("10.0.0.3", "10.0.0.2", 20), now());
   ASSERT_EQ(stranger.sink.outbox.size(), 1u);
   EXPECT_EQ(Receive(*b, stranger.sink.outbox[0].data, stranger.address).drop,
@@ -355,7 +378,8 @@ TEST_F(EngineTest, DataPacketFromNewAddressMovesTheEndpoint) {
   a->Send(Ipv4Packet("10.0.0.1", "10.0.0.2", 40), now());
   EXPECT_EQ(Receive(*b, a->last_sent, roamed).kind, Kind::kDeliver);
   EXPECT_EQ(b->engine->SnapshotPeer(a->public_key)->endpoint, roamed);
-  EXPECT_EQ(b->Send(Ipv4Packet("10.0.0.2", "10.0.0.1", 10), now()).to.remote, roamed);
+  EXPECT_EQ(b->Send(Ipv4Packet("10.0.0.2", "10.0.0.1", 10), now()).to.remote,
+            roamed);
 }
 
 TEST_F(EngineTest, UnauthenticatedPacketDoesNotMoveTheEndpoint) {
@@ -367,7 +391,8 @@ TEST_F(EngineTest, UnauthenticatedPacketDoesNotMoveTheEndpoint) {
   EXPECT_EQ(Receive(*b, forged, attacker).drop, DropReason::kDecryptFailed);
   // A replay from elsewhere is authentic but not new: no move either.
   EXPECT_EQ(Receive(*b, a->last_sent, a->address).kind, Kind::kDeliver);
-  EXPECT_EQ(Receive(*b, a->last_sent, attacker).drop, DropReason::kReplayedCounter);
+  EXPECT_EQ(Receive(*b, a->last_sent, attacker).drop,
+            DropReason::kReplayedCounter);
   EXPECT_EQ(b->engine->SnapshotPeer(a->public_key)->endpoint, a->address);
 }
 
@@ -380,10 +405,12 @@ TEST_F(EngineTest, RemovingAPeerDropsItsSessions) {
   EXPECT_EQ(b->engine->peer_count(), 0u);
   EXPECT_FALSE(b->engine->HasKeyMaterialForTesting(a->public_key));
   EXPECT_EQ(Receive(*b, in_flight, a->address).drop, DropReason::kUnknownIndex);
-  EXPECT_EQ(b->Send(Ipv4Packet("10.0.0.2", "10.0.0.1", 10), now()).drop, DropReason::kNoRoute);
+  EXPECT_EQ(b->Send(Ipv4Packet("10.0.0.2", "10.0.0.1", 10), now()).drop,
+            DropReason::kNoRoute);
   // Re-adding it starts from scratch: a new handshake is needed.
   Connect();
-  EXPECT_EQ(b->Send(Ipv4Packet("10.0.0.2", "10.0.0.1", 10), now()).kind, EncapKind::kQueued);
+  EXPECT_EQ(b->Send(Ipv4Packet("10.0.0.2", "10.0.0.1", 10), now()).kind,
+            EncapKind::kQueued);
 }
 
 TEST_F(EngineTest, RemovePeerViaUpdateAndRemoveAllPeers) {
@@ -400,7 +427,8 @@ TEST_F(EngineTest, RemovePeerViaUpdateAndRemoveAllPeers) {
 
 TEST_F(EngineTest, UpdateOnlySkipsUnknownPeers) {
   PeerUpdate u;
-  u.public_key = crypto::DerivePublicKey(crypto::GeneratePrivateKey(a->rng)).value();
+  u.public_key =
+      crypto::DerivePublicKey(crypto::GeneratePrivateKey(a->rng)).value();
   u.update_only = true;
   ASSERT_TRUE(a->engine->ApplyPeerUpdate(u, now(), a->sink).ok());
   EXPECT_EQ(a->engine->peer_count(), 1u);
@@ -431,8 +459,10 @@ TEST_F(EngineTest, ReplaceAllowedIpsAndSnapshotListsThem) {
   std::vector<Cidr> want = u.allowed_ips;
   std::sort(want.begin(), want.end());
   EXPECT_EQ(got, want);
-  EXPECT_EQ(a->Send(Ipv4Packet("10.0.0.1", "10.0.0.2", 20), now()).drop, DropReason::kNoRoute);
-  EXPECT_EQ(a->Send(Ipv4Packet("10.0.0.1", "10.1.2.3", 20), now()).kind, EncapKind::kQueued);
+  EXPECT_EQ(a->Send(Ipv4Packet("10.0.0.1", "10.0.0.2", 20), now()).drop,
+            DropReason::kNoRoute);
+  EXPECT_EQ(a->Send(Ipv4Packet("10.0.0.1", "10.1.2.3", 20), now()).kind,
+            EncapKind::kQueued);
 }
 
 TEST_F(EngineTest, SnapshotReportsHandshakeTimeAndDatagramBytes) {
@@ -448,7 +478,8 @@ TEST_F(EngineTest, SnapshotReportsHandshakeTimeAndDatagramBytes) {
   auto sb = b->engine->SnapshotPeer(a->public_key).value();
   EXPECT_EQ(sa.last_handshake, handshake_time);
   EXPECT_EQ(sb.last_handshake, handshake_time);  // confirmed by a's data
-  const uint64_t data = kTransportHeaderSize + 64 + crypto::kAeadTagLen;  // 60 B padded to 64
+  const uint64_t data =
+      kTransportHeaderSize + 64 + crypto::kAeadTagLen;  // 60 B padded to 64
   EXPECT_EQ(sa.tx_bytes, kInitiationSize + data);
   EXPECT_EQ(sb.rx_bytes, kInitiationSize + data);
   EXPECT_EQ(sb.tx_bytes, kResponseSize);
@@ -463,7 +494,8 @@ TEST_F(EngineTest, NewPrivateKeyDropsSessions) {
   crypto::PrivateKey fresh = crypto::GeneratePrivateKey(a->rng);
   ASSERT_TRUE(a->engine->SetPrivateKey(fresh, now()).ok());
   EXPECT_FALSE(a->engine->HasKeyMaterialForTesting(b->public_key));
-  EXPECT_EQ(a->Send(Ipv4Packet("10.0.0.1", "10.0.0.2", 20), now()).kind, EncapKind::kQueued);
+  EXPECT_EQ(a->Send(Ipv4Packet("10.0.0.1", "10.0.0.2", 20), now()).kind,
+            EncapKind::kQueued);
   // b does not know the new key: the handshake cannot succeed.
   Pump();
   EXPECT_EQ(InterfaceDrops(*b, DropReason::kUnknownPeer), 1u);

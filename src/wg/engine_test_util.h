@@ -40,8 +40,8 @@ inline uint16_t Ipv4HeaderChecksum(const uint8_t* header, size_t length) {
 
 // A UDP-carrying IPv4 packet (RFC 791 header, no options) with `payload`
 // bytes of a recognisable pattern.
-inline std::vector<uint8_t> Ipv4Packet(const char* src, const char* dst, size_t payload,
-                                       uint8_t fill = 0xab) {
+inline std::vector<uint8_t> Ipv4Packet(const char* src, const char* dst,
+                                       size_t payload, uint8_t fill = 0xab) {
   std::vector<uint8_t> p(20 + payload, fill);
   p[0] = 0x45;  // version 4, IHL 5
   p[1] = 0;
@@ -59,8 +59,8 @@ inline std::vector<uint8_t> Ipv4Packet(const char* src, const char* dst, size_t 
 }
 
 // A UDP-carrying IPv6 packet (RFC 8200 fixed header).
-inline std::vector<uint8_t> Ipv6Packet(const char* src, const char* dst, size_t payload,
-                                       uint8_t fill = 0xcd) {
+inline std::vector<uint8_t> Ipv6Packet(const char* src, const char* dst,
+                                       size_t payload, uint8_t fill = 0xcd) {
   std::vector<uint8_t> p(40 + payload, fill);
   StoreBe32(&p[0], 0x60000000);  // version 6, no traffic class or flow label
   StoreBe16(&p[4], uint16_t(payload));
@@ -87,7 +87,8 @@ class RecordingSink final : public PacketSink {
  public:
   explicit RecordingSink(const FakeClock& clock) : clock_(clock) {}
   void SendToNetwork(PeerId peer, const Path& to, ByteSpan data) override {
-    Datagram d{peer, to, std::vector<uint8_t>(data.begin(), data.end()), clock_.Read().mono};
+    Datagram d{peer, to, std::vector<uint8_t>(data.begin(), data.end()),
+               clock_.Read().mono};
     outbox.push_back(d);
     log.push_back(std::move(d));
   }
@@ -105,8 +106,8 @@ class RecordingSink final : public PacketSink {
 
 // One engine with its identity, underlay address, inner address and records.
 struct Node {
-  Node(std::string name, uint64_t seed, const FakeClock& clock, Endpoint address,
-       EngineOptions options = {})
+  Node(std::string name, uint64_t seed, const FakeClock& clock,
+       Endpoint address, EngineOptions options = {})
       : name(std::move(name)),
         rng(seed),
         private_key(crypto::GeneratePrivateKey(rng)),
@@ -119,7 +120,8 @@ struct Node {
   // outbox like the sink's secondary outputs, in order.
   EncapsulateResult Send(const std::vector<uint8_t>& packet, Now now) {
     std::vector<uint8_t> out(packet.size() + 64);
-    EncapsulateResult r = engine->Encapsulate(ByteSpan(packet), MutableByteSpan(out), now, sink);
+    EncapsulateResult r =
+        engine->Encapsulate(ByteSpan(packet), MutableByteSpan(out), now, sink);
     if (r.kind == EncapsulateResult::Kind::kSent) {
       out.resize(r.length);
       last_sent = out;
@@ -150,9 +152,9 @@ struct Node {
   Endpoint address;
   std::unique_ptr<Engine> engine;
   RecordingSink sink;
-  std::vector<uint8_t> last_sent;  // the last datagram Send() produced
-  std::vector<DecapsulateResult> results;           // of every Receive
-  std::vector<std::vector<uint8_t>> delivered;      // inner packets (kDeliver)
+  std::vector<uint8_t> last_sent;          // the last datagram Send() produced
+  std::vector<DecapsulateResult> results;  // of every Receive
+  std::vector<std::vector<uint8_t>> delivered;  // inner packets (kDeliver)
 };
 
 // Two engines, a at 192.0.2.1:51820 with inner 10.0.0.1 / fd00::1, b at
@@ -172,7 +174,8 @@ class EnginePairTest : public ::testing::Test {
 
   // Configures the two as peers (optionally with preshared keys).
   void Connect(std::optional<crypto::PresharedKey> a_psk = std::nullopt,
-               std::optional<crypto::PresharedKey> b_psk = std::nullopt, bool b_knows_a = true) {
+               std::optional<crypto::PresharedKey> b_psk = std::nullopt,
+               bool b_knows_a = true) {
     PeerUpdate to_b;
     to_b.public_key = b->public_key;
     to_b.endpoint = b->address;
@@ -195,8 +198,9 @@ class EnginePairTest : public ::testing::Test {
   DecapsulateResult Receive(Node& to, const std::vector<uint8_t>& datagram,
                             const Endpoint& from_address) {
     std::vector<uint8_t> buffer = datagram;
-    DecapsulateResult r = to.engine->Decapsulate(Path{from_address, to.address.address()},
-                                                 MutableByteSpan(buffer), now(), to.sink);
+    DecapsulateResult r =
+        to.engine->Decapsulate(Path{from_address, to.address.address()},
+                               MutableByteSpan(buffer), now(), to.sink);
     if (r.kind == DecapsulateResult::Kind::kDeliver) {
       to.delivered.emplace_back(r.packet.begin(), r.packet.end());
       r.packet = {};  // points into `buffer`
@@ -221,7 +225,8 @@ class EnginePairTest : public ::testing::Test {
 
   // Delivers both ways until nothing is in flight.
   void Pump() {
-    for (int i = 0; i < 100 && (!a->sink.outbox.empty() || !b->sink.outbox.empty()); ++i) {
+    for (int i = 0;
+         i < 100 && (!a->sink.outbox.empty() || !b->sink.outbox.empty()); ++i) {
       Deliver(*a);
       Deliver(*b);
     }
@@ -238,7 +243,8 @@ class EnginePairTest : public ::testing::Test {
   void Advance(Duration d, bool pump = true) {
     const MonoTime end = clock.Read().mono + d;
     while (clock.Read().mono < end) {
-      const Duration step = std::min<Duration>(kTickInterval, end - clock.Read().mono);
+      const Duration step =
+          std::min<Duration>(kTickInterval, end - clock.Read().mono);
       clock.Advance(step);
       a->engine->Tick(now(), a->sink);
       b->engine->Tick(now(), b->sink);

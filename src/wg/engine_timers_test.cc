@@ -26,7 +26,8 @@ class EngineTimersTest : public testing::EnginePairTest {
   std::vector<MonoTime> InitiationTimes(const testing::Node& n) const {
     std::vector<MonoTime> times;
     for (const auto& d : n.sink.log) {
-      if (testing::TypeOf(d.data) == MessageType::kInitiation) times.push_back(d.at);
+      if (testing::TypeOf(d.data) == MessageType::kInitiation)
+        times.push_back(d.at);
     }
     return times;
   }
@@ -48,7 +49,8 @@ TEST_F(EngineTimersTest, KeepaliveSentAfterKeepaliveTimeoutWhenOnlyReceiving) {
 TEST_F(EngineTimersTest, NoKeepaliveWhenDataGoesBackAnyway) {
   Establish();
   Advance(seconds(5));
-  EXPECT_EQ(b->Send(Ipv4Packet("10.0.0.2", "10.0.0.1", 20), now()).kind, EncapKind::kSent);
+  EXPECT_EQ(b->Send(Ipv4Packet("10.0.0.2", "10.0.0.1", 20), now()).kind,
+            EncapKind::kSent);
   Pump();
   Advance(kKeepaliveTimeout);
   EXPECT_EQ(b->CountKeepalivesSent(), 0u);
@@ -60,17 +62,20 @@ TEST_F(EngineTimersTest, NewHandshakeWhenSentDataIsNeverAnswered) {
   Advance(seconds(30));  // b's passive keepalive went through; quiet now
   ASSERT_EQ(a->CountSent(MessageType::kInitiation), 1u);
   const MonoTime sent = now().mono;
-  ASSERT_EQ(a->Send(Ipv4Packet("10.0.0.1", "10.0.0.2", 20), now()).kind, EncapKind::kSent);
+  ASSERT_EQ(a->Send(Ipv4Packet("10.0.0.1", "10.0.0.2", 20), now()).kind,
+            EncapKind::kSent);
   // b hears it but everything b sends is lost.
   Deliver(*a);
-  while (a->CountSent(MessageType::kInitiation) < 2 && now().mono - sent < seconds(30)) {
+  while (a->CountSent(MessageType::kInitiation) < 2 &&
+         now().mono - sent < seconds(30)) {
     Advance(kTickInterval, /*pump=*/false);
     b->sink.outbox.clear();
     a->sink.outbox.clear();
   }
   const Duration waited = now().mono - sent;
   EXPECT_GE(waited, kKeepaliveTimeout + kRekeyTimeout);
-  EXPECT_LE(waited, kKeepaliveTimeout + kRekeyTimeout + kRekeyTimeoutJitterMax + kTickInterval);
+  EXPECT_LE(waited, kKeepaliveTimeout + kRekeyTimeout + kRekeyTimeoutJitterMax +
+                        kTickInterval);
 }
 
 TEST_F(EngineTimersTest, InitiatorRekeysAfterRekeyAfterTime) {
@@ -80,7 +85,8 @@ TEST_F(EngineTimersTest, InitiatorRekeysAfterRekeyAfterTime) {
   EXPECT_EQ(a->CountSent(MessageType::kInitiation), 1u);
   Advance(seconds(2));
   // Still sent on the old keypair, and a rekey starts.
-  EXPECT_EQ(a->Send(Ipv4Packet("10.0.0.1", "10.0.0.2", 20), now()).kind, EncapKind::kSent);
+  EXPECT_EQ(a->Send(Ipv4Packet("10.0.0.1", "10.0.0.2", 20), now()).kind,
+            EncapKind::kSent);
   EXPECT_EQ(a->CountSent(MessageType::kInitiation), 2u);
   Pump();
   // Past REJECT_AFTER_TIME of the first keypair, data still goes at once.
@@ -92,7 +98,8 @@ TEST_F(EngineTimersTest, InitiatorRekeysAfterRekeyAfterTime) {
 TEST_F(EngineTimersTest, ResponderDoesNotRekeyOnTime) {
   Establish();
   Advance(kRekeyAfterTime + seconds(1));
-  EXPECT_EQ(b->Send(Ipv4Packet("10.0.0.2", "10.0.0.1", 20), now()).kind, EncapKind::kSent);
+  EXPECT_EQ(b->Send(Ipv4Packet("10.0.0.2", "10.0.0.1", 20), now()).kind,
+            EncapKind::kSent);
   EXPECT_EQ(b->CountSent(MessageType::kInitiation), 0u);
 }
 
@@ -101,7 +108,8 @@ TEST_F(EngineTimersTest, InitiatorRekeysWhenReceivingNearRejectAfterTime) {
   Advance(kRejectAfterTime - kKeepaliveTimeout - kRekeyTimeout + seconds(1));
   ASSERT_EQ(a->CountSent(MessageType::kInitiation), 1u);
   // Only b sends; a, the initiator, must renew before the keypair dies.
-  EXPECT_EQ(b->Send(Ipv4Packet("10.0.0.2", "10.0.0.1", 20), now()).kind, EncapKind::kSent);
+  EXPECT_EQ(b->Send(Ipv4Packet("10.0.0.2", "10.0.0.1", 20), now()).kind,
+            EncapKind::kSent);
   Deliver(*b);
   EXPECT_EQ(a->delivered.size(), 1u);
   EXPECT_EQ(a->CountSent(MessageType::kInitiation), 2u);
@@ -122,23 +130,28 @@ TEST_F(EngineTimersTest, RekeyAfterRekeyAfterMessages) {
   EXPECT_EQ(SendAToB().kind, Kind::kDeliver);
   EXPECT_EQ(b->delivered.size(), delivered + 1);
   // The new keypair starts its counter afresh.
-  EXPECT_EQ(LoadLe64(a->last_sent.data() + 8), 1u);  // 0 went with the keepalive/staged flush
+  EXPECT_EQ(LoadLe64(a->last_sent.data() + 8),
+            1u);  // 0 went with the keepalive/staged flush
 }
 
 TEST_F(EngineTimersTest, KeypairRejectedAfterRejectAfterTime) {
   Establish();
-  ASSERT_EQ(b->Send(Ipv4Packet("10.0.0.2", "10.0.0.1", 20), now()).kind, EncapKind::kSent);
+  ASSERT_EQ(b->Send(Ipv4Packet("10.0.0.2", "10.0.0.1", 20), now()).kind,
+            EncapKind::kSent);
   const std::vector<uint8_t> late = b->last_sent;
   Pump();  // delivered (and answered by a keepalive), so nobody is left waiting
   Advance(kRejectAfterTime + seconds(1));
-  ASSERT_EQ(a->CountSent(MessageType::kInitiation) + b->CountSent(MessageType::kInitiation), 1u);
+  ASSERT_EQ(a->CountSent(MessageType::kInitiation) +
+                b->CountSent(MessageType::kInitiation),
+            1u);
   // The same packet once more, far too late: the keypair is dead (the expiry
   // is checked before the counter).
   EXPECT_EQ(Receive(*a, late, b->address).drop, DropReason::kKeypairExpired);
   EXPECT_EQ(PeerDrops(*a, *b, DropReason::kKeypairExpired), 1u);
   // Nothing is sent on it either: packets wait for a new handshake.
   const size_t initiations = a->CountSent(MessageType::kInitiation);
-  EXPECT_EQ(a->Send(Ipv4Packet("10.0.0.1", "10.0.0.2", 20), now()).kind, EncapKind::kQueued);
+  EXPECT_EQ(a->Send(Ipv4Packet("10.0.0.1", "10.0.0.2", 20), now()).kind,
+            EncapKind::kQueued);
   EXPECT_EQ(a->CountSent(MessageType::kInitiation), initiations + 1);
   Pump();
   EXPECT_EQ(b->delivered.size(), 2u);
@@ -147,11 +160,13 @@ TEST_F(EngineTimersTest, KeypairRejectedAfterRejectAfterTime) {
 TEST_F(EngineTimersTest, PreviousKeypairStillAcceptsPacketsInFlight) {
   Establish();
   Advance(kRekeyAfterTime + seconds(1));
-  ASSERT_EQ(a->Send(Ipv4Packet("10.0.0.1", "10.0.0.2", 20), now()).kind, EncapKind::kSent);
+  ASSERT_EQ(a->Send(Ipv4Packet("10.0.0.1", "10.0.0.2", 20), now()).kind,
+            EncapKind::kSent);
   // The data on the old keypair is overtaken by the new handshake.
   std::vector<testing::Datagram> in_flight;
   in_flight.swap(a->sink.outbox);
-  ASSERT_EQ(in_flight.size(), 2u);  // the initiation (made during the call), the data
+  ASSERT_EQ(in_flight.size(),
+            2u);  // the initiation (made during the call), the data
   ASSERT_EQ(testing::TypeOf(in_flight[0].data), MessageType::kInitiation);
   Receive(*b, in_flight[0].data, a->address);
   Pump();
@@ -199,7 +214,8 @@ TEST_F(EngineTimersTest, KeysZeroedAfterThreeTimesRejectAfterTimeIdle) {
   EXPECT_FALSE(a->engine->HasKeyMaterialForTesting(b->public_key));
   EXPECT_FALSE(b->engine->HasKeyMaterialForTesting(a->public_key));
   // The peers are still configured and can start over.
-  EXPECT_EQ(a->Send(Ipv4Packet("10.0.0.1", "10.0.0.2", 20), now()).kind, EncapKind::kQueued);
+  EXPECT_EQ(a->Send(Ipv4Packet("10.0.0.1", "10.0.0.2", 20), now()).kind,
+            EncapKind::kQueued);
   Pump();
   EXPECT_EQ(b->delivered.size(), 2u);
 }
@@ -220,7 +236,8 @@ TEST_F(EngineTimersTest, PersistentKeepaliveSentOnSchedule) {
   Advance(seconds(4 * kInterval) + seconds(1));
   std::vector<Duration> at;
   for (const auto& d : a->sink.log) {
-    if (d.data.size() == kTransportMinSize && d.at > start) at.push_back(d.at - start);
+    if (d.data.size() == kTransportMinSize && d.at > start)
+      at.push_back(d.at - start);
   }
   ASSERT_EQ(at.size(), 4u);
   for (size_t i = 0; i < at.size(); ++i) {

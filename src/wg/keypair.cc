@@ -10,7 +10,8 @@ void Keypairs::Drop(std::unique_ptr<Keypair>& slot, IndexTable& indices) {
   slot.reset();  // the keys wipe themselves
 }
 
-void Keypairs::InstallAsInitiator(std::unique_ptr<Keypair> keypair, IndexTable& indices) {
+void Keypairs::InstallAsInitiator(std::unique_ptr<Keypair> keypair,
+                                  IndexTable& indices) {
   Drop(previous_, indices);
   if (next_) {
     // We answered the peer's initiation too; it may already be sending on
@@ -23,7 +24,8 @@ void Keypairs::InstallAsInitiator(std::unique_ptr<Keypair> keypair, IndexTable& 
   current_ = std::move(keypair);
 }
 
-void Keypairs::InstallAsResponder(std::unique_ptr<Keypair> keypair, IndexTable& indices) {
+void Keypairs::InstallAsResponder(std::unique_ptr<Keypair> keypair,
+                                  IndexTable& indices) {
   Drop(next_, indices);
   next_ = std::move(keypair);
   Drop(previous_, indices);

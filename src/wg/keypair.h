@@ -42,10 +42,13 @@ struct Keypair {
 
   // May still send: before REJECT_AFTER_MESSAGES and REJECT_AFTER_TIME.
   bool CanSend(MonoTime now) const {
-    return send_counter < kRejectAfterMessages && now - created < kRejectAfterTime;
+    return send_counter < kRejectAfterMessages &&
+           now - created < kRejectAfterTime;
   }
   // Too old to accept anything on (whitepaper §6.1, REJECT_AFTER_TIME).
-  bool ReceiveExpired(MonoTime now) const { return now - created >= kRejectAfterTime; }
+  bool ReceiveExpired(MonoTime now) const {
+    return now - created >= kRejectAfterTime;
+  }
 };
 
 class Keypairs {
@@ -62,7 +65,8 @@ class Keypairs {
   // The keypair whose local index is `local_index`, or nullptr.
   Keypair* Find(uint32_t local_index) const {
     if (current_ && current_->local_index == local_index) return current_.get();
-    if (previous_ && previous_->local_index == local_index) return previous_.get();
+    if (previous_ && previous_->local_index == local_index)
+      return previous_.get();
     if (next_ && next_->local_index == local_index) return next_.get();
     return nullptr;
   }
@@ -70,10 +74,12 @@ class Keypairs {
   // The initiator's new keypair is confirmed by the response: it becomes
   // current at once. The old current (or an unconfirmed next, which the peer
   // may still be sending with) becomes previous.
-  void InstallAsInitiator(std::unique_ptr<Keypair> keypair, IndexTable& indices);
+  void InstallAsInitiator(std::unique_ptr<Keypair> keypair,
+                          IndexTable& indices);
   // The responder's new keypair waits in next for key confirmation; previous
   // is dropped so that current and next stay usable.
-  void InstallAsResponder(std::unique_ptr<Keypair> keypair, IndexTable& indices);
+  void InstallAsResponder(std::unique_ptr<Keypair> keypair,
+                          IndexTable& indices);
   // Call after a transport message authenticated on `keypair`. If it is next,
   // it becomes current (previous <- current) and true is returned.
   bool ConfirmOnReceive(const Keypair* keypair, IndexTable& indices);

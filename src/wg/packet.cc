@@ -29,7 +29,8 @@ bool InspectIpPacket(ByteSpan packet, IpPacketInfo& out) {
     }
     case 6: {
       if (packet.size() < kIpv6HeaderSize) return false;
-      const size_t length = kIpv6HeaderSize + LoadBe16(p + kIpv6PayloadLengthOffset);
+      const size_t length =
+          kIpv6HeaderSize + LoadBe16(p + kIpv6PayloadLengthOffset);
       if (length > packet.size()) return false;
       out.family = IpAddress::Family::kV6;
       out.length = length;

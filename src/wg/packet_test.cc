@@ -51,8 +51,10 @@ TEST(EnginePacketTest, MalformedHeadersAreRejected) {
   v5[0] = 0x55;
   const Case cases[] = {
       {"empty", {}},
-      {"truncated ipv4 header", std::vector<uint8_t>(v4.begin(), v4.begin() + 19)},
-      {"truncated ipv6 header", std::vector<uint8_t>(v6.begin(), v6.begin() + 39)},
+      {"truncated ipv4 header",
+       std::vector<uint8_t>(v4.begin(), v4.begin() + 19)},
+      {"truncated ipv6 header",
+       std::vector<uint8_t>(v6.begin(), v6.begin() + 39)},
       {"ipv4 length past the buffer", v4_long},
       {"ipv4 length below the header", v4_short},
       {"ipv6 length past the buffer", v6_long},

@@ -29,7 +29,8 @@ void StagingQueue::Clear() {
 void Peer::ClearHandshake(IndexTable& indices) {
   if (!handshake.initiator) return;
   indices.Erase(handshake.initiator->sender_index);
-  handshake.initiator.reset();  // the ephemeral and chaining keys wipe themselves
+  handshake.initiator
+      .reset();  // the ephemeral and chaining keys wipe themselves
 }
 
 void Peer::ZeroAndFlushAll(IndexTable& indices) {

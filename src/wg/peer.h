@@ -74,10 +74,13 @@ struct Peer {
   // packets (the timer "zero key material", peer removal).
   void ZeroAndFlushAll(IndexTable& indices);
   // True if a keypair or an initiation in flight exists.
-  bool HasKeyMaterial() const { return !keypairs.empty() || handshake.initiator.has_value(); }
+  bool HasKeyMaterial() const {
+    return !keypairs.empty() || handshake.initiator.has_value();
+  }
 
   const PeerId id;
-  PeerStatic identity;  // public key, preshared key, precomputed static-static DH
+  PeerStatic
+      identity;  // public key, preshared key, precomputed static-static DH
   CookieGenerator cookies;
   std::optional<Path> endpoint;
   uint16_t persistent_keepalive_interval = 0;  // seconds, 0 = off

@@ -27,13 +27,15 @@ bool Engine::Impl::IsUnderLoad(MonoTime now) {
   return under_load_until && now < *under_load_until;
 }
 
-DecapsulateResult Engine::Impl::ReceiveHandshake(const Path& from, MutableByteSpan datagram,
+DecapsulateResult Engine::Impl::ReceiveHandshake(const Path& from,
+                                                 MutableByteSpan datagram,
                                                  MessageType type, Now now,
                                                  PacketSink& sink) {
   const bool under_load = IsUnderLoad(now.mono);
   if (!local) return Drop(nullptr, DropReason::kNoPrivateKey);
 
-  const CookieChecker::Verdict verdict = cookie_checker.Check(datagram, from.remote, now.mono);
+  const CookieChecker::Verdict verdict =
+      cookie_checker.Check(datagram, from.remote, now.mono);
   if (verdict == CookieChecker::Verdict::kInvalidMac1) {
     return Drop(nullptr, DropReason::kInvalidMac1);
   }
@@ -42,8 +44,8 @@ DecapsulateResult Engine::Impl::ReceiveHandshake(const Path& from, MutableByteSp
       // The sender must prove it owns its address before we spend a DH on it.
       // The sender index is at the same offset in both handshake messages.
       CookieReply reply;
-      cookie_checker.CreateCookieReply(datagram, LoadLe32(datagram.data() + 4), from.remote,
-                                       now.mono, rng, reply);
+      cookie_checker.CreateCookieReply(datagram, LoadLe32(datagram.data() + 4),
+                                       from.remote, now.mono, rng, reply);
       uint8_t packet[kCookieReplySize];
       SerializeCookieReply(reply, packet);
       sink.SendToNetwork(kNoPeer, from, ByteSpan(packet));
@@ -53,28 +55,34 @@ DecapsulateResult Engine::Impl::ReceiveHandshake(const Path& from, MutableByteSp
       return Drop(nullptr, DropReason::kRateLimited);
     }
   }
-  return type == MessageType::kInitiation ? ReceiveInitiation(from, datagram, now, sink)
-                                          : ReceiveResponse(from, datagram, now, sink);
+  return type == MessageType::kInitiation
+             ? ReceiveInitiation(from, datagram, now, sink)
+             : ReceiveResponse(from, datagram, now, sink);
 }
 
-DecapsulateResult Engine::Impl::ReceiveInitiation(const Path& from, ByteSpan datagram, Now now,
+DecapsulateResult Engine::Impl::ReceiveInitiation(const Path& from,
+                                                  ByteSpan datagram, Now now,
                                                   PacketSink& sink) {
   Initiation msg;
-  if (!ParseInitiation(datagram, msg)) return Drop(nullptr, DropReason::kMalformedMessage);
+  if (!ParseInitiation(datagram, msg))
+    return Drop(nullptr, DropReason::kMalformedMessage);
 
   // Who the decrypted static key named, to tell "unknown peer" from a failed
   // handshake with a known one.
   Peer* peer = nullptr;
   bool looked_up = false;
-  auto find_peer = [this, &peer, &looked_up](const crypto::PublicKey& key) -> const PeerStatic* {
+  auto find_peer = [this, &peer, &looked_up](
+                       const crypto::PublicKey& key) -> const PeerStatic* {
     looked_up = true;
     peer = FindPeer(key);
-    if (peer == nullptr || peer->identity.precomputed_ss.IsZero()) return nullptr;
+    if (peer == nullptr || peer->identity.precomputed_ss.IsZero())
+      return nullptr;
     return &peer->identity;
   };
   auto consumed = ConsumeInitiation(msg, *local, find_peer);
   if (!consumed.ok()) {
-    if (looked_up && peer == nullptr) return Drop(nullptr, DropReason::kUnknownPeer);
+    if (looked_up && peer == nullptr)
+      return Drop(nullptr, DropReason::kUnknownPeer);
     return Drop(peer, DropReason::kHandshakeFailed);
   }
   const ConsumedInitiation& init = consumed.value();
@@ -92,7 +100,8 @@ DecapsulateResult Engine::Impl::ReceiveInitiation(const Path& from, ByteSpan dat
   hs.greatest_timestamp = init.timestamp;
   hs.last_initiation_consumed = now.mono;
 
-  peer->timers.OnAnyAuthenticatedPacketTraversal(now.mono, peer->persistent_keepalive_interval);
+  peer->timers.OnAnyAuthenticatedPacketTraversal(
+      now.mono, peer->persistent_keepalive_interval);
   peer->timers.OnAnyAuthenticatedPacketReceived();
   peer->endpoint = from;  // roaming: the last authenticated packet decides
   peer->rx_bytes += datagram.size();
@@ -106,10 +115,12 @@ DecapsulateResult Engine::Impl::ReceiveInitiation(const Path& from, ByteSpan dat
   return result;
 }
 
-DecapsulateResult Engine::Impl::ReceiveResponse(const Path& from, ByteSpan datagram, Now now,
+DecapsulateResult Engine::Impl::ReceiveResponse(const Path& from,
+                                                ByteSpan datagram, Now now,
                                                 PacketSink& sink) {
   Response msg;
-  if (!ParseResponse(datagram, msg)) return Drop(nullptr, DropReason::kMalformedMessage);
+  if (!ParseResponse(datagram, msg))
+    return Drop(nullptr, DropReason::kMalformedMessage);
   const IndexTable::Entry* entry = indices.Find(msg.receiver_index);
   Peer* peer = entry != nullptr ? FindPeer(entry->peer) : nullptr;
   if (peer == nullptr || entry->kind != IndexTable::Entry::Kind::kHandshake ||
@@ -119,18 +130,21 @@ DecapsulateResult Engine::Impl::ReceiveResponse(const Path& from, ByteSpan datag
   }
 
   SessionKeys keys;
-  if (!ConsumeResponse(msg, *local, peer->identity, *peer->handshake.initiator, keys).ok()) {
+  if (!ConsumeResponse(msg, *local, peer->identity, *peer->handshake.initiator,
+                       keys)
+           .ok()) {
     return Drop(peer, DropReason::kHandshakeFailed);
   }
   peer->endpoint = from;
   peer->rx_bytes += datagram.size();
-  peer->timers.OnAnyAuthenticatedPacketTraversal(now.mono, peer->persistent_keepalive_interval);
+  peer->timers.OnAnyAuthenticatedPacketTraversal(
+      now.mono, peer->persistent_keepalive_interval);
   peer->timers.OnAnyAuthenticatedPacketReceived();
 
   // The handshake's index now names the keypair.
   peer->handshake.initiator.reset();
-  BeginSymmetricSession(*peer, keys, /*initiator=*/true, msg.receiver_index, msg.sender_index,
-                        now);
+  BeginSymmetricSession(*peer, keys, /*initiator=*/true, msg.receiver_index,
+                        msg.sender_index, now);
   peer->timers.OnSessionDerived(now.mono);
   peer->timers.OnHandshakeComplete();
   peer->last_handshake = now.wall;
@@ -145,7 +159,8 @@ DecapsulateResult Engine::Impl::ReceiveResponse(const Path& from, ByteSpan datag
 
 DecapsulateResult Engine::Impl::ReceiveCookieReply(ByteSpan datagram, Now now) {
   CookieReply reply;
-  if (!ParseCookieReply(datagram, reply)) return Drop(nullptr, DropReason::kMalformedMessage);
+  if (!ParseCookieReply(datagram, reply))
+    return Drop(nullptr, DropReason::kMalformedMessage);
   const IndexTable::Entry* entry = indices.Find(reply.receiver_index);
   Peer* peer = entry != nullptr ? FindPeer(entry->peer) : nullptr;
   if (peer == nullptr) return Drop(nullptr, DropReason::kUnknownIndex);
@@ -158,17 +173,20 @@ DecapsulateResult Engine::Impl::ReceiveCookieReply(ByteSpan datagram, Now now) {
   return result;
 }
 
-void Engine::Impl::KeepKeyFreshReceiving(Peer& peer, Now now, PacketSink& sink) {
+void Engine::Impl::KeepKeyFreshReceiving(Peer& peer, Now now,
+                                         PacketSink& sink) {
   if (peer.timers.sent_last_minute_handshake()) return;
   const Keypair* keypair = peer.keypairs.current();
   if (keypair != nullptr && keypair->initiator &&
-      now.mono - keypair->created > kRejectAfterTime - kKeepaliveTimeout - kRekeyTimeout) {
+      now.mono - keypair->created >
+          kRejectAfterTime - kKeepaliveTimeout - kRekeyTimeout) {
     peer.timers.set_sent_last_minute_handshake();
     SendHandshakeInitiation(peer, /*is_retry=*/false, now, sink);
   }
 }
 
-DecapsulateResult Engine::Impl::ReceiveTransport(const Path& from, MutableByteSpan datagram,
+DecapsulateResult Engine::Impl::ReceiveTransport(const Path& from,
+                                                 MutableByteSpan datagram,
                                                  Now now, PacketSink& sink) {
   TransportHeader header;
   if (!ParseTransportHeader(datagram, header)) {
@@ -179,13 +197,17 @@ DecapsulateResult Engine::Impl::ReceiveTransport(const Path& from, MutableByteSp
     return Drop(nullptr, DropReason::kUnknownIndex);
   }
   Peer* peer = FindPeer(entry->peer);
-  Keypair* keypair = peer != nullptr ? peer->keypairs.Find(header.receiver_index) : nullptr;
+  Keypair* keypair =
+      peer != nullptr ? peer->keypairs.Find(header.receiver_index) : nullptr;
   if (keypair == nullptr) return Drop(nullptr, DropReason::kUnknownIndex);
-  if (keypair->ReceiveExpired(now.mono)) return Drop(peer, DropReason::kKeypairExpired);
+  if (keypair->ReceiveExpired(now.mono))
+    return Drop(peer, DropReason::kKeypairExpired);
 
   const MutableByteSpan body = datagram.subspan(kTransportHeaderSize);
-  const MutableByteSpan plaintext = body.first(body.size() - crypto::kAeadTagLen);
-  if (!aead.Open(keypair->receive_key, header.counter, ByteSpan(), body, plaintext)) {
+  const MutableByteSpan plaintext =
+      body.first(body.size() - crypto::kAeadTagLen);
+  if (!aead.Open(keypair->receive_key, header.counter, ByteSpan(), body,
+                 plaintext)) {
     return Drop(peer, DropReason::kDecryptFailed);
   }
   // Only now that the packet is authentic may it move the window.
@@ -202,7 +224,8 @@ DecapsulateResult Engine::Impl::ReceiveTransport(const Path& from, MutableByteSp
     SendStagedPackets(*peer, now, sink);
   }
   KeepKeyFreshReceiving(*peer, now, sink);
-  peer->timers.OnAnyAuthenticatedPacketTraversal(now.mono, peer->persistent_keepalive_interval);
+  peer->timers.OnAnyAuthenticatedPacketTraversal(
+      now.mono, peer->persistent_keepalive_interval);
   peer->timers.OnAnyAuthenticatedPacketReceived();
 
   DecapsulateResult result;
@@ -214,7 +237,8 @@ DecapsulateResult Engine::Impl::ReceiveTransport(const Path& from, MutableByteSp
   peer->timers.OnDataReceived(now.mono);
 
   IpPacketInfo ip;
-  if (!InspectIpPacket(plaintext, ip)) return Drop(peer, DropReason::kInvalidPacket);
+  if (!InspectIpPacket(plaintext, ip))
+    return Drop(peer, DropReason::kInvalidPacket);
   if (allowed_ips.Lookup(ip.family, ip.source) != peer->id) {
     return Drop(peer, DropReason::kSourceNotAllowed);
   }
@@ -223,7 +247,8 @@ DecapsulateResult Engine::Impl::ReceiveTransport(const Path& from, MutableByteSp
   return result;
 }
 
-DecapsulateResult Engine::Decapsulate(const Path& from, MutableByteSpan datagram, Now now,
+DecapsulateResult Engine::Decapsulate(const Path& from,
+                                      MutableByteSpan datagram, Now now,
                                       PacketSink& sink) {
   Impl& s = *impl_;
   const std::optional<MessageType> type = ClassifyMessage(datagram);

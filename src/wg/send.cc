@@ -14,13 +14,15 @@ namespace zl::wg {
 namespace {
 
 size_t PaddedLength(size_t length, size_t room) {
-  const size_t padded = (length + kPaddingMultiple - 1) / kPaddingMultiple * kPaddingMultiple;
+  const size_t padded =
+      (length + kPaddingMultiple - 1) / kPaddingMultiple * kPaddingMultiple;
   return std::min(padded, std::max(room, length));
 }
 
 }  // namespace
 
-size_t Engine::Impl::SealTransport(Keypair& keypair, ByteSpan packet, MutableByteSpan out) {
+size_t Engine::Impl::SealTransport(Keypair& keypair, ByteSpan packet,
+                                   MutableByteSpan out) {
   const size_t room = out.size() - kTransportHeaderSize - crypto::kAeadTagLen;
   const size_t padded = PaddedLength(packet.size(), room);
   uint8_t* body = out.data() + kTransportHeaderSize;
@@ -30,7 +32,8 @@ size_t Engine::Impl::SealTransport(Keypair& keypair, ByteSpan packet, MutableByt
   std::memset(body + packet.size(), 0, padded - packet.size());
 
   const uint64_t counter = keypair.send_counter++;
-  SerializeTransportHeader(TransportHeader{keypair.remote_index, counter}, out.data());
+  SerializeTransportHeader(TransportHeader{keypair.remote_index, counter},
+                           out.data());
   if (!aead.Seal(keypair.send_key, counter, ByteSpan(), ByteSpan(body, padded),
                  MutableByteSpan(body, padded + crypto::kAeadTagLen))) {
     return 0;
@@ -45,7 +48,8 @@ void Engine::Impl::SendToPeer(Peer& peer, ByteSpan datagram, PacketSink& sink) {
 }
 
 void Engine::Impl::OnTransportSent(Peer& peer, bool data, Now now) {
-  peer.timers.OnAnyAuthenticatedPacketTraversal(now.mono, peer.persistent_keepalive_interval);
+  peer.timers.OnAnyAuthenticatedPacketTraversal(
+      now.mono, peer.persistent_keepalive_interval);
   peer.timers.OnAnyAuthenticatedPacketSent();
   if (data) peer.timers.OnDataSent(now.mono, jitter);
 }
@@ -63,7 +67,8 @@ void Engine::Impl::SendStagedPackets(Peer& peer, Now now, PacketSink& sink) {
     const ByteSpan packet = peer.staged.Front();
     const size_t needed = packet.size() + kMaxTransportOverhead;
     if (scratch.size() < needed) scratch.resize(needed);
-    const size_t length = SealTransport(*keypair, packet, MutableByteSpan(scratch));
+    const size_t length =
+        SealTransport(*keypair, packet, MutableByteSpan(scratch));
     data_sent |= !packet.empty();
     peer.staged.Pop();
     if (length == 0) continue;
@@ -101,11 +106,12 @@ void Engine::Impl::SendHandshakeInitiation(Peer& peer, bool is_retry, Now now,
   last = now.mono;
 
   peer.ClearHandshake(indices);
-  const uint32_t index = indices.Allocate(rng, {peer.id, IndexTable::Entry::Kind::kHandshake});
+  const uint32_t index =
+      indices.Allocate(rng, {peer.id, IndexTable::Entry::Kind::kHandshake});
   Initiation msg;
   InitiatorState state;
-  if (!CreateInitiation(*local, peer.identity, index, crypto::MakeTai64n(now.wall), rng, msg,
-                        state)
+  if (!CreateInitiation(*local, peer.identity, index,
+                        crypto::MakeTai64n(now.wall), rng, msg, state)
            .ok()) {
     indices.Erase(index);
     return;
@@ -116,15 +122,17 @@ void Engine::Impl::SendHandshakeInitiation(Peer& peer, bool is_retry, Now now,
   SerializeInitiation(msg, packet);
   peer.cookies.AddMacs(MutableByteSpan(packet), now.mono);
 
-  peer.timers.OnAnyAuthenticatedPacketTraversal(now.mono, peer.persistent_keepalive_interval);
+  peer.timers.OnAnyAuthenticatedPacketTraversal(
+      now.mono, peer.persistent_keepalive_interval);
   peer.timers.OnAnyAuthenticatedPacketSent();
   SendToPeer(peer, ByteSpan(packet), sink);
   peer.timers.OnHandshakeInitiated(now.mono, jitter);
 }
 
-Keypair& Engine::Impl::BeginSymmetricSession(Peer& peer, SessionKeys& keys, bool initiator,
-                                             uint32_t local_index, uint32_t remote_index,
-                                             Now now) {
+Keypair& Engine::Impl::BeginSymmetricSession(Peer& peer, SessionKeys& keys,
+                                             bool initiator,
+                                             uint32_t local_index,
+                                             uint32_t remote_index, Now now) {
   auto keypair = std::make_unique<Keypair>();
   keypair->send_key = std::move(keys.send);
   keypair->receive_key = std::move(keys.receive);
@@ -142,14 +150,16 @@ Keypair& Engine::Impl::BeginSymmetricSession(Peer& peer, SessionKeys& keys, bool
   return installed;
 }
 
-bool Engine::Impl::SendHandshakeResponse(Peer& peer, const ConsumedInitiation& init, Now now,
-                                         PacketSink& sink) {
+bool Engine::Impl::SendHandshakeResponse(Peer& peer,
+                                         const ConsumedInitiation& init,
+                                         Now now, PacketSink& sink) {
   peer.handshake.last_sent_handshake = now.mono;
   // Answering abandons an initiation of ours still in flight (the handshake
   // state is one per peer, as in the kernel and wireguard-go); a
   // simultaneous start converges on the retransmission.
   peer.ClearHandshake(indices);
-  const uint32_t index = indices.Allocate(rng, {peer.id, IndexTable::Entry::Kind::kHandshake});
+  const uint32_t index =
+      indices.Allocate(rng, {peer.id, IndexTable::Entry::Kind::kHandshake});
   Response msg;
   SessionKeys keys;
   if (!CreateResponse(init, peer.identity, index, rng, msg, keys).ok()) {
@@ -160,16 +170,18 @@ bool Engine::Impl::SendHandshakeResponse(Peer& peer, const ConsumedInitiation& i
   SerializeResponse(msg, packet);
   peer.cookies.AddMacs(MutableByteSpan(packet), now.mono);
 
-  BeginSymmetricSession(peer, keys, /*initiator=*/false, index, init.initiator_index, now);
+  BeginSymmetricSession(peer, keys, /*initiator=*/false, index,
+                        init.initiator_index, now);
   peer.timers.OnSessionDerived(now.mono);
-  peer.timers.OnAnyAuthenticatedPacketTraversal(now.mono, peer.persistent_keepalive_interval);
+  peer.timers.OnAnyAuthenticatedPacketTraversal(
+      now.mono, peer.persistent_keepalive_interval);
   peer.timers.OnAnyAuthenticatedPacketSent();
   SendToPeer(peer, ByteSpan(packet), sink);
   return true;
 }
 
-EncapsulateResult Engine::Encapsulate(ByteSpan packet, MutableByteSpan out, Now now,
-                                      PacketSink& sink) {
+EncapsulateResult Engine::Encapsulate(ByteSpan packet, MutableByteSpan out,
+                                      Now now, PacketSink& sink) {
   Impl& s = *impl_;
   EncapsulateResult result;
   IpPacketInfo ip;
@@ -204,7 +216,8 @@ EncapsulateResult Engine::Encapsulate(ByteSpan packet, MutableByteSpan out, Now 
     if (!peer->staged.empty()) s.SendStagedPackets(*peer, now, sink);
     keypair = peer->keypairs.current();
   }
-  if (keypair == nullptr || !keypair->CanSend(now.mono) || !peer->staged.empty()) {
+  if (keypair == nullptr || !keypair->CanSend(now.mono) ||
+      !peer->staged.empty()) {
     if (peer->staged.Push(packet)) s.CountDrop(peer, DropReason::kQueueFull);
     s.SendStagedPackets(*peer, now, sink);
     result.kind = EncapsulateResult::Kind::kQueued;

@@ -22,7 +22,8 @@ Duration Jitter::Next() {
 }
 
 void PeerTimers::OnDataSent(MonoTime now, Jitter& jitter) {
-  if (!new_handshake_) new_handshake_ = now + kKeepaliveTimeout + kRekeyTimeout + jitter.Next();
+  if (!new_handshake_)
+    new_handshake_ = now + kKeepaliveTimeout + kRekeyTimeout + jitter.Next();
 }
 
 void PeerTimers::OnDataReceived(MonoTime now) {
@@ -37,7 +38,8 @@ void PeerTimers::OnAnyAuthenticatedPacketSent() { send_keepalive_.reset(); }
 
 void PeerTimers::OnAnyAuthenticatedPacketReceived() { new_handshake_.reset(); }
 
-void PeerTimers::OnAnyAuthenticatedPacketTraversal(MonoTime now, uint16_t persistent_keepalive) {
+void PeerTimers::OnAnyAuthenticatedPacketTraversal(
+    MonoTime now, uint16_t persistent_keepalive) {
   if (persistent_keepalive > 0) {
     persistent_keepalive_ = now + std::chrono::seconds(persistent_keepalive);
   }
@@ -53,7 +55,9 @@ void PeerTimers::OnHandshakeComplete() {
   sent_last_minute_handshake_ = false;
 }
 
-void PeerTimers::OnSessionDerived(MonoTime now) { zero_key_material_ = now + kZeroKeysAfter; }
+void PeerTimers::OnSessionDerived(MonoTime now) {
+  zero_key_material_ = now + kZeroKeysAfter;
+}
 
 void PeerTimers::OnHandshakeGivenUp(MonoTime now) {
   send_keepalive_.reset();
@@ -61,11 +65,13 @@ void PeerTimers::OnHandshakeGivenUp(MonoTime now) {
 }
 
 std::optional<PeerTimers::Expired> PeerTimers::TakeExpired(MonoTime now) {
-  if (TakeIfDue(retransmit_handshake_, now)) return Expired::kRetransmitHandshake;
+  if (TakeIfDue(retransmit_handshake_, now))
+    return Expired::kRetransmitHandshake;
   if (TakeIfDue(send_keepalive_, now)) return Expired::kSendKeepalive;
   if (TakeIfDue(new_handshake_, now)) return Expired::kNewHandshake;
   if (TakeIfDue(zero_key_material_, now)) return Expired::kZeroKeyMaterial;
-  if (TakeIfDue(persistent_keepalive_, now)) return Expired::kPersistentKeepalive;
+  if (TakeIfDue(persistent_keepalive_, now))
+    return Expired::kPersistentKeepalive;
   return std::nullopt;
 }
 

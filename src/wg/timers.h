@@ -35,7 +35,8 @@ namespace zl::wg {
 // Retries of an initiation before giving up: REKEY_ATTEMPT_TIME / REKEY_TIMEOUT
 // (kernel MAX_TIMER_HANDSHAKES, wireguard-go MaxTimerHandshakes), so an
 // unanswered handshake sends 20 initiations in about 100 s.
-inline constexpr uint32_t kMaxTimerHandshakes = kRekeyAttemptTime / kRekeyTimeout;
+inline constexpr uint32_t kMaxTimerHandshakes =
+    kRekeyAttemptTime / kRekeyTimeout;
 
 // Timer jitter (whitepaper §6.1 "REKEY_TIMEOUT + jitter"). Not secret, so a
 // small generator seeded once from the engine's Rng serves it: the data path
@@ -72,7 +73,8 @@ class PeerTimers {
   void OnAnyAuthenticatedPacketReceived();
   // Before any authenticated packet is sent or after one was received.
   // `persistent_keepalive` in seconds, 0 = off.
-  void OnAnyAuthenticatedPacketTraversal(MonoTime now, uint16_t persistent_keepalive);
+  void OnAnyAuthenticatedPacketTraversal(MonoTime now,
+                                         uint16_t persistent_keepalive);
   // After a handshake initiation was sent.
   void OnHandshakeInitiated(MonoTime now, Jitter& jitter);
   // After the response was consumed (initiator) or the first transport message
@@ -101,7 +103,9 @@ class PeerTimers {
   void CountHandshakeAttempt() { ++handshake_attempts_; }
   // wireguard-go's sentLastMinuteHandshake: a receive-side rekey was sent for
   // the current keypair.
-  bool sent_last_minute_handshake() const { return sent_last_minute_handshake_; }
+  bool sent_last_minute_handshake() const {
+    return sent_last_minute_handshake_;
+  }
   void set_sent_last_minute_handshake() { sent_last_minute_handshake_ = true; }
 
  private:

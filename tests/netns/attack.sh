@@ -22,6 +22,7 @@
 # Loss: nftables drops 20 % of the UDP arriving on a's and b's veth0; both
 # forget their session (peer removed and re-added); a new session is made and
 # carries a 5 s iperf3 TCP stream.
+# shellcheck disable=SC2154 # NS_<tag> are assigned by netns_new (lib.sh)
 . "$(dirname "$0")/lib.sh"
 lib_init tshark nft jq
 
@@ -71,7 +72,7 @@ PIDS+=("$flood")
 sleep 2
 
 # During the flood: pings over the established session, c joins, RSS samples.
-npings=$(((FLOOD_SECONDS - 6) * 10))
+npings=$((FLOOD_SECONDS > 8 ? (FLOOD_SECONDS - 6) * 10 : 20))
 (ping_loss "$NS_a" 192.168.241.2 $npings 0.1 >"$TMP/flood-loss") &
 pinger=$!
 PIDS+=("$pinger")

@@ -24,6 +24,7 @@
 #     allowed_ip, hang-up mid-transaction, garbage operation): errno answers,
 #     configuration unchanged, tunnel still carries traffic.
 #  7. the UAPI socket is root's and has no group/other permission bits.
+# shellcheck disable=SC2154 # NS_<tag> are assigned by netns_new (lib.sh)
 . "$(dirname "$0")/lib.sh"
 lib_init ss
 

@@ -16,6 +16,7 @@
 # handshake set and recent on both ends, transfer counters grow on both ends,
 # the responder learnt the initiator's endpoint; SIGTERM ends both daemons with
 # status 0. Then a mismatched preshared key must give no tunnel (both roles).
+# shellcheck disable=SC2154 # NS_<tag> are assigned by netns_new (lib.sh)
 . "$(dirname "$0")/lib.sh"
 lib_init jq
 

@@ -12,6 +12,7 @@
 # veth0 must show only keepalives from a — transport packets of 32 bytes of UDP
 # payload (UDP length 40) — about every 2 s, and nothing from b. With the
 # keepalive turned off, a 5 s capture must show nothing from a.
+# shellcheck disable=SC2154 # NS_<tag> are assigned by netns_new (lib.sh)
 . "$(dirname "$0")/lib.sh"
 lib_init tshark
 

@@ -40,7 +40,6 @@ NETNS=()        # namespaces created, deleted on exit
 PIDS=()         # processes started, killed on exit
 WG_IFS=()       # WireGuard interfaces created (their sockets are removed on exit)
 declare -A WG_PID=()   # interface -> pid of its daemon (when started by wg_start)
-declare -A WG_IMPL=()  # interface -> implementation
 TMP=""
 
 # ---------------------------------------------------------------- messages --
@@ -255,13 +254,13 @@ wg_start() {
   PIDS+=("$pid")
   WG_IFS+=("$ifn")
   WG_PID[$ifn]=$pid
-  WG_IMPL[$ifn]=$impl
   wait_until 10 nx "$ns" wg show "$ifn" ||
     fail "$(impl_name "$impl") $ifn in $ns: expected a UAPI socket answering within 10 s; alive=$(alive "$pid" && echo yes || echo no)"
 }
 
 # wg_stop IFNAME — SIGTERM to the daemon, waits for it; its exit status is
 # left in $WG_RC (not echoed: `wait` must run in this shell, not a subshell).
+# shellcheck disable=SC2034 # WG_RC is read by the tests
 wg_stop() {
   local pid=${WG_PID[$1]}
   kill -TERM "$pid" 2>/dev/null || true

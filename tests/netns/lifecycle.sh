@@ -17,6 +17,7 @@
 #     a message, nothing left behind.
 #  6. --version, --help answer (exit 0, text) without creating an interface;
 #     no arguments → usage text.
+# shellcheck disable=SC2154 # NS_<tag> are assigned by netns_new (lib.sh)
 . "$(dirname "$0")/lib.sh"
 lib_init setpriv
 

@@ -14,8 +14,9 @@
 # Pings every 0.2 s both ways on both tunnels for REKEY_SECONDS (default 135):
 # every end's latest handshake must be newer than the first one, and each ping
 # stream may lose at most MAX_LOSS (default 3) echoes.
+# shellcheck disable=SC2154 # NS_<tag> are assigned by netns_new (lib.sh)
 . "$(dirname "$0")/lib.sh"
-lib_init
+lib_init # no tools beyond the defaults
 
 SECONDS_RUN=${REKEY_SECONDS:-135}
 MAX_LOSS=${MAX_LOSS:-3}

@@ -16,6 +16,7 @@
 # become b's new source, and a's own traffic must reach b there. A forged
 # transport packet and a replayed genuine one from 10.241.0.9 must not move
 # the endpoint.
+# shellcheck disable=SC2154 # NS_<tag> are assigned by netns_new (lib.sh)
 . "$(dirname "$0")/lib.sh"
 lib_init tshark
 

@@ -17,6 +17,7 @@
 # policy rules and an nftables table; 172.16.99.1 and fd00:99::1 (only behind
 # the tunnel) answer while the underlay keeps working through the fwmark;
 # `wg-quick down` removes rules and table.
+# shellcheck disable=SC2154 # NS_<tag> are assigned by netns_new (lib.sh)
 . "$(dirname "$0")/lib.sh"
 lib_init wg-quick nft
 
