@@ -189,32 +189,31 @@ void UapiServer::Loop::Run(int wake_fd) {
       LogError(fmt::format("UAPI: poll failed: {}", std::strerror(errno)));
       return;
     }
-    if (fds[0].revents != 0) return;  // Stop() {
+    if (fds[0].revents != 0) return;  // woken by Stop()
     if (fds[1].revents != 0) Accept();
-  }
-  if (fds[2].revents != 0) {
-    // Drain the events; what matters is the file's state now.
-    alignas(inotify_event) char buf[4096];
-    while (read(inotify_fd_.get(), buf, sizeof(buf)) > 0) {
+    if (fds[2].revents != 0) {
+      // Drain the events; what matters is the file's state now.
+      alignas(inotify_event) char buf[4096];
+      while (read(inotify_fd_.get(), buf, sizeof(buf)) > 0) {
+      }
+      CheckSocketFile();
     }
-    CheckSocketFile();
-  }
-  now = MonoNow();
-  if (!inotify_fd_ && now >= next_file_check_) {
-    next_file_check_ = now + kSocketFileCheckInterval;
-    CheckSocketFile();
-  }
-  // Clients accepted in this round are past the end of `fds`.
-  for (size_t i = 3; i < fds.size(); ++i) {
-    Client& c = *clients_[i - 3];
-    if (fds[i].revents != 0) Service(c, fds[i].revents);
-    if (!c.dead && now - c.last_activity >= options_.idle_timeout) {
-      LogVerbose("UAPI: closing an idle connection");
-      c.dead = true;
+    now = MonoNow();
+    if (!inotify_fd_ && now >= next_file_check_) {
+      next_file_check_ = now + kSocketFileCheckInterval;
+      CheckSocketFile();
     }
+    // Clients accepted in this round are past the end of `fds`.
+    for (size_t i = 3; i < fds.size(); ++i) {
+      Client& c = *clients_[i - 3];
+      if (fds[i].revents != 0) Service(c, fds[i].revents);
+      if (!c.dead && now - c.last_activity >= options_.idle_timeout) {
+        LogVerbose("UAPI: closing an idle connection");
+        c.dead = true;
+      }
+    }
+    std::erase_if(clients_, [](const auto& c) { return c->dead; });
   }
-  std::erase_if(clients_, [](const auto& c) { return c->dead; });
-}
 }
 
 void UapiServer::Loop::Accept() {
@@ -241,15 +240,16 @@ void UapiServer::Loop::Accept() {
 void UapiServer::Loop::CheckSocketFile() {
   if (socket_file_gone_ || owner_.SocketFileStillOurs()) return;
   socket_file_gone_ = true;
-  LogError(fmt::format("UAPI: socket file {} was removed", owner_.path()));
+  LogVerbose(fmt::format("UAPI: socket file {} was removed", owner_.path()));
   if (options_.on_socket_file_gone) options_.on_socket_file_gone();
 }
 
 void UapiServer::Loop::Service(Client& c, short revents) {
   if (c.pending_out() > 0) Flush(c);
   if (!c.dead && (revents & (POLLIN | POLLHUP | POLLERR)) != 0 &&
-      ReadAllowed(c))
+      ReadAllowed(c)) {
     Read(c);
+  }
   if (!c.dead) Process(c);
   if (!c.dead) Flush(c);
   // A hang-up shows as EOF on read or EPIPE on send, handled above.
@@ -283,15 +283,15 @@ void UapiServer::Loop::Process(Client& c) {
     } else if (c.eof) {
       c.parser.FeedEof();
       if (c.parser.status() == Status::kNeedMore) {
-        c.closing = true;  // clean end
-      } else {
-        break;  // wait for more bytes
+        c.closing = true;  // a clean end between transactions
       }
-      switch (c.parser.status()) {
-        case Status::kComplete:
-          Answer(c, c.parser.TakeRequest());
-      }
-      break;
+    } else {
+      break;  // wait for more bytes
+    }
+    switch (c.parser.status()) {
+      case Status::kComplete:
+        Answer(c, c.parser.TakeRequest());
+        break;
       case Status::kFailed:
         LogError(fmt::format("UAPI: {}", c.parser.error().message()));
         c.out += SerializeErrno(c.parser.error().code());

@@ -15,16 +15,16 @@
 namespace zl::wg {
 namespace {
 
-using testing::Ep;
-using testing::Ip;
-using testing::Ipv4Packet;
-using testing::Ipv6Packet;
-using testing::Prefix;
-using testing::TypeOf;
+using harness::Ep;
+using harness::Ip;
+using harness::Ipv4Packet;
+using harness::Ipv6Packet;
+using harness::Prefix;
+using harness::TypeOf;
 using Kind = DecapsulateResult::Kind;
 using EncapKind = EncapsulateResult::Kind;
 
-class EngineTest : public testing::EnginePairTest {
+class EngineTest : public harness::EnginePairTest {
  protected:
   EngineTest() { Connect(); }
 };
@@ -269,7 +269,7 @@ TEST_F(EngineTest, SimultaneousInitiationConvergesToAWorkingSession) {
   EXPECT_EQ(a->Send(from_a, now()).kind, EncapKind::kQueued);
   EXPECT_EQ(b->Send(from_b, now()).kind, EncapKind::kQueued);
   // The initiations cross: each side answers the other's.
-  std::vector<testing::Datagram> in_flight_a, in_flight_b;
+  std::vector<harness::Datagram> in_flight_a, in_flight_b;
   in_flight_a.swap(a->sink.outbox);
   in_flight_b.swap(b->sink.outbox);
   for (auto& d : in_flight_a) Receive(*b, d.data, a->address);
@@ -301,7 +301,7 @@ TEST_F(EngineTest, ResponderLearnsTheEndpointFromTheInitiation) {
 
 TEST_F(EngineTest, SourceIsCheckedAgainstTheSendingPeerNotAnyPeer) {
   // b also talks to c (10.0.0.3); c must not send with a's address.
-  testing::Node c("c", 3, clock, Ep("192.0.2.3:51820"));
+  harness::Node c("c", 3, clock, Ep("192.0.2.3:51820"));
   ASSERT_TRUE(c.engine->SetPrivateKey(c.private_key, now()).ok());
   PeerUpdate to_b;
   to_b.public_key = b->public_key;
@@ -313,7 +313,7 @@ TEST_F(EngineTest, SourceIsCheckedAgainstTheSendingPeerNotAnyPeer) {
   to_c.allowed_ips = {Prefix("10.0.0.3/32")};
   ASSERT_TRUE(b->engine->ApplyPeerUpdate(to_c, now(), b->sink).ok());
 
-  auto carry = [&](testing::Node& from, testing::Node& to) {
+  auto carry = [&](harness::Node& from, harness::Node& to) {
     std::vector<DecapsulateResult> results;
     for (auto& d : from.sink.outbox)
       results.push_back(Receive(to, d.data, from.address));
@@ -343,7 +343,7 @@ TEST_F(EngineTest, SourceIsCheckedAgainstTheSendingPeerNotAnyPeer) {
 }
 
 TEST_F(EngineTest, UnknownStaticKeyInInitiationIsUnknownPeer) {
-  testing::Node stranger("c", 3, clock, Ep("192.0.2.3:51820"));
+  harness::Node stranger("c", 3, clock, Ep("192.0.2.3:51820"));
   ASSERT_TRUE(stranger.engine->SetPrivateKey(stranger.private_key, now()).ok());
   PeerUpdate to_b;
   to_b.public_key = b->public_key;

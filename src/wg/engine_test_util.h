@@ -24,7 +24,7 @@
 #include "wg/engine.h"
 #include "wg/messages.h"
 
-namespace zl::wg::testing {
+namespace zl::wg::harness {
 
 inline IpAddress Ip(const char* text) { return IpAddress::Parse(text).value(); }
 inline Cidr Prefix(const char* text) { return Cidr::Parse(text).value(); }
@@ -283,4 +283,4 @@ class EnginePairTest : public ::testing::Test {
   std::unique_ptr<Node> b;
 };
 
-}  // namespace zl::wg::testing
+}  // namespace zl::wg::harness

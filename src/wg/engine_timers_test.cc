@@ -13,20 +13,20 @@
 namespace zl::wg {
 namespace {
 
-using testing::Ipv4Packet;
+using harness::Ipv4Packet;
 using Kind = DecapsulateResult::Kind;
 using EncapKind = EncapsulateResult::Kind;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-class EngineTimersTest : public testing::EnginePairTest {
+class EngineTimersTest : public harness::EnginePairTest {
  protected:
   EngineTimersTest() { Connect(); }
 
-  std::vector<MonoTime> InitiationTimes(const testing::Node& n) const {
+  std::vector<MonoTime> InitiationTimes(const harness::Node& n) const {
     std::vector<MonoTime> times;
     for (const auto& d : n.sink.log) {
-      if (testing::TypeOf(d.data) == MessageType::kInitiation)
+      if (harness::TypeOf(d.data) == MessageType::kInitiation)
         times.push_back(d.at);
     }
     return times;
@@ -163,11 +163,11 @@ TEST_F(EngineTimersTest, PreviousKeypairStillAcceptsPacketsInFlight) {
   ASSERT_EQ(a->Send(Ipv4Packet("10.0.0.1", "10.0.0.2", 20), now()).kind,
             EncapKind::kSent);
   // The data on the old keypair is overtaken by the new handshake.
-  std::vector<testing::Datagram> in_flight;
+  std::vector<harness::Datagram> in_flight;
   in_flight.swap(a->sink.outbox);
   ASSERT_EQ(in_flight.size(),
             2u);  // the initiation (made during the call), the data
-  ASSERT_EQ(testing::TypeOf(in_flight[0].data), MessageType::kInitiation);
+  ASSERT_EQ(harness::TypeOf(in_flight[0].data), MessageType::kInitiation);
   Receive(*b, in_flight[0].data, a->address);
   Pump();
   EXPECT_EQ(Receive(*b, in_flight[1].data, a->address).kind, Kind::kDeliver);

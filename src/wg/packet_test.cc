@@ -9,9 +9,9 @@
 namespace zl::wg {
 namespace {
 
-using testing::Ip;
-using testing::Ipv4Packet;
-using testing::Ipv6Packet;
+using harness::Ip;
+using harness::Ipv4Packet;
+using harness::Ipv6Packet;
 
 TEST(EnginePacketTest, Ipv4HeaderGivesLengthAndAddresses) {
   auto p = Ipv4Packet("10.1.2.3", "10.4.5.6", 30);
