@@ -18,7 +18,8 @@ namespace {
 // Largest IP packet the TUN can hand us, plus WireGuard's overhead (16 B
 // header, up to 15 B padding, 16 B tag).
 constexpr size_t kMaxPacket = 65535;
-constexpr size_t kMaxDatagram = kMaxPacket + 48;
+constexpr size_t kTransportOverhead = 32;  // 16 B header + 16 B tag
+constexpr size_t kMaxDatagram = kMaxPacket + kTransportOverhead + 16;
 // Batches handled per wake-up before yielding to the other sources, so one
 // busy direction cannot starve the other.
 constexpr int kBatchesPerWakeup = 4;
@@ -158,6 +159,10 @@ struct Device::Impl final : public wg::PacketSink {
       if (e.kind == net::LinkEvent::Kind::kDeleted) {
         TunGone();
         return;
+      }
+      if (e.link.mtu > 0) {
+        mtu = e.link.mtu;
+        engine.SetMtu(mtu);
       }
     }
   }
@@ -320,6 +325,7 @@ struct Device::Impl final : public wg::PacketSink {
   DeviceOptions options;
   GlueCounters glue;
 
+  size_t mtu = net::kDefaultTunMtu;  // the TUN's, followed through rtnetlink
   std::optional<crypto::PrivateKey> private_key_for_get;
   uint32_t fwmark = 0;
   std::optional<net::TimerId> tick_timer;
@@ -360,7 +366,8 @@ Result<std::unique_ptr<Device>> Device::Create(net::EventLoop& loop,
   Impl* d = impl.get();
   std::unique_ptr<Device> device(new Device(std::move(impl)));
 
-  if (auto r = d->tun->SetUp(); !r.ok()) return r.error().Wrap("bringing the interface up");
+  if (auto m = d->tun->Mtu(); m.ok() && *m > 0) d->mtu = size_t(*m);
+  d->engine.SetMtu(d->mtu);
   if (ifindex > 0) {
     auto link = net::LinkWatcher::Create(ifindex);
     if (!link.ok()) return link.error().Wrap("rtnetlink");

@@ -133,6 +133,16 @@ TEST_F(DeviceTest, PacketToAddressOutsideAllowedIpsIsNotSent) {
   EXPECT_EQ(b_.device->Snapshot().peers[0].rx_bytes, 0u);
 }
 
+TEST_F(DeviceTest, PaddingNeverTakesAFullSizePacketPastTheMtu) {
+  Configure();
+  // 1420 is not a multiple of 16: padded freely it would become 1424.
+  auto full = Ipv4Packet("10.0.0.1", "10.0.0.2", net::kDefaultTunMtu - 20);
+  ASSERT_EQ(::send(a_.tun->peer_fd(), full.data(), full.size(), 0), ssize_t(full.size()));
+  ASSERT_EQ(ReadPacket(b_.tun->peer_fd()), full);
+  // b received the 148-byte initiation and one transport datagram.
+  EXPECT_EQ(b_.device->Snapshot().peers[0].rx_bytes, 148u + net::kDefaultTunMtu + 32u);
+}
+
 TEST_F(DeviceTest, ListenPortChangeRebindsAndTrafficFollows) {
   Configure();
   auto ping = Ipv4Packet("10.0.0.1", "10.0.0.2", 64);

@@ -213,6 +213,8 @@ Result<void> Engine::SetPrivateKey(const std::optional<crypto::PrivateKey>& key,
   return Ok();
 }
 
+void Engine::SetMtu(size_t mtu) { impl_->mtu = mtu; }
+
 std::optional<crypto::PublicKey> Engine::public_key() const {
   if (!impl_->local) return std::nullopt;
   return impl_->local->public_key;

@@ -51,6 +51,8 @@ inline constexpr auto kRekeyTimeoutJitterMax = std::chrono::milliseconds(333);
 inline constexpr auto kKeepaliveTimeout = std::chrono::seconds(10);
 // All key material of a peer is zeroed after this long without a new session.
 inline constexpr auto kZeroKeysAfter = 3 * kRejectAfterTime;
+// wireguard-go's default interface MTU.
+inline constexpr size_t kDefaultMtu = 1420;
 // Tick() must be called at least this often for the timers to be on time.
 inline constexpr auto kTickInterval = std::chrono::milliseconds(100);
 
@@ -169,6 +171,8 @@ class Engine {
   // public key equals our new public key is removed (as wireguard-go does).
   Result<void> SetPrivateKey(const std::optional<crypto::PrivateKey>& key, Now now);
   std::optional<crypto::PublicKey> public_key() const;
+  // The interface MTU: padding never takes a packet past it (default 1420).
+  void SetMtu(size_t mtu);
 
   // Creates, updates or removes one peer. Turning a persistent keepalive on
   // (from 0) for a peer that has an endpoint sends a keepalive at once

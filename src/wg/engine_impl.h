@@ -127,6 +127,7 @@ struct Engine::Impl {
   // Secondary outputs (staged packets, keepalives, handshake messages) are
   // built here; valid only during the sink call.
   std::vector<uint8_t> scratch;
+  size_t mtu = kDefaultMtu;  // caps the padding of transport data
 };
 
 }  // namespace zl::wg

@@ -93,6 +93,23 @@ TEST_F(EngineTest, PaddingNeverExceedsTheOutputBuffer) {
   EXPECT_EQ(b->delivered.back(), packet);
 }
 
+TEST_F(EngineTest, PaddingStopsAtTheMtuForFullSizePackets) {
+  Establish();
+  // 1420 is not a multiple of 16; padded freely it would be 1424 and a
+  // full-size packet would no longer fit the underlay.
+  const auto packet = Ipv4Packet("10.0.0.1", "10.0.0.2", kDefaultMtu - 20);
+  ASSERT_EQ(a->Send(packet, now()).kind, EncapKind::kSent);
+  EXPECT_EQ(a->last_sent.size(),
+            kTransportHeaderSize + kDefaultMtu + crypto::kAeadTagLen);
+  // A smaller MTU caps the padding of smaller packets too.
+  a->engine->SetMtu(1001);
+  const auto mid = Ipv4Packet("10.0.0.1", "10.0.0.2", 1000 - 20);
+  ASSERT_EQ(a->Send(mid, now()).kind, EncapKind::kSent);
+  EXPECT_EQ(a->last_sent.size(), kTransportHeaderSize + 1001 + crypto::kAeadTagLen);
+  Pump();
+  EXPECT_EQ(b->delivered.back(), mid);
+}
+
 TEST_F(EngineTest, EncapsulateInPlaceAtTransportHeaderOffset) {
   Establish();
   const auto packet = Ipv4Packet("10.0.0.1", "10.0.0.2", 60);

@@ -13,10 +13,13 @@
 namespace zl::wg {
 namespace {
 
-size_t PaddedLength(size_t length, size_t room) {
+// Pads to a multiple of 16 (whitepaper §5.4.6), but never past the MTU (as
+// the kernel does: a full-size packet must still fit the underlay) nor past
+// the room the caller's buffer has.
+size_t PaddedLength(size_t length, size_t room, size_t mtu) {
   const size_t padded =
       (length + kPaddingMultiple - 1) / kPaddingMultiple * kPaddingMultiple;
-  return std::min(padded, std::max(room, length));
+  return std::min(padded, std::max(std::min(room, mtu), length));
 }
 
 }  // namespace
@@ -24,7 +27,7 @@ size_t PaddedLength(size_t length, size_t room) {
 size_t Engine::Impl::SealTransport(Keypair& keypair, ByteSpan packet,
                                    MutableByteSpan out) {
   const size_t room = out.size() - kTransportHeaderSize - crypto::kAeadTagLen;
-  const size_t padded = PaddedLength(packet.size(), room);
+  const size_t padded = PaddedLength(packet.size(), room, mtu);
   uint8_t* body = out.data() + kTransportHeaderSize;
   if (packet.data() != body && !packet.empty()) {
     std::memmove(body, packet.data(), packet.size());
