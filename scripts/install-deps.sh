@@ -14,6 +14,8 @@ PACKAGES=(
   # real peers and tools the tests and benchmarks use
   wireguard-go wireguard-tools iperf3 iputils-ping iproute2 nftables
   procps psmisc kmod tshark
+  # the netns tests and bench/tunnel.sh: JSON from iperf3, UAPI raw client, flood generator
+  jq python3
 )
 
 if [ "$(id -u)" -ne 0 ]; then

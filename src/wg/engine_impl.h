@@ -109,7 +109,8 @@ struct Engine::Impl {
 
   std::optional<LocalStatic> local;
   CookieChecker cookie_checker;
-  RateLimiter rate_limiter;
+  RateLimiter rate_limiter;   // valid-mac2 handshakes under load
+  RateLimiter flood_limiter;  // any handshake message under load, pre-crypto
   IndexTable indices;
   AllowedIps allowed_ips;
   std::unordered_map<PeerId, std::unique_ptr<Peer>> peers;

@@ -573,5 +573,32 @@ TEST_F(EngineTest, UnderLoadInitiationsBeyondTheRateAreLimited) {
   EXPECT_EQ(Receive(*b, with_mac2, a->address).drop, DropReason::kRateLimited);
 }
 
+TEST_F(EngineTest, UnderLoadAFloodFromOneSourceIsShedWithoutStarvingOthers) {
+  EngineOptions loaded;
+  loaded.under_load_handshakes_per_second = 0;  // always under load
+  loaded.handshake_burst_per_source_under_load = 3;
+  loaded.handshakes_per_second_per_source_under_load = 1;
+  Build({}, loaded);
+  Connect();
+  // a's initiation (valid mac1), replayed from one source 100 times at once.
+  a->Send(Ipv4Packet("10.0.0.1", "10.0.0.2", 40), now());
+  ASSERT_EQ(a->sink.outbox.size(), 1u);
+  const std::vector<uint8_t> initiation = a->sink.outbox[0].data;
+  a->sink.outbox.clear();
+  const Endpoint flooder = *Endpoint::Parse("192.0.2.66:4000");
+  size_t cookie_required = 0, shed = 0;
+  for (int i = 0; i < 100; ++i) {
+    auto r = Receive(*b, initiation, flooder);
+    cookie_required += r.drop == DropReason::kCookieRequired;
+    shed += r.drop == DropReason::kRateLimited;
+  }
+  EXPECT_EQ(cookie_required, 3u);  // the burst, then nothing costs crypto
+  EXPECT_EQ(shed, 97u);
+  EXPECT_EQ(b->sink.outbox.size(), 3u);  // three cookie replies, no more
+  // Another source is still answered: the flood did not use up its budget.
+  EXPECT_EQ(Receive(*b, initiation, a->address).drop,
+            DropReason::kCookieRequired);
+}
+
 }  // namespace
 }  // namespace zl::wg

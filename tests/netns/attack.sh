@@ -14,8 +14,8 @@
 # Flood (FLOOD_SECONDS, default 20): m sends initiations with a valid mac1 for
 # a's key as fast as one core can. Meanwhile: a stays alive with VmRSS below
 # MAX_RSS_MB (200); the established a↔b session keeps carrying pings (loss ≤
-# MAX_FLOOD_LOSS %, default 25: wireguard-go loses 7–20 % here on 2 cores, as
-# the flood fills the socket buffer the data shares); c, a new peer, completes
+# MAX_FLOOD_LOSS %, default 50: on 2 cores wireguard-go loses 5–30 %, more
+# the faster the flood, which fills the socket buffer the data shares); c, a new peer, completes
 # a handshake with a before the flood ends — and a must have answered c with a
 # cookie reply (it was under load). wireguard-go takes ~10 s (the cookie, then
 # REKEY_TIMEOUT retries competing with the flood for its handshake queue).
@@ -28,7 +28,7 @@ lib_init tshark nft jq
 
 FLOOD_SECONDS=${FLOOD_SECONDS:-20}
 MAX_RSS_MB=${MAX_RSS_MB:-200}
-MAX_FLOOD_LOSS=${MAX_FLOOD_LOSS:-25}
+MAX_FLOOD_LOSS=${MAX_FLOOD_LOSS:-50}
 port_a=51820
 
 for n in s a b c m; do netns_new $n; done
@@ -58,9 +58,9 @@ rss0=$(rss_kb "$pid_a")
 log "a's VmRSS before the flood: $((rss0 / 1024)) MB"
 
 step "flood: $FLOOD_SECONDS s of initiations with a valid mac1 from m"
-# What a sends to c: message types (3 = cookie reply).
+# What a sends to c: time and message type (2 = response, 3 = cookie reply).
 nx "$NS_c" timeout $((FLOOD_SECONDS + 25)) tshark -q -n -i veth0 -a "duration:$((FLOOD_SECONDS + 4))" \
-  -f "udp and src host 10.241.0.1 and src port $port_a" -T fields -e wg.type \
+  -f "udp and src host 10.241.0.1 and src port $port_a" -T fields -e frame.time_epoch -e wg.type \
   >"$TMP/to-c.txt" 2>"$TMP/tshark.err" &
 cap=$!
 PIDS+=("$cap")
@@ -77,38 +77,45 @@ npings=$((FLOOD_SECONDS > 8 ? (FLOOD_SECONDS - 6) * 10 : 20))
 pinger=$!
 PIDS+=("$pinger")
 wg_peer "$NS_c" "$if_c" "$pub_a" "$(tunnel_ips 1)" endpoint "10.241.0.1:$port_a"
-joined_at=$SECONDS
+joined_at=$(date +%s.%N)
 nx "$NS_c" timeout $((FLOOD_SECONDS + 5)) ping -n -q -i 0.5 -w $((FLOOD_SECONDS - 2)) -c $((FLOOD_SECONDS * 2)) 192.168.241.1 \
   >"$TMP/c-ping.txt" 2>&1 &
 PIDS+=($!)
 max_rss=$rss0
-c_joined=""
 for ((i = 0; i < FLOOD_SECONDS * 2 + 10; i++)); do
   alive "$flood" || break
   alive "$pid_a" || fail "a died during the flood"
   r=$(rss_kb "$pid_a")
   ((r > max_rss)) && max_rss=$r
-  if [[ -z "$c_joined" ]] && has_handshake "$NS_c" "$if_c" "$pub_a"; then
-    c_joined=$((SECONDS - joined_at))
-  fi
   sleep 0.5
 done
 wait "$flood" || fail "the flood generator failed: $(cat "$TMP/flood.txt")"
 wait "$pinger" || true
 wait "$cap" || fail "tshark on c failed: $(tail -2 "$TMP/tshark.err")"
-log "m: $(cat "$TMP/flood.txt")"
+log "m: $(head -1 "$TMP/flood.txt")"
 
+# Everything observed first, then the verdicts.
 alive "$pid_a" || fail "a died during the flood"
-log "a's VmRSS peak during the flood: $((max_rss / 1024)) MB"
-((max_rss / 1024 < MAX_RSS_MB)) || fail "a's VmRSS: expected < $MAX_RSS_MB MB, peaked at $((max_rss / 1024)) MB"
 loss=$(cat "$TMP/flood-loss")
+flood_end=$(sed -n 's/^end_epoch=//p' "$TMP/flood.txt")
+cookies=$(awk '$2 == 3' "$TMP/to-c.txt" | grep -c . || true)
+# c's handshake completed when a sent its response (type 2), if before the flood ended.
+response_at=$(awk '$2 == 2 { print $1; exit }' "$TMP/to-c.txt")
+c_joined=$(awk -v r="$response_at" -v j="$joined_at" -v e="$flood_end" 'BEGIN { if (r != "" && r < e) printf "%.1f", r - j }')
+log "a's VmRSS peak during the flood: $((max_rss / 1024)) MB"
 log "established session: $loss of $npings pings lost during the flood"
-((loss * 100 <= MAX_FLOOD_LOSS * npings)) || fail "a↔b during the flood: expected ≤ $MAX_FLOOD_LOSS % ping loss, saw $loss of $npings"
-[[ -n "$c_joined" ]] || fail "c: expected a handshake with a while the flood ran, latest-handshake $(wg_get "$NS_c" "$if_c" latest-handshakes "$pub_a")"
-log "c: handshake with a completed ~${c_joined} s after joining, during the flood"
-cookies=$(grep -c '^3$' "$TMP/to-c.txt" || true)
-log "a → c during the flood: $(sort "$TMP/to-c.txt" | uniq -c | awk '{ printf "%s×type %s  ", $1, $2 }')"
-((cookies >= 1)) || fail "a → c: expected a cookie reply (type 3) while a was under load, saw types: $(sort -u "$TMP/to-c.txt" | xargs)"
+if [[ -n "$c_joined" ]]; then
+  log "c: a sent its handshake response ${c_joined} s after c joined, during the flood"
+elif [[ -n "$response_at" ]]; then
+  log "c: a sent its handshake response $(awk -v r="$response_at" -v e="$flood_end" 'BEGIN { printf "%.1f", r - e }') s after the flood ended"
+else
+  log "c: no handshake response from a in the capture"
+fi
+log "a → c during the capture (message type counts): $(awk '{ print $2 }' "$TMP/to-c.txt" | sort | uniq -c | awk '{ printf "%s×type %s  ", $1, $2 }')"
+((max_rss / 1024 < MAX_RSS_MB)) || fail "a's VmRSS: expected < $MAX_RSS_MB MB, peaked at $((max_rss / 1024)) MB"
+((loss * 100 <= MAX_FLOOD_LOSS * npings)) || fail "a↔b during the flood: expected ≤ $MAX_FLOOD_LOSS % ping loss, saw $loss of $npings (flood: $(head -1 "$TMP/flood.txt"))"
+[[ -n "$c_joined" ]] || fail "c: expected a's handshake response while the flood ran, saw none before it ended"
+((cookies >= 1)) || fail "a → c: expected a cookie reply (type 3) while a was under load, saw types: $(awk '{ print $2 }' "$TMP/to-c.txt" | sort -u | xargs)"
 ping_ok "$NS_c" 192.168.241.1 2
 ping_ok "$NS_a" 192.168.241.2 2
 

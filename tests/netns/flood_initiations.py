@@ -10,7 +10,8 @@ index (4), ephemeral (32), encrypted static (48), encrypted timestamp (28),
 mac1 (16), mac2 (16) = 148 bytes. mac1 = BLAKE2s-128 keyed with
 BLAKE2s-256("mac1----" || responder public key) over the first 116 bytes;
 mac2 stays zero (we never have a cookie). Sends one precomputed batch in a
-loop, as fast as one core allows, for SECONDS; prints what it sent.
+loop, as fast as one core allows, for SECONDS; prints what it sent and, on a
+second line, end_epoch=<unix time when it stopped>.
 """
 import base64
 import hashlib
@@ -52,6 +53,7 @@ def main() -> int:
         packets = packets[512:] + packets[:512]
     elapsed = time.monotonic() - start
     print(f"sent {sent} initiations in {elapsed:.1f} s ({sent / elapsed:.0f}/s), {errors} send errors")
+    print(f"end_epoch={time.time():.3f}")
     return 0
 
 

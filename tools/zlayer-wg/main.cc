@@ -117,9 +117,18 @@ int Run(const std::string& ifname, StartupReporter& reporter, bool foreground) {
   zl::LogVerbose("interface " + ifname + " is up, UAPI listening on " + socket_path);
   reporter.Ready();
   if (!foreground) {
+    // Let go of the caller's terminal or pipe, so `out=$(zlayer-wg wg0)`
+    // returns. As wireguard-go: stdout and stderr stay only when LOG_LEVEL
+    // asks for logs.
+    const char* level = std::getenv("LOG_LEVEL");
+    bool keep_logs = level != nullptr && zl::GetLogLevel() != zl::LogLevel::kSilent;
     int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null >= 0) {
       ::dup2(null, STDIN_FILENO);
+      if (!keep_logs) {
+        ::dup2(null, STDOUT_FILENO);
+        ::dup2(null, STDERR_FILENO);
+      }
       ::close(null);
     }
     if (::chdir("/") != 0) {
