@@ -68,7 +68,9 @@ class StartupReporter {
 
 std::string Explain(const zl::Error& e) {
   std::string m = e.message();
-  if (e.code() == EPERM || e.code() == EACCES) m += " (zlayer-wg needs root or CAP_NET_ADMIN)";
+  if ((e.code() == EPERM || e.code() == EACCES) && m.find("root") == std::string::npos) {
+    m += " (zlayer-wg needs root or CAP_NET_ADMIN)";
+  }
   if (e.code() == ENOENT && m.find("/dev/net/tun") == std::string::npos) m += " (is /dev/net/tun present?)";
   return m;
 }
@@ -202,7 +204,13 @@ int main(int argc, char** argv) {
     app.add_flag("-f,--foreground", foreground, "Stay in the foreground (do not daemonise)");
     app.add_option("IFNAME", ifname, "Interface name (at most 15 characters)")->required();
     app.set_version_flag("--version", std::string("zlayer-wg ") + ZL_VERSION);
-    CLI11_PARSE(app, argc, argv);
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+      // --help and --version exit 0; usage errors exit 2 (not CLI11's codes).
+      int rc = app.exit(e);
+      return rc == 0 ? 0 : 2;
+    }
 
     if (const char* level = std::getenv("LOG_LEVEL")) {
       if (auto parsed = zl::ParseLogLevel(level)) {
