@@ -1,19 +1,20 @@
 #include "base/log.h"
 
+#include "base/mutex.h"
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
-#include <mutex>
 #include <string>
 
 namespace zl {
 namespace {
 
 std::atomic<LogLevel> g_level{LogLevel::kError};
-std::mutex g_mu;
-std::string g_prefix;                                       // guarded by g_mu
-std::function<void(LogLevel, std::string_view)> g_sink;     // guarded by g_mu
+Mutex g_mu;
+std::string g_prefix GUARDED_BY(g_mu);
+std::function<void(LogLevel, std::string_view)> g_sink GUARDED_BY(g_mu);
 
 }  // namespace
 
@@ -28,18 +29,18 @@ void SetLogLevel(LogLevel level) { g_level = level; }
 LogLevel GetLogLevel() { return g_level; }
 
 void SetLogPrefix(std::string_view prefix) {
-  std::lock_guard lock(g_mu);
+  MutexLock lock(g_mu);
   g_prefix = prefix;
 }
 
 void SetLogSink(std::function<void(LogLevel, std::string_view)> sink) {
-  std::lock_guard lock(g_mu);
+  MutexLock lock(g_mu);
   g_sink = std::move(sink);
 }
 
 void Log(LogLevel level, std::string_view message) {
   if (level == LogLevel::kSilent || level > g_level.load()) return;
-  std::lock_guard lock(g_mu);
+  MutexLock lock(g_mu);
   if (g_sink) {
     g_sink(level, message);
     return;

@@ -1,6 +1,5 @@
 #include "device/device.h"
 
-#include <condition_variable>
 #include <list>
 #include <thread>
 #include <vector>
@@ -8,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/mutex.h"
 #include "net/netlink.h"
 #include "net/udp_bind.h"
 #include "wg/engine.h"
@@ -258,19 +258,23 @@ struct Device::Impl final : public wg::PacketSink {
     return loop_thread.load(std::memory_order_relaxed) == std::this_thread::get_id();
   }
 
+  // One control call posted from another thread. `fn` refers to the
+  // caller's stack, so it may run only while the caller still waits: a call
+  // that times out while queued is cancelled; one already running is waited
+  // for to the end.
   struct Call {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;     // guarded by mu
-    bool cancelled = false;  // guarded by mu
+    enum class State { kQueued, kRunning, kDone, kCancelled };
+    Mutex mu;
+    CondVar cv;
+    State state GUARDED_BY(mu) = State::kQueued;
   };
 
   // Runs `fn` on the loop thread and waits. False if the device closed or the
-  // loop did not run it in time.
-  bool RunOnLoop(const std::function<void()>& fn) {
+  // loop did not start it in time.
+  bool RunOnLoop(const std::function<void()>& fn) EXCLUDES(calls_mu) {
     if (OnLoopThread()) {
       {
-        std::lock_guard lock(calls_mu);
+        MutexLock lock(calls_mu);
         if (closed) return false;
       }
       fn();
@@ -278,40 +282,52 @@ struct Device::Impl final : public wg::PacketSink {
     }
     auto call = std::make_shared<Call>();
     {
-      std::lock_guard lock(calls_mu);
+      MutexLock lock(calls_mu);
       if (closed) return false;
       calls.push_back(call);
     }
-    loop.Post([this, call, fn] {
+    loop.Post([this, call, &fn] {
       MarkLoopThread();
       {
-        std::lock_guard lock(call->mu);
-        if (call->cancelled) return;
+        MutexLock lock(call->mu);
+        if (call->state != Call::State::kQueued) return;
+        call->state = Call::State::kRunning;
       }
       fn();
-      std::lock_guard lock(call->mu);
-      call->done = true;
-      call->cv.notify_all();
+      MutexLock lock(call->mu);
+      call->state = Call::State::kDone;
+      call->cv.NotifyAll();
     });
-    bool ok;
+    bool ran;
     {
-      std::unique_lock lock(call->mu);
-      ok = call->cv.wait_for(lock, kControlTimeout, [&] { return call->done || call->cancelled; }) &&
-           call->done;
-      if (!ok) call->cancelled = true;  // a late run must not touch our stack
+      MutexLock lock(call->mu);
+      auto settled = [&]() NO_THREAD_SAFETY_ANALYSIS {
+        return call->state == Call::State::kDone || call->state == Call::State::kCancelled;
+      };
+      if (!call->cv.WaitFor(call->mu, kControlTimeout, settled)) {
+        if (call->state == Call::State::kQueued) {
+          call->state = Call::State::kCancelled;
+        } else {
+          // Running: it will finish, and it uses our stack until then.
+          while (!settled()) call->cv.WaitFor(call->mu, kControlTimeout, settled);
+        }
+      }
+      ran = call->state == Call::State::kDone;
     }
-    std::lock_guard lock(calls_mu);
+    MutexLock lock(calls_mu);
     calls.remove(call);
-    return ok;
+    return ran;
   }
 
-  void CancelCalls() {
-    std::lock_guard lock(calls_mu);
+  // On the loop thread (so no call is running): refuses new calls and
+  // releases the waiters of queued ones.
+  void CancelCalls() EXCLUDES(calls_mu) {
+    MutexLock lock(calls_mu);
     closed = true;
     for (auto& c : calls) {
-      std::lock_guard l(c->mu);
-      c->cancelled = true;
-      c->cv.notify_all();
+      MutexLock l(c->mu);
+      if (c->state == Call::State::kQueued) c->state = Call::State::kCancelled;
+      c->cv.NotifyAll();
     }
   }
 
@@ -341,9 +357,9 @@ struct Device::Impl final : public wg::PacketSink {
   std::vector<uint8_t> encap_out;
 
   std::atomic<std::thread::id> loop_thread{};
-  std::mutex calls_mu;
-  bool closed = false;                      // guarded by calls_mu
-  std::list<std::shared_ptr<Call>> calls;   // guarded by calls_mu
+  Mutex calls_mu;
+  bool closed GUARDED_BY(calls_mu) = false;
+  std::list<std::shared_ptr<Call>> calls GUARDED_BY(calls_mu);
 };
 
 Device::Device(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

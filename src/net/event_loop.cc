@@ -162,7 +162,7 @@ void EventLoop::ArmTimerFd() {
 void EventLoop::Post(Task task) {
   bool was_empty;
   {
-    std::lock_guard lock(posted_mu_);
+    MutexLock lock(posted_mu_);
     was_empty = posted_.empty();
     posted_.push_back(std::move(task));
   }
@@ -248,7 +248,7 @@ void EventLoop::OnWake() {
   [[maybe_unused]] ssize_t n = ::read(wake_fd_.get(), &count, sizeof(count));
   std::vector<Task> tasks;
   {
-    std::lock_guard lock(posted_mu_);
+    MutexLock lock(posted_mu_);
     tasks.swap(posted_);
   }
   for (Task& task : tasks) task();

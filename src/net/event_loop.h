@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "base/mutex.h"
 #include "base/result.h"
 #include "base/unique_fd.h"
 
@@ -148,8 +149,8 @@ class EventLoop {
 
   std::unordered_map<int, std::shared_ptr<SignalCallback>> signal_callbacks_;
 
-  std::mutex posted_mu_;
-  std::vector<Task> posted_;  // GUARDED_BY(posted_mu_)
+  Mutex posted_mu_;
+  std::vector<Task> posted_ GUARDED_BY(posted_mu_);
   std::atomic<bool> stop_{false};
 
   static constexpr uint64_t kWakeToken = 1;
