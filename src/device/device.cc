@@ -1,6 +1,7 @@
 #include "device/device.h"
 
 #include <list>
+#include <unordered_map>
 #include <thread>
 #include <vector>
 
@@ -124,6 +125,10 @@ struct Device::Impl final : public wg::PacketSink {
         auto r = engine.Encapsulate(packet, encap_out, now, *this);
         if (r.kind == wg::EncapsulateResult::Kind::kSent) {
           SendToNetwork(r.peer, r.to, ByteSpan(encap_out.data(), r.length));
+        } else if (r.kind == wg::EncapsulateResult::Kind::kDropped &&
+                   GetLogLevel() >= LogLevel::kVerbose && drop_log.Allow(now.mono)) {
+          LogVerbose(fmt::format("{}dropped a packet for the tunnel: {}", PeerName(r.peer),
+                                 wg::DropReasonName(r.drop)));
         }
       }
       FlushSends();
@@ -140,12 +145,60 @@ struct Device::Impl final : public wg::PacketSink {
         auto& slot = recv_slots[i];
         wg::Path from{slot.from, slot.local};
         auto r = engine.Decapsulate(from, MutableByteSpan(slot.buf.data(), slot.len), now, *this);
-        if (r.kind == wg::DecapsulateResult::Kind::kDeliver) WriteToTun(r.peer, r.packet);
+        if (r.kind == wg::DecapsulateResult::Kind::kDeliver) {
+          WriteToTun(r.peer, r.packet);
+        } else if (GetLogLevel() >= LogLevel::kVerbose) {
+          LogDecapsulate(r, slot.from, now);
+        }
       }
       FlushSends();
       if (*n < recv_slots.size()) break;
     }
   }
+
+  // --- verbose logging (LOG_LEVEL=verbose); never a key but public ones ---
+
+  // "peer(AbCd…wXyZ): " as wireguard-go names peers, or "" for none.
+  std::string PeerName(wg::PeerId id) const {
+    auto it = peer_names.find(id);
+    return it == peer_names.end() ? std::string() : it->second + ": ";
+  }
+
+  void RefreshPeerNames() {
+    peer_names.clear();
+    for (const auto& p : engine.Snapshot()) {
+      std::string b64 = p.public_key.ToBase64();
+      peer_names[p.id] = "peer(" + b64.substr(0, 4) + "…" + b64.substr(b64.size() - 5, 4) + ")";
+    }
+  }
+
+  void LogDecapsulate(const wg::DecapsulateResult& r, const Endpoint& from, Now now) {
+    using Kind = wg::DecapsulateResult::Kind;
+    if (r.kind == Kind::kHandshake) {
+      LogVerbose(fmt::format("{}handshake message from {} consumed", PeerName(r.peer),
+                             from.ToString()));
+    } else if (r.kind == Kind::kKeepalive) {
+      LogVerbose(fmt::format("{}keepalive received", PeerName(r.peer)));
+    } else if (r.kind == Kind::kDropped && drop_log.Allow(now.mono)) {
+      LogVerbose(fmt::format("{}dropped a datagram from {}: {}", PeerName(r.peer),
+                             from.ToString(), wg::DropReasonName(r.drop)));
+    }
+  }
+
+  // At most kMaxPerSecond drop messages a second: a flood must not become a
+  // flood of log lines.
+  struct LogBudget {
+    static constexpr int kMaxPerSecond = 20;
+    MonoTime window_start{};
+    int used = 0;
+    bool Allow(MonoTime now) {
+      if (now - window_start >= std::chrono::seconds(1)) {
+        window_start = now;
+        used = 0;
+      }
+      return used++ < kMaxPerSecond;
+    }
+  };
 
   void OnTick() {
     engine.Tick(clock.Read(), *this);
@@ -227,6 +280,7 @@ struct Device::Impl final : public wg::PacketSink {
       if (auto r = engine.ApplyPeerUpdate(ToPeerUpdate(p), now, *this); !r.ok()) note(r.error());
     }
     FlushSends();
+    RefreshPeerNames();
     if (first_error) return *first_error;
     return Ok();
   }
@@ -340,6 +394,8 @@ struct Device::Impl final : public wg::PacketSink {
   wg::Engine engine;
   DeviceOptions options;
   GlueCounters glue;
+  std::unordered_map<wg::PeerId, std::string> peer_names;
+  LogBudget drop_log;
 
   size_t mtu = net::kDefaultTunMtu;  // the TUN's, followed through rtnetlink
   std::optional<crypto::PrivateKey> private_key_for_get;

@@ -116,7 +116,7 @@ int Run(const std::string& ifname, StartupReporter& reporter, bool foreground) {
                          Explain(server.error()));
   }
 
-  zl::LogVerbose("interface " + ifname + " is up, UAPI listening on " + socket_path);
+  zl::LogVerbose("interface " + ifname + " created, UAPI listening on " + socket_path);
   reporter.Ready();
   if (!foreground) {
     // Let go of the caller's terminal or pipe, so `out=$(zlayer-wg wg0)`
