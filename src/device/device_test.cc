@@ -7,9 +7,11 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <mutex>
 #include <thread>
 
 #include "base/bytes.h"
+#include "base/log.h"
 #include "crypto/x25519.h"
 #include "support/fake_tun.h"
 
@@ -165,6 +167,34 @@ TEST_F(DeviceTest, ListenPortChangeRebindsAndTrafficFollows) {
 
   ASSERT_EQ(::send(a_.tun->peer_fd(), ping.data(), ping.size(), 0), ssize_t(ping.size()));
   EXPECT_EQ(ReadPacket(b_.tun->peer_fd()), ping);
+}
+
+TEST_F(DeviceTest, VerboseLogNamesHandshakesAndDropsButNeverAPrivateKey) {
+  std::mutex mu;
+  std::string log;
+  SetLogLevel(LogLevel::kVerbose);
+  SetLogSink([&](LogLevel, std::string_view m) {
+    std::lock_guard lock(mu);
+    log.append(m).append("\n");
+  });
+  Configure();
+  auto stray = Ipv4Packet("10.0.0.1", "10.9.9.9", 50);
+  ASSERT_EQ(::send(a_.tun->peer_fd(), stray.data(), stray.size(), 0), ssize_t(stray.size()));
+  auto ping = Ipv4Packet("10.0.0.1", "10.0.0.2", 64);
+  ASSERT_EQ(::send(a_.tun->peer_fd(), ping.data(), ping.size(), 0), ssize_t(ping.size()));
+  ASSERT_EQ(ReadPacket(b_.tun->peer_fd()), ping);
+  (void)a_.device->Snapshot();  // the loop has logged everything before this
+  SetLogSink(nullptr);
+  SetLogLevel(LogLevel::kError);
+
+  std::lock_guard lock(mu);
+  EXPECT_NE(log.find("dropped a packet for the tunnel: no_route"), std::string::npos) << log;
+  EXPECT_NE(log.find("handshake message from 127.0.0.1:"), std::string::npos) << log;
+  EXPECT_NE(log.find("peer(" + b_.pub.ToBase64().substr(0, 4)), std::string::npos) << log;
+  for (const Node* n : {&a_, &b_}) {
+    EXPECT_EQ(log.find(HexEncode(n->key.span())), std::string::npos);
+    EXPECT_EQ(log.find(Base64Encode(n->key.span())), std::string::npos);
+  }
 }
 
 TEST_F(DeviceTest, ControlCallsFailAfterClose) {
