@@ -280,7 +280,8 @@ struct Device::Impl final : public wg::PacketSink {
       if (auto r = engine.ApplyPeerUpdate(ToPeerUpdate(p), now, *this); !r.ok()) note(r.error());
     }
     FlushSends();
-    RefreshPeerNames();
+    // The names are for verbose logs only; building them walks every peer.
+    if (GetLogLevel() >= LogLevel::kVerbose) RefreshPeerNames();
     if (first_error) return *first_error;
     return Ok();
   }
