@@ -17,19 +17,7 @@
 lib_init tshark
 
 readonly INTERVAL=2 CAPTURE=9
-netns_new a
-netns_new b
-veth_pair "$NS_a" "$NS_b"
-pub_a=$(gen_key a)
-pub_b=$(gen_key b)
-if_a=$(ifname a)
-if_b=$(ifname b)
-port_a=51820 port_b=51821
-
-wg_start "$NS_a" "$if_a" "$IMPL_A"
-wg_start "$NS_b" "$if_b" "$IMPL_B"
-wg_iface "$NS_a" "$if_a" a $port_a 1
-wg_iface "$NS_b" "$if_b" b $port_b 2
+two_nodes
 wg_peer "$NS_b" "$if_b" "$pub_a" "$(tunnel_ips 1)"
 wg_peer "$NS_a" "$if_a" "$pub_b" "$(tunnel_ips 2)" endpoint "10.241.0.2:$port_b" keepalive $INTERVAL
 expect_eq "$if_a persistent-keepalive" "$INTERVAL" "$(wg_get "$NS_a" "$if_a" persistent-keepalive "$pub_b")"

@@ -280,6 +280,25 @@ wg_iface() {
   ip -n "$ns" link set "$ifn" up
 }
 
+# two_nodes — the common topology: namespaces a and b joined by a veth pair,
+# IMPL_A running in a and IMPL_B in b, each interface keyed, addressed and
+# listening (a: node 1, port 51820; b: node 2, port 51821). No peers yet.
+# Sets pub_a pub_b if_a if_b port_a port_b.
+two_nodes() {
+  netns_new a
+  netns_new b
+  veth_pair "$NS_a" "$NS_b"
+  pub_a=$(gen_key a)
+  pub_b=$(gen_key b)
+  if_a=$(ifname a)
+  if_b=$(ifname b)
+  port_a=51820 port_b=51821
+  wg_start "$NS_a" "$if_a" "$IMPL_A"
+  wg_start "$NS_b" "$if_b" "$IMPL_B"
+  wg_iface "$NS_a" "$if_a" a $port_a 1
+  wg_iface "$NS_b" "$if_b" b $port_b 2
+}
+
 # wg_peer NS IFNAME PUBKEY ALLOWED [endpoint E] [psk NAME] [keepalive N]
 wg_peer() {
   local ns=$1 ifn=$2 pub=$3 allowed=$4

@@ -20,19 +20,7 @@
 . "$(dirname "$0")/lib.sh"
 lib_init tshark
 
-netns_new a
-netns_new b
-veth_pair "$NS_a" "$NS_b"
-pub_a=$(gen_key a)
-pub_b=$(gen_key b)
-if_a=$(ifname a)
-if_b=$(ifname b)
-port_a=51820 port_b=51821
-
-wg_start "$NS_a" "$if_a" "$IMPL_A"
-wg_start "$NS_b" "$if_b" "$IMPL_B"
-wg_iface "$NS_a" "$if_a" a $port_a 1
-wg_iface "$NS_b" "$if_b" b $port_b 2
+two_nodes
 wg_peer "$NS_a" "$if_a" "$pub_b" "$(tunnel_ips 2)"
 wg_peer "$NS_b" "$if_b" "$pub_a" "$(tunnel_ips 1)" endpoint "10.241.0.1:$port_a"
 
