@@ -9,11 +9,15 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libssl-dev libmnl-dev libcli11-dev nlohmann-json3-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # the overlay: store, HTTP server and client, DNS messages
+  libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev libldns-dev
   # test oracle and fuzzers
   libsodium-dev clang libclang-rt-14-dev
   # real peers and tools the tests and benchmarks use
   wireguard-go wireguard-tools iperf3 iputils-ping iproute2 nftables
   procps psmisc kmod tshark
+  # overlay tests and benchmarks: DNS client, the anchor overlay
+  knot-dnsutils nebula
   # the netns tests and bench/tunnel.sh: JSON from iperf3, UAPI raw client, flood generator
   jq python3
 )
