@@ -1,0 +1,118 @@
+#pragma once
+// The overlay's data model: what the store holds and what nodes exchange.
+//
+// An overlay has one address space (an IPv4 CIDR, optionally an IPv6 one).
+// Each member (node) owns one subnet of it per family (default /24 and /64);
+// its own overlay address is the first host of that subnet, and the rest is
+// for its containers. The control node is a member like any other, flagged
+// `control`. Every change to members and DNS names bumps one revision
+// counter; nodes follow the store by asking for the changes since the
+// revision they have seen (ChangesSince), or resync in full.
+//
+// Thread safety: plain values.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/ip.h"
+#include "base/result.h"
+#include "crypto/keys.h"
+
+namespace zl::overlay {
+
+inline constexpr std::string_view kDefaultDnsZone = "zlayer.internal";
+inline constexpr uint16_t kDefaultListenPort = 51820;
+// The control node's peer API: HTTP+JSON over TCP on its overlay address, so
+// only reachable through the tunnel.
+inline constexpr uint16_t kDefaultApiPort = 51880;
+inline constexpr uint16_t kDefaultDnsPort = 53;
+// Health probes: UDP echo on every node's overlay address.
+inline constexpr uint16_t kDefaultProbePort = 51881;
+
+struct OverlayParams {
+  Cidr cidr4;                   // e.g. 10.200.0.0/16
+  std::optional<Cidr> cidr6;    // e.g. fd42::/48
+  uint8_t node_prefix4 = 24;    // each node's IPv4 subnet
+  uint8_t node_prefix6 = 64;    // each node's IPv6 subnet
+  std::string dns_zone = std::string(kDefaultDnsZone);
+  uint16_t api_port = kDefaultApiPort;
+  uint16_t dns_port = kDefaultDnsPort;
+  uint16_t probe_port = kDefaultProbePort;
+};
+
+struct Member {
+  std::string name;  // a DNS label (ValidateNodeName)
+  crypto::PublicKey public_key;
+  Cidr subnet4;
+  std::optional<Cidr> subnet6;
+  std::optional<Endpoint> endpoint;  // where peers send WireGuard packets
+  bool control = false;
+  int64_t joined_at = 0;   // unix seconds
+  uint64_t revision = 0;   // store revision of its last change
+};
+
+// The node's own overlay address: the first host of its subnet
+// (10.200.3.0/24 -> 10.200.3.1).
+IpAddress NodeAddress(const Cidr& subnet);
+// A member's addresses (IPv4, then IPv6 if any).
+std::vector<IpAddress> MemberAddresses(const Member& member);
+// A member's allowed IPs on every other node: its subnet(s).
+std::vector<Cidr> MemberAllowedIps(const Member& member);
+
+// A node name is one lowercase DNS label: [a-z0-9-]{1,63}, not starting or
+// ending with '-'. "leader" is reserved (the control node's alias). EINVAL
+// with a message that says what is wrong.
+Result<void> ValidateNodeName(std::string_view name);
+
+struct TokenRecord {
+  enum class State { kPending, kUsed, kRevoked };
+  std::string id;              // public identifier, 16 lowercase hex digits
+  std::string node_name;       // the name it is for; empty = chosen at join
+  crypto::PublicKey onetime_public_key;  // the pending peer's key
+  Cidr subnet4;                // reserved for the joining node
+  std::optional<Cidr> subnet6;
+  int64_t created_at = 0;      // unix seconds
+  int64_t expires_at = 0;
+  State state = State::kPending;
+  std::string used_by;         // member name, when used
+
+  bool Expired(int64_t now) const { return state == State::kPending && now >= expires_at; }
+};
+const char* TokenStateName(TokenRecord::State state);
+
+// An extra DNS name (`dns register`): an address record (A/AAAA), or a
+// service record (SRV) when the name starts with '_' ("_http._tcp.web").
+struct DnsRecord {
+  std::string name;                   // relative to the zone, lowercase
+  std::optional<IpAddress> address;   // A / AAAA
+  std::string target;                 // SRV target, relative to the zone
+  uint16_t port = 0;                  // SRV port
+  uint64_t revision = 0;
+
+  bool is_service() const { return !name.empty() && name[0] == '_'; }
+};
+
+// One change of the store, as nodes receive it.
+struct Change {
+  enum class Kind { kMemberUpsert, kMemberRemoved, kNameUpsert, kNameRemoved };
+  uint64_t revision = 0;
+  Kind kind = Kind::kMemberUpsert;
+  std::optional<Member> member;     // kMemberUpsert
+  std::optional<DnsRecord> record;  // kNameUpsert
+  std::string name;                 // the member or DNS name, every kind
+};
+const char* ChangeKindName(Change::Kind kind);
+
+// What a watcher gets: the changes after its revision, or, when it is too
+// far behind (the log was trimmed) or ahead (the store was replaced), a
+// request to resync from a full snapshot.
+struct Delta {
+  uint64_t revision = 0;  // the store's revision after these changes
+  bool full_resync = false;
+  std::vector<Change> changes;
+};
+
+}  // namespace zl::overlay
