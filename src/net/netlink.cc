@@ -1,17 +1,23 @@
 #include "net/netlink.h"
 
 #include <libmnl/libmnl.h>
+#include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <sys/socket.h>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <cerrno>
 #include <ctime>
 #include <optional>
 #include <string>
+
+#include "base/unique_fd.h"
+#include "net/sockaddr.h"
 
 namespace zl::net {
 namespace {
@@ -106,6 +112,29 @@ nlmsghdr* PrepareLinkRequest(char* buf, uint16_t type, int ifindex,
 }
 
 std::string LinkName(int ifindex) { return "link " + std::to_string(ifindex); }
+
+// RTM_NEWADDR / RTM_DELADDR for one address of `ifindex`.
+Result<void> ChangeAddress(uint16_t type, uint16_t flags, int ifindex,
+                           const IpAddress& address, uint8_t prefix_len,
+                           std::string_view what) {
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+  nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
+  nlh->nlmsg_type = type;
+  nlh->nlmsg_flags = flags;
+  auto* ifa = static_cast<ifaddrmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifaddrmsg)));
+  const bool v4 = address.is_v4();
+  ifa->ifa_family = v4 ? AF_INET : AF_INET6;
+  ifa->ifa_prefixlen = prefix_len;
+  ifa->ifa_scope = RT_SCOPE_UNIVERSE;
+  ifa->ifa_index = static_cast<uint32_t>(ifindex);
+  if (!v4) ifa->ifa_flags = IFA_F_NODAD;
+  const uint8_t* data = address.bytes().data();
+  const size_t len = address.size();
+  mnl_attr_put(nlh, IFA_LOCAL, len, data);
+  mnl_attr_put(nlh, IFA_ADDRESS, len, data);
+  if (!v4) mnl_attr_put_u32(nlh, IFA_FLAGS, IFA_F_NODAD);
+  return Transact(nlh, what, nullptr, nullptr);
+}
 
 }  // namespace
 
@@ -222,6 +251,43 @@ Result<std::vector<LinkEvent>> LinkWatcher::ReadEvents() {
     }
   }
   return std::move(ctx.events);
+}
+
+Result<void> AddAddress(int ifindex, const IpAddress& address, uint8_t prefix_len) {
+  const std::string what = "add address " + address.ToString() + "/" +
+                           std::to_string(prefix_len) + " to " + LinkName(ifindex);
+  auto r = ChangeAddress(RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, ifindex, address,
+                         prefix_len, what);
+  if (!r.ok() && r.error().code() == EEXIST) return Ok();
+  return r;
+}
+
+Result<void> RemoveAddress(int ifindex, const IpAddress& address, uint8_t prefix_len) {
+  const std::string what = "remove address " + address.ToString() + "/" +
+                           std::to_string(prefix_len) + " from " + LinkName(ifindex);
+  auto r = ChangeAddress(RTM_DELADDR, 0, ifindex, address, prefix_len, what);
+  if (!r.ok() && (r.error().code() == EADDRNOTAVAIL || r.error().code() == ENODEV)) return Ok();
+  return r;
+}
+
+Result<IpAddress> DefaultRouteSource() {
+  // Documentation addresses (RFC 5737, RFC 3849): any route to them is the
+  // default route. connect() on UDP only picks the route; nothing is sent.
+  for (const char* probe : {"192.0.2.1", "2001:db8::1"}) {
+    auto target = IpAddress::Parse(probe);
+    if (!target.ok()) continue;
+    sockaddr_storage remote{};
+    const socklen_t remote_len = ToSockaddr(Endpoint(*target, 9), &remote);
+    UniqueFd fd(::socket(remote.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!fd) continue;
+    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&remote), remote_len) != 0) continue;
+    sockaddr_storage local{};
+    socklen_t len = sizeof(local);
+    if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&local), &len) != 0) continue;
+    auto ep = FromSockaddr(local, len);
+    if (ep && !ep->address().IsUnspecified()) return ep->address();
+  }
+  return MakeError(ENETUNREACH, "no default route");
 }
 
 }  // namespace zl::net

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/ip.h"
 #include "base/result.h"
 
 struct mnl_socket;
@@ -35,6 +36,17 @@ Result<int> InterfaceIndex(std::string_view name);
 Result<LinkInfo> GetLink(int ifindex);
 Result<void> SetLinkUp(int ifindex, bool up = true);
 Result<void> SetLinkMtu(int ifindex, uint32_t mtu);
+// Adds `address/prefix_len` to the link (the kernel adds the connected route
+// for the prefix). Adding an address the link already has is not an error.
+// IPv6 addresses are added without duplicate address detection (nodad).
+Result<void> AddAddress(int ifindex, const IpAddress& address, uint8_t prefix_len);
+// The source address the kernel would use on the default route (IPv4, else
+// IPv6): what a node publishes as its endpoint when it is not told one. No
+// packet is sent (a UDP socket is connected, then asked its local address).
+// ENETUNREACH when there is no default route.
+Result<IpAddress> DefaultRouteSource();
+// Removes it; an address the link does not have is not an error.
+Result<void> RemoveAddress(int ifindex, const IpAddress& address, uint8_t prefix_len);
 
 struct LinkEvent {
   enum class Kind {

@@ -1,0 +1,534 @@
+// The node's life: start, activation of the overlay, peer sync, the ticker.
+// See daemon.h and daemon_impl.h.
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+
+#include "base/log.h"
+#include "crypto/x25519.h"
+#include "net/linux_tun.h"
+#include "net/netlink.h"
+#include "overlay/daemon_impl.h"
+#include "overlay/model_json.h"
+#include "overlay/sqlite_store.h"
+#include "overlay/state_files.h"
+
+namespace zl::overlay {
+
+// --- helpers shared by the API files ---
+
+HttpResponse JsonResponse(const nlohmann::json& body, int status) {
+  HttpResponse r;
+  r.status = status;
+  r.body = body.dump() + "\n";
+  return r;
+}
+
+HttpResponse ErrorResponse(int status, const std::string& message) {
+  return JsonResponse(nlohmann::json{{"error", message}}, status);
+}
+
+HttpResponse ErrorResponse(const Error& error) {
+  int status = 500;
+  switch (error.code()) {
+    case EINVAL: case ERANGE: case ENAMETOOLONG: status = 400; break;
+    case EPERM: case EACCES: status = 403; break;
+    case ENOENT: status = 404; break;
+    case EEXIST: case EALREADY: case EBUSY: case EISCONN: case ENOTCONN: status = 409; break;
+    case EKEYREVOKED: case EKEYEXPIRED: status = 410; break;
+    case ENOSPC: status = 507; break;
+    case ECONNREFUSED: case EHOSTUNREACH: case ETIMEDOUT: case ESHUTDOWN: case ENETUNREACH:
+      status = 503; break;
+    default: break;
+  }
+  return JsonResponse(nlohmann::json{{"error", error.message()}, {"errno", error.code()}}, status);
+}
+
+Result<nlohmann::json> ParseBody(const HttpRequest& request) {
+  if (request.body.empty()) return nlohmann::json::object();
+  nlohmann::json j = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return MakeError(EINVAL, "the request body is not a JSON object");
+  }
+  return j;
+}
+
+int64_t UnixNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// --- Daemon ---
+
+Daemon::Daemon(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Daemon::~Daemon() { Stop(); }
+void Daemon::Stop() {
+  if (impl_) impl_->Stop();
+}
+
+Result<std::unique_ptr<Daemon>> Daemon::Start(net::EventLoop& loop, DaemonOptions options,
+                                              const Clock& clock, crypto::Rng& rng) {
+  auto impl = std::make_unique<Impl>(loop, std::move(options), clock, rng);
+  if (auto started = impl->Start(); !started.ok()) {
+    impl->Stop();
+    return started.error();
+  }
+  return std::unique_ptr<Daemon>(new Daemon(std::move(impl)));
+}
+
+Result<void> Daemon::Impl::Start() {
+  const std::string& dir = options.state_dir;
+  if (auto ok = EnsureStateDir(dir); !ok.ok()) return ok.error().Wrap("state directory");
+  bool created = false;
+  auto key = LoadOrCreateIdentity(dir, rng, &created);
+  if (!key.ok()) return key.error();
+  identity = std::move(*key);
+  auto pub = crypto::DerivePublicKey(identity);
+  if (!pub.ok()) return pub.error().Wrap("identity key");
+  public_key = *pub;
+  if (created) LogVerbose("created a new identity, public key " + public_key.ToBase64());
+
+  auto loaded = LoadNodeState(dir);
+  if (!loaded.ok()) {
+    return loaded.error().Wrap("refusing to start: the node state is unusable (move it away "
+                               "to start afresh)");
+  }
+  if (loaded->has_value() && (*loaded)->self.public_key != public_key) {
+    return MakeError(EINVAL, "refusing to start: " + NodeStatePath(dir) +
+                                 " belongs to another identity than " + IdentityPath(dir));
+  }
+
+  auto tun = net::CreateLinuxTun(options.interface);
+  if (!tun.ok()) return tun.error().Wrap("create interface " + options.interface);
+  device::DeviceOptions device_options;
+  device_options.on_tun_gone = [this] {
+    LogError("interface " + options.interface + " was deleted, shutting down");
+    loop.Stop();
+  };
+  auto dev = device::Device::Create(loop, std::move(*tun), clock, rng, std::move(device_options));
+  if (!dev.ok()) return dev.error().Wrap("start the WireGuard device");
+  device = std::move(*dev);
+  {
+    device::ConfigRequest config;
+    config.private_key = identity;
+    config.listen_port = options.listen_port;
+    if (auto applied = device->Apply(config); !applied.ok()) {
+      return applied.error().Wrap("listen on UDP port " + std::to_string(options.listen_port));
+    }
+  }
+
+  const std::string uapi_path = uapi::SocketPathForInterface(options.interface);
+  uapi::UapiServerOptions uapi_options;
+  uapi_options.on_socket_file_gone = [uapi_path] {
+    LogError("UAPI socket " + uapi_path + " was removed; `wg` can no longer reach this node");
+  };
+  auto uapi_server = uapi::UapiServer::Start(uapi_path, *device, std::move(uapi_options));
+  if (!uapi_server.ok()) return uapi_server.error().Wrap("UAPI socket " + uapi_path);
+  uapi = std::move(*uapi_server);
+
+  {
+    std::lock_guard lock(mu);
+    if (loaded->has_value()) {
+      state = std::move(**loaded);
+      if (state->role == NodeState::Role::kControl) {
+        auto opened = OpenSqliteStore(StorePath(dir));
+        if (!opened.ok()) return opened.error().Wrap("refusing to start: the store");
+        store = std::move(*opened);
+        if (auto consistent = store->CheckConsistency(); !consistent.ok()) {
+          return consistent.error().Wrap("refusing to start: the store " + StorePath(dir));
+        }
+      }
+      if (auto active = ActivateLocked(); !active.ok()) return active.error();
+      events.Append("started", {{"name", state->self.name}, {"role", RoleName(state->role)}});
+    }
+  }
+
+  auto listener = ListenUnix(ControlSocketPath(dir));
+  if (!listener.ok()) return listener.error().Wrap("local API " + ControlSocketPath(dir));
+  auto api = HttpServer::Start(std::move(*listener), [this](const HttpRequest& r,
+                                                            std::shared_ptr<HttpResponder> w) {
+    HandleLocal(r, std::move(w));
+  });
+  if (!api.ok()) return api.error().Wrap("local API");
+  local_api = std::move(*api);
+
+  if (options.metrics_listen) {
+    auto ml = ListenTcp(*options.metrics_listen);
+    if (!ml.ok()) return ml.error().Wrap("metrics listener " + options.metrics_listen->ToString());
+    auto ms = HttpServer::Start(std::move(*ml), [this](const HttpRequest& r,
+                                                       std::shared_ptr<HttpResponder> w) {
+      if (r.path != "/metrics") {
+        w->Respond(ErrorResponse(404, "only /metrics is served here"));
+        return;
+      }
+      HttpResponse resp;
+      resp.content_type = "text/plain; version=0.0.4";
+      resp.body = MetricsText();
+      w->Respond(std::move(resp));
+    });
+    if (!ms.ok()) return ms.error().Wrap("metrics server");
+    metrics_server = std::move(*ms);
+  }
+
+  ticker = std::thread([this] { TickerLoop(); });
+  LogVerbose(fmt::format("daemon ready: interface {}, UDP port {}, local API {}",
+                         options.interface, options.listen_port, ControlSocketPath(dir)));
+  return Ok();
+}
+
+void Daemon::Impl::Stop() {
+  if (stopping.exchange(true)) return;
+  cv.notify_all();
+  StopWatch();
+  if (ticker.joinable()) ticker.join();
+  if (local_api) local_api->Stop();
+  if (metrics_server) metrics_server->Stop();
+  for (auto& t : tasks) {
+    if (t.joinable()) t.join();
+  }
+  HttpResponse shutting_down = ErrorResponse(503, "the daemon is shutting down");
+  watchers.AnswerAll(shutting_down);
+  event_waiters.AnswerAll(shutting_down);
+  {
+    std::lock_guard lock(mu);
+    if (peer_api) peer_api->Stop();
+    if (dns_server) dns_server->Stop();
+    if (probe_responder) probe_responder->Stop();
+  }
+  if (device) device->Close();
+  if (uapi) uapi->Stop();
+}
+
+// --- the overlay on this node ---
+
+Result<void> Daemon::Impl::SetOverlayAddresses(bool add) {
+  auto index = net::InterfaceIndex(options.interface);
+  if (!index.ok()) return index.error();
+  const NodeState& s = *state;
+  std::vector<std::pair<IpAddress, uint8_t>> addrs;
+  addrs.emplace_back(NodeAddress(s.self.subnet4), s.params.cidr4.prefix_len());
+  if (s.self.subnet6 && s.params.cidr6) {
+    addrs.emplace_back(NodeAddress(*s.self.subnet6), s.params.cidr6->prefix_len());
+  }
+  for (const auto& [address, prefix] : addrs) {
+    auto r = add ? net::AddAddress(*index, address, prefix)
+                 : net::RemoveAddress(*index, address, prefix);
+    if (!r.ok()) return r.error();
+  }
+  if (add) return net::SetLinkUp(*index, true);
+  return Ok();
+}
+
+Result<void> Daemon::Impl::ActivateLocked() {
+  NodeState& s = *state;
+  if (auto up = SetOverlayAddresses(true); !up.ok()) return up.error().Wrap("overlay address");
+  const IpAddress self_address = NodeAddress(s.self.subnet4);
+  if (!dns_server) {
+    auto dns = DnsServer::Start(Endpoint(self_address, s.params.dns_port), dns_zone);
+    if (!dns.ok()) {
+      return dns.error().Wrap(fmt::format("DNS server on {}:{}", self_address.ToString(),
+                                          s.params.dns_port));
+    }
+    dns_server = std::move(*dns);
+  }
+  if (!probe_responder) {
+    auto probes = ProbeResponder::Start(Endpoint(self_address, s.params.probe_port));
+    if (!probes.ok()) return probes.error().Wrap("health probe responder");
+    probe_responder = std::move(*probes);
+  }
+  if (s.role == NodeState::Role::kControl) {
+    if (auto api = StartPeerApiLocked(); !api.ok()) return api.error();
+    if (options.endpoint && s.self.endpoint != options.endpoint) {
+      auto updated = store->UpdateEndpoint(s.self.name, options.endpoint);
+      if (!updated.ok()) return updated.error().Wrap("publish the new endpoint");
+      auto snap = store->Snapshot();
+      if (snap.ok()) {
+        UpdateMembershipLocked(snap->revision, snap->members, snap->names);
+      }
+    }
+  } else {
+    StartWatchLocked();
+  }
+  return ApplyMembershipLocked();
+}
+
+void Daemon::Impl::DeactivateLocked(const std::string& why) {
+  if (!state) return;
+  const std::string name = state->self.name;
+  if (peer_api) {
+    peer_api->Stop();
+    peer_api.reset();
+  }
+  if (dns_server) {
+    dns_server->Stop();
+    dns_server.reset();
+  }
+  if (probe_responder) {
+    probe_responder->Stop();
+    probe_responder.reset();
+  }
+  if (auto down = SetOverlayAddresses(false); !down.ok()) {
+    LogError("leaving: " + down.error().message());
+  }
+  device::ConfigRequest clear;
+  clear.replace_peers = true;
+  if (auto r = device->Apply(clear); !r.ok()) LogError("leaving: " + r.error().message());
+  applied_endpoints.clear();
+  peer_info.clear();
+  swaps.clear();
+  store.reset();
+  state.reset();
+  dns_zone.Replace(DnsZoneData{});
+  if (auto removed = RemoveNodeState(options.state_dir); !removed.ok()) {
+    LogError("leaving: " + removed.error().message());
+  }
+  events.Append("left", {{"name", name}, {"reason", why}});
+  LogError("node " + name + " is no longer in an overlay: " + why);
+}
+
+const Member* Daemon::Impl::FindMemberLocked(const crypto::PublicKey& key) const {
+  if (!state) return nullptr;
+  for (const Member& m : state->members) {
+    if (m.public_key == key) return &m;
+  }
+  return nullptr;
+}
+
+const Member* Daemon::Impl::MemberOwningLocked(const IpAddress& address) const {
+  if (!state) return nullptr;
+  for (const Member& m : state->members) {
+    if (m.subnet4.Contains(address)) return &m;
+    if (m.subnet6 && m.subnet6->Contains(address)) return &m;
+  }
+  return nullptr;
+}
+
+std::vector<DesiredPeer> Daemon::Impl::DesiredPeersLocked() {
+  std::vector<DesiredPeer> desired;
+  if (!state) return desired;
+  std::set<crypto::PublicKey> swapping_in;
+  for (const Swap& s : swaps) {
+    if (s.new_key) swapping_in.insert(*s.new_key);
+  }
+  for (const Member& m : state->members) {
+    if (m.public_key == public_key) continue;
+    DesiredPeer p;
+    p.public_key = m.public_key;
+    p.endpoint = m.endpoint;
+    // While its enrolment answer is on its way through the one-time peer,
+    // a new member gets no routes yet.
+    if (swapping_in.count(m.public_key) == 0) p.allowed_ips = MemberAllowedIps(m);
+    desired.push_back(std::move(p));
+  }
+  if (state->role != NodeState::Role::kControl || !store) return desired;
+  for (const Swap& s : swaps) {
+    DesiredPeer p;
+    p.public_key = s.old_key;
+    p.allowed_ips = s.old_allowed_ips;
+    p.persistent_keepalive = 0;
+    desired.push_back(std::move(p));
+  }
+  auto tokens = store->Tokens();
+  if (tokens.ok()) {
+    const int64_t now = UnixNow();
+    for (const TokenRecord& t : *tokens) {
+      if (t.state != TokenRecord::State::kPending || t.Expired(now)) continue;
+      DesiredPeer p;
+      p.public_key = t.onetime_public_key;
+      p.allowed_ips.push_back(t.subnet4);
+      if (t.subnet6) p.allowed_ips.push_back(*t.subnet6);
+      p.persistent_keepalive = 0;
+      desired.push_back(std::move(p));
+    }
+  } else {
+    LogError("store: " + tokens.error().message());
+  }
+  return desired;
+}
+
+Result<void> Daemon::Impl::ApplyMembershipLocked() {
+  if (!state) return Ok();
+  const std::vector<DesiredPeer> desired = DesiredPeersLocked();
+  auto current = device->Snapshot();
+  if (!current.ok()) return current.error().Wrap("read the device");
+  device::ConfigRequest plan = PlanPeerSync(desired, *current, applied_endpoints);
+  if (!plan.peers.empty()) {
+    if (auto applied = device->Apply(plan); !applied.ok()) {
+      return applied.error().Wrap("configure peers");
+    }
+  }
+  // Health is tracked for members only.
+  std::set<crypto::PublicKey> member_keys;
+  for (const Member& m : state->members) {
+    if (m.public_key == public_key) continue;
+    member_keys.insert(m.public_key);
+    peer_info.try_emplace(m.public_key);
+  }
+  std::erase_if(peer_info, [&](const auto& kv) { return member_keys.count(kv.first) == 0; });
+
+  DnsZoneData zone;
+  zone.zone = state->params.dns_zone;
+  zone.members = state->members;
+  zone.names = state->names;
+  zone.reverse_ranges.push_back(state->params.cidr4);
+  if (state->params.cidr6) zone.reverse_ranges.push_back(*state->params.cidr6);
+  zone.ns_addresses = MemberAddresses(state->self);
+  zone.serial = static_cast<uint32_t>(std::max<uint64_t>(state->revision, 1));
+  dns_zone.Replace(std::move(zone));
+  return Ok();
+}
+
+void Daemon::Impl::UpdateMembershipLocked(uint64_t revision, std::vector<Member> members,
+                                          std::vector<DnsRecord> names) {
+  std::map<std::string, const Member*> before;
+  for (const Member& m : state->members) before[m.name] = &m;
+  std::map<std::string, const Member*> after;
+  for (const Member& m : members) after[m.name] = &m;
+  for (const auto& [name, m] : after) {
+    auto it = before.find(name);
+    if (it == before.end()) {
+      events.Append("member-joined", ToJson(*m));
+    } else if (it->second->endpoint != m->endpoint || it->second->public_key != m->public_key) {
+      events.Append("member-updated", ToJson(*m));
+    }
+  }
+  for (const auto& [name, m] : before) {
+    if (after.count(name) == 0) events.Append("member-left", {{"name", name}});
+  }
+  std::map<std::string, std::string> names_before;
+  for (const DnsRecord& r : state->names) names_before[r.name] = ToJson(r).dump();
+  std::map<std::string, std::string> names_after;
+  for (const DnsRecord& r : names) names_after[r.name] = ToJson(r).dump();
+  for (const auto& [name, text] : names_after) {
+    auto it = names_before.find(name);
+    if (it == names_before.end() || it->second != text) {
+      events.Append("name-registered", nlohmann::json::parse(text));
+    }
+  }
+  for (const auto& [name, text] : names_before) {
+    if (names_after.count(name) == 0) events.Append("name-removed", {{"name", name}});
+  }
+
+  state->revision = revision;
+  state->members = std::move(members);
+  state->names = std::move(names);
+  const Member* self = FindMemberLocked(public_key);
+  if (self == nullptr) {
+    DeactivateLocked("this node was removed from the overlay");
+    return;
+  }
+  state->self = *self;
+  if (auto saved = SaveStateLocked(); !saved.ok()) LogError(saved.error().message());
+  if (auto applied = ApplyMembershipLocked(); !applied.ok()) {
+    LogError("applying the membership: " + applied.error().message());
+  }
+}
+
+void Daemon::Impl::ApplyChangesLocked(uint64_t revision, const std::vector<Change>& changes) {
+  std::vector<Member> members = state->members;
+  std::vector<DnsRecord> names = state->names;
+  for (const Change& c : changes) {
+    switch (c.kind) {
+      case Change::Kind::kMemberUpsert:
+        std::erase_if(members, [&](const Member& m) { return m.name == c.name; });
+        if (c.member) members.push_back(*c.member);
+        break;
+      case Change::Kind::kMemberRemoved:
+        std::erase_if(members, [&](const Member& m) { return m.name == c.name; });
+        break;
+      case Change::Kind::kNameUpsert:
+        std::erase_if(names, [&](const DnsRecord& r) { return r.name == c.name; });
+        if (c.record) names.push_back(*c.record);
+        break;
+      case Change::Kind::kNameRemoved:
+        std::erase_if(names, [&](const DnsRecord& r) { return r.name == c.name; });
+        break;
+    }
+  }
+  std::sort(members.begin(), members.end(),
+            [](const Member& a, const Member& b) { return a.name < b.name; });
+  std::sort(names.begin(), names.end(),
+            [](const DnsRecord& a, const DnsRecord& b) { return a.name < b.name; });
+  UpdateMembershipLocked(revision, std::move(members), std::move(names));
+}
+
+Result<void> Daemon::Impl::SaveStateLocked() {
+  if (!state) return Ok();
+  return SaveNodeState(options.state_dir, *state);
+}
+
+// --- the ticker: timers and health ---
+
+void Daemon::Impl::TickerLoop() {
+  MonoTime next_health = clock.Now().mono;
+  while (!stopping) {
+    {
+      std::unique_lock lock(mu);
+      cv.wait_for(lock, kTickPeriod, [this] { return stopping.load(); });
+      if (stopping) return;
+      if (state && state->role == NodeState::Role::kControl) ControlTickLocked(clock.Now().mono);
+    }
+    const MonoTime now = clock.Now().mono;
+    watchers.ExpireDue(now, [this](uint64_t since) { return WatchAnswer(since); });
+    auto events_answer = [this](uint64_t since) { return EventsAnswer(since); };
+    event_waiters.Wake(events.last_seq(), events_answer);
+    event_waiters.ExpireDue(now, events_answer);
+    if (now >= next_health) {
+      next_health = now + kHealthPeriod;
+      HealthRound();
+    }
+  }
+}
+
+void Daemon::Impl::HealthRound() {
+  std::vector<crypto::PublicKey> keys;
+  std::vector<Endpoint> targets;
+  std::optional<IpAddress> source;
+  {
+    std::lock_guard lock(mu);
+    if (!state) return;
+    source = NodeAddress(state->self.subnet4);
+    for (const Member& m : state->members) {
+      if (m.public_key == public_key) continue;
+      keys.push_back(m.public_key);
+      targets.emplace_back(NodeAddress(m.subnet4), state->params.probe_port);
+    }
+  }
+  if (targets.empty()) return;
+  auto probed = ProbeAll(targets, source, kProbeTimeout);
+  auto device_state = device->Snapshot();
+  if (!device_state.ok()) return;  // shutting down
+  const WallTime wall = clock.Now().wall;
+  const MonoTime now = clock.Now().mono;
+  std::lock_guard lock(mu);
+  if (!state) return;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    auto info = peer_info.find(keys[i]);
+    if (info == peer_info.end()) continue;  // left meanwhile
+    PeerObservation obs;
+    for (const auto& p : device_state->peers) {
+      if (p.public_key != keys[i]) continue;
+      if (p.last_handshake) obs.handshake_age = wall - *p.last_handshake;
+      obs.rx_bytes = p.rx_bytes;
+      obs.tx_bytes = p.tx_bytes;
+    }
+    if (probed.ok() && i < probed->size()) {
+      obs.probe_ok = (*probed)[i].ok;
+      obs.probe_rtt = (*probed)[i].rtt;
+      if ((*probed)[i].rtt) info->second.rtt = (*probed)[i].rtt;
+    }
+    const Health before = info->second.health.state();
+    if (info->second.health.Observe(obs, now)) {
+      const Member* m = FindMemberLocked(keys[i]);
+      events.Append("peer-health", {{"name", m != nullptr ? m->name : keys[i].ToBase64()},
+                                    {"from", HealthName(before)},
+                                    {"to", HealthName(info->second.health.state())}});
+    }
+  }
+}
+
+}  // namespace zl::overlay

@@ -1,0 +1,207 @@
+#pragma once
+// Daemon::Impl: the node's state and its steps, shared by
+//   daemon.cc        start, stop, activation of the overlay, peer sync, DNS
+//                    data, the ticker (health, timers);
+//   local_api.cc     the local API on DIR/control.sock (the CLI's commands);
+//   control_node.cc  the control node: init, tokens, enrolment, removal,
+//                    names, and the peer API served through the tunnel;
+//   member_node.cc   a member: join, the watch that follows the control
+//                    node, leave;
+//   status.cc        status/peers JSON and metrics.
+// Internal to the overlay layer.
+//
+// Locking: `mu` guards the node state below it. Device calls (Apply,
+// Snapshot) may be made with `mu` held: they wait for the loop thread, which
+// never takes `mu`. HTTP responders are answered without `mu` when they may
+// block (LongPoll answers run outside it).
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "crypto/keys.h"
+#include "device/device.h"
+#include "overlay/daemon.h"
+#include "overlay/dns_server.h"
+#include "overlay/dns_zone.h"
+#include "overlay/event_log.h"
+#include "overlay/health.h"
+#include "overlay/http_server.h"
+#include "overlay/long_poll.h"
+#include "overlay/node_state.h"
+#include "overlay/peer_sync.h"
+#include "overlay/prober.h"
+#include "overlay/store.h"
+#include "overlay/token.h"
+#include "uapi/server.h"
+
+namespace zl::overlay {
+
+// How long a watch or events long-poll may wait (the client asks; capped).
+inline constexpr auto kMaxLongPoll = std::chrono::seconds(60);
+// The ticker's period, and the health rounds' (probes through the tunnel).
+inline constexpr auto kTickPeriod = std::chrono::milliseconds(500);
+inline constexpr auto kHealthPeriod = std::chrono::seconds(2);
+inline constexpr auto kProbeTimeout = std::chrono::milliseconds(1000);
+// A key swap (enrolment) or a removal waits this long before the device
+// stops routing to the old peer, so the answer that tells the node reaches
+// it through the old one.
+inline constexpr auto kSwapDelay = std::chrono::milliseconds(1500);
+// A join waits this long for the control node to answer through the tunnel.
+inline constexpr auto kJoinTimeout = std::chrono::seconds(20);
+
+// An HTTP error answer: {"error": message} with a status that fits the errno.
+HttpResponse ErrorResponse(const Error& error);
+HttpResponse ErrorResponse(int status, const std::string& message);
+HttpResponse JsonResponse(const nlohmann::json& body, int status = 200);
+// Parses a JSON request body; EINVAL with a clear message.
+Result<nlohmann::json> ParseBody(const HttpRequest& request);
+
+int64_t UnixNow();
+
+struct Daemon::Impl {
+  Impl(net::EventLoop& loop, DaemonOptions options, const Clock& clock, crypto::Rng& rng)
+      : loop(loop), options(std::move(options)), clock(clock), rng(rng) {}
+
+  // --- daemon.cc ---
+  Result<void> Start();
+  void Stop();
+  // Brings the overlay up from `state` (addresses, link, DNS, probes,
+  // peers; the peer API on the control node; the watch on a member).
+  Result<void> ActivateLocked();
+  // Takes the node out of its overlay (leave, removal): servers stopped,
+  // peers and addresses removed, node.json deleted.
+  void DeactivateLocked(const std::string& why);
+  // Makes the device's peers match the membership (+ pending tokens and
+  // swaps on the control node), refreshes the DNS zone and the health map.
+  Result<void> ApplyMembershipLocked();
+  std::vector<DesiredPeer> DesiredPeersLocked();
+  // Replaces the cached membership, records events for what changed, saves
+  // node.json and applies it.
+  void UpdateMembershipLocked(uint64_t revision, std::vector<Member> members,
+                              std::vector<DnsRecord> names);
+  // Applies store changes (from the control node's watch, or the local
+  // store) to the cached view, then as UpdateMembershipLocked.
+  void ApplyChangesLocked(uint64_t revision, const std::vector<Change>& changes);
+  Result<void> SaveStateLocked();
+  void TickerLoop();
+  void HealthRound();
+  Result<void> SetOverlayAddresses(bool add);
+  const Member* FindMemberLocked(const crypto::PublicKey& key) const;
+  const Member* MemberOwningLocked(const IpAddress& address) const;
+
+  // --- local_api.cc ---
+  void HandleLocal(const HttpRequest& request, std::shared_ptr<HttpResponder> responder);
+  void HandleEvents(const HttpRequest& request, std::shared_ptr<HttpResponder> responder);
+  void HandleDnsRegister(const HttpRequest& request, std::shared_ptr<HttpResponder> responder);
+  void HandleDnsUnregister(const std::string& name, std::shared_ptr<HttpResponder> responder);
+  HttpResponse EventsAnswer(uint64_t since);
+
+  // --- control_node.cc ---
+  Result<nlohmann::json> Init(const nlohmann::json& body);
+  Result<nlohmann::json> CreateToken(const nlohmann::json& body);
+  Result<nlohmann::json> ListTokens();
+  Result<nlohmann::json> RevokeToken(const std::string& id);
+  Result<nlohmann::json> RemoveNode(const std::string& name);
+  Result<DnsRecord> RegisterNameOnControl(const DnsRecord& record, const Member* by);
+  Result<void> UnregisterNameOnControl(const std::string& name);
+  // After every store mutation: refresh the cached view from the store and
+  // wake the watchers.
+  void OnStoreChanged();
+  Result<void> StartPeerApiLocked();
+  void HandlePeer(const HttpRequest& request, std::shared_ptr<HttpResponder> responder);
+  HttpResponse WatchAnswer(uint64_t since);
+  void ControlTickLocked(MonoTime now);
+
+  // --- member_node.cc ---
+  void Join(const nlohmann::json& body, std::shared_ptr<HttpResponder> responder);
+  Result<nlohmann::json> DoJoin(const JoinToken& token, const std::string& name,
+                                std::optional<Endpoint> endpoint);
+  Result<nlohmann::json> Leave(bool force);
+  // Where this node's WireGuard endpoint is published: the given one, else
+  // the default route's source address and our listen port.
+  Result<Endpoint> LocalEndpoint(const std::string& given);
+  void StartWatchLocked();
+  void StopWatch();
+  void WatchLoop(uint64_t generation);
+  bool WatchCancelled(uint64_t generation) const {
+    return stopping || watch_generation != generation;
+  }
+  // Forwards a request to the control node's peer API (members).
+  Result<nlohmann::json> CallControl(const std::string& method, const std::string& path,
+                                     const nlohmann::json& body,
+                                     std::chrono::milliseconds timeout);
+
+  // --- status.cc ---
+  nlohmann::json StatusJsonLocked();
+  nlohmann::json PeersJsonLocked(const device::DeviceState* device_state);
+  std::string MetricsText();
+
+  net::EventLoop& loop;
+  const DaemonOptions options;
+  const Clock& clock;
+  crypto::Rng& rng;
+  crypto::PrivateKey identity;
+  crypto::PublicKey public_key;
+
+  std::unique_ptr<device::Device> device;
+  std::unique_ptr<uapi::UapiServer> uapi;
+  std::unique_ptr<HttpServer> local_api;
+  std::unique_ptr<HttpServer> metrics_server;
+  DnsZone dns_zone;
+  EventLog events;
+  LongPoll event_waiters;
+  LongPoll watchers;  // control node: members' watch requests
+  std::atomic<bool> stopping{false};
+
+  std::mutex mu;
+  std::condition_variable cv;  // wakes the ticker and the watch on Stop
+  std::optional<NodeState> state;
+  std::unique_ptr<Store> store;           // control node
+  std::unique_ptr<HttpServer> peer_api;   // control node
+  std::unique_ptr<DnsServer> dns_server;
+  std::unique_ptr<ProbeResponder> probe_responder;
+  AppliedEndpoints applied_endpoints;
+  struct PeerInfo {
+    PeerHealth health;
+    std::optional<Duration> rtt;
+  };
+  std::map<crypto::PublicKey, PeerInfo> peer_info;
+  // Control node: key swaps of enrolments and removals in their grace time.
+  struct Swap {
+    crypto::PublicKey old_key;   // one-time key (enrolment) / removed member
+    std::vector<Cidr> old_allowed_ips;
+    std::optional<crypto::PublicKey> new_key;  // the enrolled member
+    MonoTime due;
+  };
+  std::vector<Swap> swaps;
+  bool control_reachable = true;
+  MonoTime next_token_sweep{};
+  // Member: the watch thread of the current membership. A new generation
+  // (join, leave, removal) makes the old thread end on its own; all are
+  // joined at Stop, never with `mu` held.
+  std::atomic<uint64_t> watch_generation{0};
+  std::vector<std::thread> watch_threads;  // guarded by mu
+  bool joining = false;                    // guarded by mu
+  std::thread ticker;
+  // Slow local requests (join, leave, forwarded names) run on threads of
+  // their own so the local API stays responsive; joined at Stop.
+  void RunTask(std::function<void()> task);
+  std::mutex tasks_mu;
+  struct Task {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<Task> tasks;
+};
+
+}  // namespace zl::overlay
