@@ -15,13 +15,19 @@
 // away before the answer makes Respond a no-op (closed() turns true).
 //
 // Limits: request bodies over max_body_bytes are answered 413 without
-// calling the handler; more than max_connections connections are refused;
-// a connection idle for idle_timeout (no request in progress, nothing
-// suspended) is closed.
+// calling the handler; past max_connections open connections, new ones wait
+// unaccepted in the listen backlog (the kernel refuses what does not fit)
+// until one closes; a connection idle for idle_timeout (no request in
+// progress, nothing suspended) is closed.
 //
-// Thread safety: Start/Stop from one owning thread; Respond from any thread.
-// Stop() closes every connection (suspended ones are answered 503), joins
-// the thread and closes the listening socket; no handler runs after it.
+// Thread safety: Start/Stop from one owning thread (never from a handler);
+// Respond from any thread, also after the server is gone (then a no-op).
+// Stop() closes every connection (suspended ones are answered 503, given up
+// to a second to go out), joins the thread and closes the listening socket;
+// no handler runs after it.
+//
+// Start raises the process's open-file soft limit to its hard limit
+// (RaiseFileLimit): every connection costs a descriptor.
 
 #include <chrono>
 #include <cstdint>
@@ -99,5 +105,9 @@ Result<UniqueFd> ListenUnix(const std::string& path);
 Result<UniqueFd> ListenTcp(const Endpoint& at);
 // The port a listening TCP socket is bound to.
 Result<uint16_t> BoundPort(int fd);
+
+// Raises RLIMIT_NOFILE's soft limit to its hard limit; returns the soft
+// limit now in force. Process-wide; Start calls it.
+Result<uint64_t> RaiseFileLimit();
 
 }  // namespace zl::overlay
