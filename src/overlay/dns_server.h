@@ -10,6 +10,8 @@
 // Thread safety: Start/Stop from the owning thread. Stop joins the thread and
 // closes every socket; idempotent, also run by the destructor.
 
+#include <chrono>
+#include <cstddef>
 #include <memory>
 
 #include "base/ip.h"
@@ -18,11 +20,17 @@
 
 namespace zl::overlay {
 
+struct DnsServerOptions {
+  size_t max_tcp_clients = 64;  // more are accepted and closed at once
+  std::chrono::milliseconds tcp_idle_timeout{10000};  // nothing read or written
+};
+
 class DnsServer {
  public:
   // Binds UDP and TCP on `at` (port 0: any free port, the same for both).
   // `zone` must outlive the server.
-  static Result<std::unique_ptr<DnsServer>> Start(const Endpoint& at, DnsZone& zone);
+  static Result<std::unique_ptr<DnsServer>> Start(const Endpoint& at, DnsZone& zone,
+                                                  DnsServerOptions options = {});
   ~DnsServer();
   DnsServer(const DnsServer&) = delete;
   DnsServer& operator=(const DnsServer&) = delete;
