@@ -49,6 +49,42 @@ TEST(BytesTest, Base64MatchesRfc4648Vectors) {
   EXPECT_FALSE(Base64Decode("Zm8", out));
 }
 
+TEST(BytesTest, Base64UrlMatchesRfc4648VectorsWithoutPadding) {
+  const std::string in = "foobar";
+  const char* expected[] = {"", "Zg", "Zm8", "Zm9v", "Zm9vYg", "Zm9vYmE", "Zm9vYmFy"};
+  for (size_t n = 0; n <= in.size(); ++n) {
+    ByteSpan s(reinterpret_cast<const uint8_t*>(in.data()), n);
+    EXPECT_EQ(Base64UrlEncode(s), expected[n]);
+    auto out = Base64UrlDecode(expected[n]);
+    ASSERT_TRUE(out.has_value()) << n;
+    EXPECT_TRUE(std::equal(out->begin(), out->end(), s.begin(), s.end())) << n;
+  }
+}
+
+TEST(BytesTest, Base64UrlUsesDashAndUnderscore) {
+  const uint8_t in[] = {0xfb, 0xff, 0xbf};
+  EXPECT_EQ(Base64Encode(in), "+/+/");
+  EXPECT_EQ(Base64UrlEncode(in), "-_-_");
+  auto out = Base64UrlDecode("-_-_");
+  ASSERT_TRUE(out.has_value());
+  EXPECT_EQ(*out, std::vector<uint8_t>(std::begin(in), std::end(in)));
+}
+
+TEST(BytesTest, Base64UrlRejectsBadInput) {
+  for (const char* bad : {"+/+/", "Zg==", "Zg=", "Z", "Zm9vY", "Zh", "Zm9", "Zm 9v", "Zm9v\n"}) {
+    EXPECT_FALSE(Base64UrlDecode(bad).has_value()) << bad;
+  }
+  // Round trip of every length over all byte values.
+  std::vector<uint8_t> all(256);
+  for (size_t i = 0; i < all.size(); ++i) all[i] = uint8_t(255 - i);
+  for (size_t n = 0; n <= all.size(); n += 7) {
+    ByteSpan s(all.data(), n);
+    auto back = Base64UrlDecode(Base64UrlEncode(s));
+    ASSERT_TRUE(back.has_value()) << n;
+    EXPECT_TRUE(std::equal(back->begin(), back->end(), s.begin(), s.end())) << n;
+  }
+}
+
 TEST(IpTest, ParsesAndFormatsV4AndV6) {
   auto a = IpAddress::Parse("192.0.2.1");
   ASSERT_TRUE(a.ok());

@@ -1,5 +1,6 @@
 #pragma once
-// Byte spans, explicit little-endian loads and stores, hex and base64.
+// Byte spans, explicit little-endian loads and stores, hex and base64
+// (standard and URL-safe).
 //
 // Wire formats are read with these helpers, never by casting a buffer onto a
 // struct (STYLE.md: parse, don't cast).
@@ -57,6 +58,12 @@ bool HexDecode(std::string_view hex, MutableByteSpan out);
 std::string Base64Encode(ByteSpan bytes);
 // Decodes exactly out.size() bytes; false on bad length, padding or alphabet.
 bool Base64Decode(std::string_view b64, MutableByteSpan out);
+// URL- and filename-safe base64 without padding (RFC 4648 §5, §3.2), for
+// text that is typed or pasted (join tokens).
+std::string Base64UrlEncode(ByteSpan bytes);
+// nullopt on a character outside the alphabet (padding included), an
+// impossible length, or a non-canonical last character.
+std::optional<std::vector<uint8_t>> Base64UrlDecode(std::string_view text);
 
 // True when every byte is zero. Reads every byte (no early exit).
 bool IsAllZero(ByteSpan bytes);

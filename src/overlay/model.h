@@ -63,9 +63,16 @@ std::vector<IpAddress> MemberAddresses(const Member& member);
 std::vector<Cidr> MemberAllowedIps(const Member& member);
 
 // A node name is one lowercase DNS label: [a-z0-9-]{1,63}, not starting or
-// ending with '-'. "leader" is reserved (the control node's alias). EINVAL
-// with a message that says what is wrong.
+// ending with '-'. "leader" (the control node's alias) and "ns1" (the zone's
+// name server, dns_zone.h) are reserved. EINVAL with a message that says what
+// is wrong.
 Result<void> ValidateNodeName(std::string_view name);
+
+// Checks the parameters of an overlay: CIDRs of the right family with no host
+// bits set, node prefixes that cut them (ipam.h), a DNS zone of lowercase
+// labels without the final dot, non-zero ports, and no two services on one
+// port of one protocol (API and DNS on TCP, DNS and probes on UDP). EINVAL.
+Result<void> ValidateParams(const OverlayParams& params);
 
 struct TokenRecord {
   enum class State { kPending, kUsed, kRevoked };
@@ -82,6 +89,8 @@ struct TokenRecord {
   bool Expired(int64_t now) const { return state == State::kPending && now >= expires_at; }
 };
 const char* TokenStateName(TokenRecord::State state);
+// 16 lowercase hex digits. EINVAL.
+Result<void> ValidateTokenId(std::string_view id);
 
 // An extra DNS name (`dns register`): an address record (A/AAAA), or a
 // service record (SRV) when the name starts with '_' ("_http._tcp.web").
@@ -94,6 +103,14 @@ struct DnsRecord {
 
   bool is_service() const { return !name.empty() && name[0] == '_'; }
 };
+// A registered name is lowercase, at most 253 characters, relative to the
+// zone: host labels ([a-z0-9-], dots between; not a reserved single label) for
+// an address record, or "_service._proto.host" for a service. EINVAL.
+Result<void> ValidateDnsName(std::string_view name);
+// A valid name, and: an address record has a specified address, no target and
+// port 0; a service record has a host-name target, a port in 1..65535 and no
+// address. EINVAL.
+Result<void> ValidateDnsRecord(const DnsRecord& record);
 
 // One change of the store, as nodes receive it.
 struct Change {

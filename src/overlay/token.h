@@ -55,7 +55,11 @@ struct JoinToken {
   int64_t expires_at = 0;  // unix seconds
 };
 
+// REQUIRES: a token ParseJoinToken would accept (built from validated values:
+// an id from NewTokenId, at most 8 endpoints, valid names); otherwise the
+// text is refused when parsed.
 crypto::SecretString EncodeJoinToken(const JoinToken& token);
+// Whitespace around the text (a pasted newline) is ignored.
 Result<JoinToken> ParseJoinToken(std::string_view text);
 
 // 16 lowercase hex digits from the CSPRNG.
