@@ -23,9 +23,7 @@ constexpr size_t kReadChunk = 64 * 1024;
 // Without inotify the loop looks at the socket file this often.
 constexpr auto kSocketFileCheckInterval = std::chrono::seconds(1);
 
-MonoTime MonoNow() {
-  return MonoTime(std::chrono::steady_clock::now().time_since_epoch());
-}
+MonoTime MonoNow() { return BootClock::now(); }
 
 Result<sockaddr_un> UnixAddress(const std::string& path) {
   sockaddr_un addr{};
