@@ -311,7 +311,15 @@ void UapiServer::Loop::Process(Client& c) {
 
 void UapiServer::Loop::Answer(Client& c, Request request) {
   if (request.op == Request::kGet) {
-    c.out += SerializeGet(api_.Snapshot());
+    // A failed get is an error, never an empty configuration that a client
+    // (wg-quick save) would take for the real one.
+    Result<device::DeviceState> state = api_.Snapshot();
+    if (!state.ok()) {
+      LogError(fmt::format("UAPI: get failed: {}", state.error().message()));
+      c.out += SerializeErrno(state.error().code());
+      return;
+    }
+    c.out += SerializeGet(*state);
     return;
   }
   Result<void> r = api_.Apply(request.config);
