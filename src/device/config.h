@@ -62,11 +62,14 @@ struct DeviceState {
 // changes anything it can check up front (keys, addresses); an error from the
 // OS (e.g. the new listen port is taken) is reported with its errno and the
 // rest of the request is still applied, as wireguard-go does.
+// Snapshot() fails (ESHUTDOWN while the device shuts down, ETIMEDOUT when
+// the device did not get to the call in time) rather than report an empty
+// state: a caller must never mistake "unknown" for "no key, no peers".
 class ControlApi {
  public:
   virtual ~ControlApi() = default;
   virtual Result<void> Apply(const ConfigRequest& request) = 0;
-  virtual DeviceState Snapshot() = 0;
+  virtual Result<DeviceState> Snapshot() = 0;
 };
 
 }  // namespace zl::device

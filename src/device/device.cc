@@ -24,8 +24,6 @@ constexpr size_t kMaxDatagram = kMaxPacket + kTransportOverhead + 16;
 // Batches handled per wake-up before yielding to the other sources, so one
 // busy direction cannot starve the other.
 constexpr int kBatchesPerWakeup = 4;
-// How long a control call from another thread waits for the loop.
-constexpr auto kControlTimeout = std::chrono::seconds(10);
 
 wg::PeerUpdate ToPeerUpdate(const PeerConfig& p) {
   wg::PeerUpdate u;
@@ -324,21 +322,25 @@ struct Device::Impl final : public wg::PacketSink {
     State state GUARDED_BY(mu) = State::kQueued;
   };
 
-  // Runs `fn` on the loop thread and waits. False if the device closed or the
-  // loop did not start it in time.
-  bool RunOnLoop(const std::function<void()>& fn) EXCLUDES(calls_mu) {
+  static Error ShuttingDown() {
+    return Error(ESHUTDOWN, "device is shutting down");
+  }
+
+  // Runs `fn` on the loop thread and waits. ESHUTDOWN if the device closed,
+  // ETIMEDOUT if the loop did not start it in time.
+  Result<void> RunOnLoop(const std::function<void()>& fn) EXCLUDES(calls_mu) {
     if (OnLoopThread()) {
       {
         MutexLock lock(calls_mu);
-        if (closed) return false;
+        if (closed) return ShuttingDown();
       }
       fn();
-      return true;
+      return Ok();
     }
     auto call = std::make_shared<Call>();
     {
       MutexLock lock(calls_mu);
-      if (closed) return false;
+      if (closed) return ShuttingDown();
       calls.push_back(call);
     }
     loop.Post([this, call, &fn] {
@@ -354,24 +356,31 @@ struct Device::Impl final : public wg::PacketSink {
       call->cv.NotifyAll();
     });
     bool ran;
+    bool timed_out = false;
     {
       MutexLock lock(call->mu);
       auto settled = [&]() NO_THREAD_SAFETY_ANALYSIS {
         return call->state == Call::State::kDone || call->state == Call::State::kCancelled;
       };
-      if (!call->cv.WaitFor(call->mu, kControlTimeout, settled)) {
+      const Duration timeout = options.control_timeout;
+      if (!call->cv.WaitFor(call->mu, timeout, settled)) {
         if (call->state == Call::State::kQueued) {
           call->state = Call::State::kCancelled;
+          timed_out = true;
         } else {
           // Running: it will finish, and it uses our stack until then.
-          while (!settled()) call->cv.WaitFor(call->mu, kControlTimeout, settled);
+          while (!settled()) call->cv.WaitFor(call->mu, timeout, settled);
         }
       }
       ran = call->state == Call::State::kDone;
     }
     MutexLock lock(calls_mu);
     calls.remove(call);
-    return ran;
+    if (ran) return Ok();
+    if (timed_out) {
+      return Error(ETIMEDOUT, "the device's loop did not take the control call in time");
+    }
+    return ShuttingDown();
   }
 
   // On the loop thread (so no call is running): refuses new calls and
@@ -465,8 +474,8 @@ Result<std::unique_ptr<Device>> Device::Create(net::EventLoop& loop,
 }
 
 Result<void> Device::Apply(const ConfigRequest& request) {
-  Result<void> result = MakeError(ESHUTDOWN, "device is shutting down");
-  bool ran = impl_->RunOnLoop([&] {
+  Result<void> result = Impl::ShuttingDown();
+  Result<void> ran = impl_->RunOnLoop([&] {
     result = impl_->ApplyOnLoop(request);
     if (request.private_key) {
       if (request.private_key->IsZero()) {
@@ -476,13 +485,13 @@ Result<void> Device::Apply(const ConfigRequest& request) {
       }
     }
   });
-  if (!ran) return MakeError(ESHUTDOWN, "device is shutting down");
+  if (!ran.ok()) return ran.error();
   return result;
 }
 
-DeviceState Device::Snapshot() {
+Result<DeviceState> Device::Snapshot() {
   DeviceState state;
-  impl_->RunOnLoop([&] { state = impl_->SnapshotOnLoop(); });
+  ZL_RETURN_IF_ERROR(impl_->RunOnLoop([&] { state = impl_->SnapshotOnLoop(); }));
   return state;
 }
 

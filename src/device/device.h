@@ -15,7 +15,8 @@
 // (or while the loop is not running). Apply and Snapshot are thread-safe:
 // from another thread they post the work to the loop and wait for it (so the
 // loop must be running); inside a loop callback they run directly. After
-// Close they fail with ESHUTDOWN (Snapshot returns an empty state).
+// Close they fail with ESHUTDOWN; when the loop does not start a call within
+// DeviceOptions::control_timeout, with ETIMEDOUT.
 //
 // Shutdown order (Close): stop accepting control calls, unwatch the TUN, the
 // sockets and the link watcher, cancel the timer, drop all peers (keys wiped),
@@ -43,6 +44,9 @@ struct DeviceOptions {
   std::function<void()> on_tun_gone;
   // The UDP side; null = net::LinuxBind on all addresses, random port.
   std::unique_ptr<net::Bind> bind;
+  // How long a control call from another thread waits for the loop to
+  // start it (then ETIMEDOUT). A call already running is waited for.
+  Duration control_timeout = std::chrono::seconds(10);
 };
 
 class Device final : public ControlApi {
@@ -57,7 +61,7 @@ class Device final : public ControlApi {
   ~Device() override;
 
   Result<void> Apply(const ConfigRequest& request) override;
-  DeviceState Snapshot() override;
+  Result<DeviceState> Snapshot() override;
 
   // See the shutdown order above. Idempotent.
   void Close();

@@ -117,7 +117,7 @@ TEST_F(DeviceTest, PacketCrossesTheTunnelBothWaysAndResponderLearnsEndpoint) {
   ASSERT_EQ(::send(b_.tun->peer_fd(), pong.data(), pong.size(), 0), ssize_t(pong.size()));
   EXPECT_EQ(ReadPacket(a_.tun->peer_fd()), pong);
 
-  DeviceState sb = b_.device->Snapshot();
+  DeviceState sb = b_.device->Snapshot().value();
   ASSERT_EQ(sb.peers.size(), 1u);
   ASSERT_TRUE(sb.peers[0].endpoint.has_value());
   EXPECT_EQ(sb.peers[0].endpoint->port(), a_.device->listen_port());
@@ -132,7 +132,7 @@ TEST_F(DeviceTest, PacketToAddressOutsideAllowedIpsIsNotSent) {
   auto stray = Ipv4Packet("10.0.0.1", "10.9.9.9", 50);
   ASSERT_EQ(::send(a_.tun->peer_fd(), stray.data(), stray.size(), 0), ssize_t(stray.size()));
   EXPECT_TRUE(ReadPacket(b_.tun->peer_fd(), 300).empty());
-  EXPECT_EQ(b_.device->Snapshot().peers[0].rx_bytes, 0u);
+  EXPECT_EQ(b_.device->Snapshot()->peers[0].rx_bytes, 0u);
 }
 
 TEST_F(DeviceTest, PaddingNeverTakesAFullSizePacketPastTheMtu) {
@@ -142,7 +142,7 @@ TEST_F(DeviceTest, PaddingNeverTakesAFullSizePacketPastTheMtu) {
   ASSERT_EQ(::send(a_.tun->peer_fd(), full.data(), full.size(), 0), ssize_t(full.size()));
   ASSERT_EQ(ReadPacket(b_.tun->peer_fd()), full);
   // b received the 148-byte initiation and one transport datagram.
-  EXPECT_EQ(b_.device->Snapshot().peers[0].rx_bytes, 148u + net::kDefaultTunMtu + 32u);
+  EXPECT_EQ(b_.device->Snapshot()->peers[0].rx_bytes, 148u + net::kDefaultTunMtu + 32u);
 }
 
 TEST_F(DeviceTest, ListenPortChangeRebindsAndTrafficFollows) {
@@ -156,7 +156,7 @@ TEST_F(DeviceTest, ListenPortChangeRebindsAndTrafficFollows) {
   ConfigRequest rb;
   rb.listen_port = 0;
   ASSERT_TRUE(b_.device->Apply(rb).ok());
-  uint16_t new_port = b_.device->Snapshot().listen_port;
+  uint16_t new_port = b_.device->Snapshot()->listen_port;
   EXPECT_NE(new_port, old_port);
   ConfigRequest ra;
   PeerConfig pb;
@@ -207,7 +207,34 @@ TEST_F(DeviceTest, ControlCallsFailAfterClose) {
   auto res = a_.device->Apply(r);
   ASSERT_FALSE(res.ok());
   EXPECT_EQ(res.error().code(), ESHUTDOWN);
-  EXPECT_TRUE(a_.device->Snapshot().peers.empty());
+  // Not an empty state that a caller could take for the real one.
+  auto snapshot = a_.device->Snapshot();
+  ASSERT_FALSE(snapshot.ok());
+  EXPECT_EQ(snapshot.error().code(), ESHUTDOWN);
+}
+
+TEST_F(DeviceTest, SnapshotFailsWhenTheLoopDoesNotTakeTheCall) {
+  Configure();
+  // A device whose loop is stopped: control calls from this thread wait
+  // for the loop, then give up.
+  auto loop = net::EventLoop::Create();
+  ASSERT_TRUE(loop.ok());
+  DeviceOptions options;
+  auto bind = net::LinuxBind::Open(0, net::ListenAddresses::Loopback());
+  ASSERT_TRUE(bind.ok());
+  options.bind = std::move(*bind);
+  options.control_timeout = std::chrono::milliseconds(50);
+  auto dev = Device::Create(**loop, std::make_unique<FakeTun>("fake"), clock_,
+                            rng_, std::move(options));
+  ASSERT_TRUE(dev.ok()) << dev.error().message();
+  auto snapshot = (*dev)->Snapshot();
+  ASSERT_FALSE(snapshot.ok());
+  EXPECT_EQ(snapshot.error().code(), ETIMEDOUT);
+  ConfigRequest r;
+  r.fwmark = 1;
+  auto applied = (*dev)->Apply(r);
+  ASSERT_FALSE(applied.ok());
+  EXPECT_EQ(applied.error().code(), ETIMEDOUT);
 }
 
 }  // namespace

@@ -16,8 +16,6 @@
 namespace zl::net {
 namespace {
 
-using SteadyTime = std::chrono::steady_clock::time_point;
-
 static_assert(kReadable == EPOLLIN && kWritable == EPOLLOUT &&
               kError == EPOLLERR && kHangup == EPOLLHUP &&
               kEdgeTriggered == EPOLLET);
@@ -36,9 +34,9 @@ timespec ToTimespec(std::chrono::nanoseconds d) {
 Result<std::unique_ptr<EventLoop>> EventLoop::Create() {
   UniqueFd epoll(::epoll_create1(EPOLL_CLOEXEC));
   if (!epoll) return ErrnoError("epoll_create1");
-  // steady_clock is CLOCK_MONOTONIC on Linux, so deadlines can be armed as
-  // absolute timerfd times.
-  UniqueFd timer(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+  // Deadlines are BootClock (CLOCK_BOOTTIME) readings, so they are armed as
+  // absolute times of a boot-time timerfd.
+  UniqueFd timer(::timerfd_create(CLOCK_BOOTTIME, TFD_NONBLOCK | TFD_CLOEXEC));
   if (!timer) return ErrnoError("timerfd_create");
   UniqueFd wake(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (!wake) return ErrnoError("eventfd");
@@ -109,8 +107,8 @@ void EventLoop::Unwatch(int fd) {
 Result<TimerId> EventLoop::AddTimer(Duration first, Duration interval,
                                     Task callback) {
   const uint64_t id = next_timer_id_++;
-  const SteadyTime deadline =
-      std::chrono::steady_clock::now() + std::max(first, Duration::zero());
+  const MonoTime deadline =
+      BootClock::now() + std::max(first, Duration::zero());
   timers_.emplace(id, Timer{deadline, std::max(interval, Duration::zero()),
                             std::make_shared<Task>(std::move(callback))});
   timer_queue_.emplace(TimerKey{deadline, id}, id);
@@ -123,7 +121,7 @@ bool EventLoop::ResetTimer(TimerId id, Duration first, Duration interval) {
   if (it == timers_.end()) return false;
   timer_queue_.erase(TimerKey{it->second.deadline, id.value});
   it->second.deadline =
-      std::chrono::steady_clock::now() + std::max(first, Duration::zero());
+      BootClock::now() + std::max(first, Duration::zero());
   it->second.interval = std::max(interval, Duration::zero());
   timer_queue_.emplace(TimerKey{it->second.deadline, id.value}, id.value);
   ArmTimerFd();
@@ -147,7 +145,7 @@ void EventLoop::ArmTimerFd() {
     if (!armed_) return;
     armed_.reset();
   } else {
-    const SteadyTime next = timer_queue_.begin()->first.first;
+    const MonoTime next = timer_queue_.begin()->first.first;
     if (armed_ && *armed_ == next) return;
     armed_ = next;
     spec.it_value = ToTimespec(next.time_since_epoch());
@@ -260,7 +258,7 @@ void EventLoop::OnTimerFd() {
       ::read(timer_fd_.get(), &expirations, sizeof(expirations));
   armed_.reset();
 
-  const SteadyTime now = std::chrono::steady_clock::now();
+  const MonoTime now = BootClock::now();
   std::vector<uint64_t> due;
   for (auto it = timer_queue_.begin();
        it != timer_queue_.end() && it->first.first <= now; ++it) {

@@ -77,8 +77,10 @@ class EventLoop {
   void Unwatch(int fd);
 
   // Runs `callback` after `first`, then every `interval` (zero: once). The
-  // timer is removed after a one-shot fires. Deadlines are on the monotonic
-  // clock; a periodic timer that falls behind skips the missed ticks.
+  // timer is removed after a one-shot fires. Deadlines are on boot time
+  // (zl::BootClock, CLOCK_BOOTTIME): time spent suspended counts, so a timer
+  // due during a suspend fires at the resume. A periodic timer that falls
+  // behind skips the missed ticks.
   Result<TimerId> AddTimer(Duration first, Duration interval, Task callback);
   // Re-arms an existing timer as if it had been added now. False if the timer
   // is gone (cancelled, or a one-shot that fired).
@@ -105,19 +107,22 @@ class EventLoop {
   // none is running. Thread-safe.
   void Stop();
 
+  // The timerfd, for tests that check its clock.
+  int timer_fd_for_testing() const { return timer_fd_.get(); }
+
  private:
   struct Watcher {
     int fd;
     FdCallback callback;
   };
   struct Timer {
-    std::chrono::steady_clock::time_point deadline;
+    MonoTime deadline;
     Duration interval;
     // Shared so a timer may cancel or re-arm itself while its callback runs.
     std::shared_ptr<Task> callback;
   };
   // Timers ordered by (deadline, id): equal deadlines fire in creation order.
-  using TimerKey = std::pair<std::chrono::steady_clock::time_point, uint64_t>;
+  using TimerKey = std::pair<MonoTime, uint64_t>;
 
   EventLoop(UniqueFd epoll, UniqueFd timer, UniqueFd wake);
 
@@ -145,7 +150,7 @@ class EventLoop {
   std::unordered_map<uint64_t, Timer> timers_;
   uint64_t next_timer_id_ = 1;
   // The deadline the timerfd is armed for, if armed.
-  std::optional<std::chrono::steady_clock::time_point> armed_;
+  std::optional<MonoTime> armed_;
 
   std::unordered_map<int, std::shared_ptr<SignalCallback>> signal_callbacks_;
 

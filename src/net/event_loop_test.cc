@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -104,6 +106,24 @@ TEST_F(EventLoopTest, TaskPostedFromTaskRunsLater) {
   });
   RunBounded();
   EXPECT_EQ(order, (std::vector<int>{1, 2}));
+}
+
+// The protocol's timers run on boot time, which counts suspended time: the
+// timerfd must use the same clock as the deadlines (zl::BootClock). The
+// kernel reports a timerfd's clock in its fdinfo.
+TEST_F(EventLoopTest, TimerFdRunsOnBootTime) {
+  std::ifstream info("/proc/self/fdinfo/" +
+                     std::to_string(loop_->timer_fd_for_testing()));
+  ASSERT_TRUE(info) << "no fdinfo for the timerfd";
+  std::string key;
+  int clockid = -1;
+  while (info >> key) {
+    if (key == "clockid:") {
+      info >> clockid;
+      break;
+    }
+  }
+  EXPECT_EQ(clockid, CLOCK_BOOTTIME);
 }
 
 TEST_F(EventLoopTest, TimersFireInDeadlineOrder) {

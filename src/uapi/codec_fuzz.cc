@@ -90,11 +90,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   FakeControlApi device;
   Check(device.Apply(request->config).ok());
-  std::string get = SerializeGet(device.Snapshot());
+  std::string get = SerializeGet(device.Snapshot().value());
   auto from_get = ParseRequest(GetAsSet(get));
   Check(from_get.ok());
   FakeControlApi copy;
   Check(copy.Apply(from_get->config).ok());
-  Check(SerializeGet(copy.Snapshot()) == get);
+  Check(SerializeGet(copy.Snapshot().value()) == get);
   return 0;
 }

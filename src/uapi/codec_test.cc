@@ -112,7 +112,7 @@ Answer Replay(RequestParser& parser, FakeControlApi& api, const Transaction& t,
       case Status::kComplete: {
         Request r = parser.TakeRequest();
         if (r.op == Request::kGet) {
-          a.response += SerializeGet(api.Snapshot());
+          a.response += SerializeGet(api.Snapshot().value());
         } else {
           auto result = api.Apply(r.config);
           a.response += SerializeErrno(result.ok() ? 0 : result.error().code());
@@ -227,7 +227,7 @@ void CheckGolden(const std::filesystem::path& path, size_t chunk) {
             << "wireguard-go's answer changed: " << t.response;
         continue;
       }
-      bool drop_port = api.Snapshot().listen_port == 0;
+      bool drop_port = api.Snapshot()->listen_port == 0;
       EXPECT_EQ(Normalize(ours.response, drop_port),
                 Normalize(t.response, drop_port));
       // We close after every error answer; wireguard-go abandons the

@@ -39,9 +39,10 @@ class FakeControlApi : public device::ControlApi {
     return Ok();
   }
 
-  device::DeviceState Snapshot() override {
+  Result<device::DeviceState> Snapshot() override {
     std::lock_guard lock(mu_);
     ++snapshot_calls_;
+    if (snapshot_error_) return *snapshot_error_;
     return state_;
   }
 
@@ -49,6 +50,10 @@ class FakeControlApi : public device::ControlApi {
   void FailApplyWith(std::optional<Error> error) {
     std::lock_guard lock(mu_);
     apply_error_ = std::move(error);
+  }
+  void FailSnapshotWith(std::optional<Error> error) {
+    std::lock_guard lock(mu_);
+    snapshot_error_ = std::move(error);
   }
   void SetApplyDelay(std::chrono::milliseconds delay) { apply_delay_ = delay; }
   int apply_calls() const {
@@ -110,6 +115,7 @@ class FakeControlApi : public device::ControlApi {
   mutable std::mutex mu_;
   device::DeviceState state_;         // GUARDED_BY(mu_)
   std::optional<Error> apply_error_;  // GUARDED_BY(mu_)
+  std::optional<Error> snapshot_error_;  // GUARDED_BY(mu_)
   int apply_calls_ = 0;               // GUARDED_BY(mu_)
   int snapshot_calls_ = 0;            // GUARDED_BY(mu_)
   std::atomic<std::chrono::milliseconds> apply_delay_{

@@ -23,9 +23,7 @@ constexpr size_t kReadChunk = 64 * 1024;
 // Without inotify the loop looks at the socket file this often.
 constexpr auto kSocketFileCheckInterval = std::chrono::seconds(1);
 
-MonoTime MonoNow() {
-  return MonoTime(std::chrono::steady_clock::now().time_since_epoch());
-}
+MonoTime MonoNow() { return BootClock::now(); }
 
 Result<sockaddr_un> UnixAddress(const std::string& path) {
   sockaddr_un addr{};
@@ -313,7 +311,15 @@ void UapiServer::Loop::Process(Client& c) {
 
 void UapiServer::Loop::Answer(Client& c, Request request) {
   if (request.op == Request::kGet) {
-    c.out += SerializeGet(api_.Snapshot());
+    // A failed get is an error, never an empty configuration that a client
+    // (wg-quick save) would take for the real one.
+    Result<device::DeviceState> state = api_.Snapshot();
+    if (!state.ok()) {
+      LogError(fmt::format("UAPI: get failed: {}", state.error().message()));
+      c.out += SerializeErrno(state.error().code());
+      return;
+    }
+    c.out += SerializeGet(*state);
     return;
   }
   Result<void> r = api_.Apply(request.config);

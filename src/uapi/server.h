@@ -9,7 +9,8 @@
 // client socket is non-blocking and polled, so a slow or silent client never
 // holds up another, and nothing here touches the data path. Each complete
 // transaction calls the ControlApi once (Snapshot for get, Apply for set) and
-// is answered; several transactions per connection are served in order. A bad
+// is answered (a get whose Snapshot fails with its errno, never with an empty
+// configuration); several transactions per connection are served in order. A bad
 // set line is answered with its errno and the connection closed; a first line
 // that is not get=1/set=1 closes it without an answer (as wireguard-go).
 //

@@ -137,7 +137,7 @@ TEST_F(UapiServerTest, SetThenGetThroughTheSocket) {
   EXPECT_EQ(ReadAnswer(fd.get()), "errno=0\n\n");
   SendAll(fd.get(), "get=1\n\n");
   std::string got = ReadAnswer(fd.get());
-  EXPECT_EQ(got, SerializeGet(api_.Snapshot()));
+  EXPECT_EQ(got, SerializeGet(api_.Snapshot().value()));
   EXPECT_NE(got.find("listen_port=51820\npublic_key=" + kPeerA),
             std::string::npos)
       << got;
@@ -265,6 +265,20 @@ TEST_F(UapiServerTest, DeviceErrorIsAnsweredAndTheConnectionStaysUsable) {
   EXPECT_EQ(ReadAnswer(fd.get()), "errno=0\n\n");
 }
 
+TEST_F(UapiServerTest, FailedGetIsAnsweredWithItsErrnoNotAnEmptyConfig) {
+  auto server = StartServer();
+  device::ConfigRequest config;
+  config.listen_port = 51820;
+  ASSERT_TRUE(api_.Apply(config).ok());
+  api_.FailSnapshotWith(Error(ESHUTDOWN, "device is shutting down"));
+  UniqueFd fd = Connect(path_);
+  SendAll(fd.get(), "get=1\n\n");
+  EXPECT_EQ(ReadAnswer(fd.get()), "errno=-108\n\n");
+  api_.FailSnapshotWith(std::nullopt);
+  SendAll(fd.get(), "get=1\n\n");
+  EXPECT_EQ(ReadAnswer(fd.get()), "listen_port=51820\nerrno=0\n\n");
+}
+
 TEST_F(UapiServerTest, OverLongLineGetsEio) {
   auto server = StartServer();
   UniqueFd fd = Connect(path_);
@@ -345,7 +359,7 @@ TEST_F(UapiServerTest, SlowReaderOfALargeAnswerDoesNotBlockOthers) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
   auto r = ReadUntil(slow.get(),
                      [](const std::string& d) { return AnswerComplete(d, 3); });
-  EXPECT_GT(SerializeGet(api_.Snapshot()).size(), size_t{1} << 20);
+  EXPECT_GT(SerializeGet(api_.Snapshot().value()).size(), size_t{1} << 20);
   std::vector<std::string> answers;
   for (size_t pos = 0, end;
        (end = r.data.find("errno=0\n\n", pos)) != std::string::npos;
@@ -355,7 +369,7 @@ TEST_F(UapiServerTest, SlowReaderOfALargeAnswerDoesNotBlockOthers) {
   ASSERT_EQ(answers.size(), 3u);
   // Each answer is bigger than the pending-output cap, so the third get was
   // read only after the client began reading, well after the set.
-  EXPECT_EQ(answers[2], SerializeGet(api_.Snapshot()));
+  EXPECT_EQ(answers[2], SerializeGet(api_.Snapshot().value()));
   EXPECT_EQ(answers[0].rfind("public_key=", 0), 0u);  // served before the set
 }
 

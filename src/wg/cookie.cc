@@ -25,9 +25,9 @@ size_t Mac1Offset(ByteSpan message) {
 }
 size_t Mac2Offset(ByteSpan message) { return message.size() - crypto::kMacLen; }
 
-bool IsFresh(const std::optional<MonoTime>& born, MonoTime now) {
-  return born.has_value() && now >= *born &&
-         now - *born < kCookieSecretLifetime;
+bool IsFresh(const std::optional<MonoTime>& born, MonoTime now,
+             Duration lifetime) {
+  return born.has_value() && now >= *born && now - *born < lifetime;
 }
 
 // Cookie = MAC(Rm, source IP bytes || source port, big-endian).
@@ -59,7 +59,9 @@ CookieChecker::Verdict CookieChecker::Check(ByteSpan message,
   }
   // A cookie is only as good as the secret it was made with; without a fresh
   // secret no mac2 can be valid (Check has no Rng to make one).
-  if (!IsFresh(secret_born_, now)) return Verdict::kValidMac1;
+  if (!IsFresh(secret_born_, now, kCookieSecretLifetime)) {
+    return Verdict::kValidMac1;
+  }
   const crypto::Mac cookie = MakeCookie(secret_, source);
   const size_t mac2_at = Mac2Offset(message);
   const crypto::Mac mac2 =
@@ -77,7 +79,7 @@ void CookieChecker::CreateCookieReply(ByteSpan message, uint32_t receiver_index,
   out = CookieReply{};
   out.receiver_index = receiver_index;
   if (message.size() < 2 * crypto::kMacLen) return;
-  if (!IsFresh(secret_born_, now)) {
+  if (!IsFresh(secret_born_, now, kCookieSecretLifetime)) {
     rng.Fill(secret_.mutable_span());
     secret_born_ = now;
   }
@@ -109,7 +111,7 @@ void CookieGenerator::AddMacs(MutableByteSpan message, MonoTime now) {
 
   const size_t mac2_at = Mac2Offset(message);
   crypto::Mac mac2{};
-  if (IsFresh(cookie_born_, now)) {
+  if (IsFresh(cookie_born_, now, kCookieUseLifetime)) {
     mac2 = crypto::Blake2sMac(ByteSpan(cookie_),
                               {ByteSpan(message.first(mac2_at))});
   }

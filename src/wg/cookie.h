@@ -7,7 +7,8 @@
 // replies. Its secret rotates every kCookieSecretLifetime (120 s).
 // CookieGenerator is the sending side, one per peer (keyed by the peer's
 // public key): it adds mac1 to our handshake messages, and mac2 while it holds
-// a fresh cookie (< 120 s old) from that peer's cookie reply.
+// a fresh cookie (< 115 s old, kCookieUseLifetime) from that peer's cookie
+// reply.
 //
 // Thread safety: single-threaded, owned by the engine.
 
@@ -26,6 +27,11 @@ namespace zl::wg {
 
 inline constexpr auto kCookieSecretLifetime =
     std::chrono::seconds(120);  // whitepaper §6.1
+// How long the sender uses a received cookie: the secret's lifetime less
+// REKEY_TIMEOUT (5 s), so a cookie about to expire at the responder is not
+// spent on a message that would arrive too late (the kernel's cookie.c).
+inline constexpr auto kCookieUseLifetime =
+    kCookieSecretLifetime - std::chrono::seconds(5);
 
 class CookieChecker {
  public:
