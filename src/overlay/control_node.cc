@@ -244,7 +244,7 @@ Result<nlohmann::json> Daemon::Impl::RemoveNode(const std::string& name) {
     removed = *r;
     // Keep routing to it a moment, so the watch answer that tells it goes out.
     swaps.push_back(Swap{removed.public_key, MemberAllowedIps(removed), std::nullopt,
-                         clock.Now().mono + kSwapDelay});
+                         clock.Read().mono + kSwapDelay});
     OnStoreChanged();
   }
   auto rev = store->Revision();
@@ -398,7 +398,7 @@ void Daemon::Impl::HandlePeer(const HttpRequest& request,
       }
       std::vector<Cidr> old_ips{token->subnet4};
       if (token->subnet6) old_ips.push_back(*token->subnet6);
-      swaps.push_back(Swap{token->onetime_public_key, old_ips, key, clock.Now().mono + kSwapDelay});
+      swaps.push_back(Swap{token->onetime_public_key, old_ips, key, clock.Read().mono + kSwapDelay});
       OnStoreChanged();
       auto snap = store->Snapshot();
       if (!snap.ok()) {
@@ -441,7 +441,7 @@ void Daemon::Impl::HandlePeer(const HttpRequest& request,
       return;
     }
     timeout = std::clamp(timeout, 0, int(kMaxLongPoll.count()));
-    watchers.Park(since, clock.Now().mono + std::chrono::seconds(timeout), responder);
+    watchers.Park(since, clock.Read().mono + std::chrono::seconds(timeout), responder);
     auto rev = store->Revision();
     if (rev.ok() && *rev != since) {
       watchers.Wake(since + 1 > *rev ? since + 1 : *rev,

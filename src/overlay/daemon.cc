@@ -121,15 +121,6 @@ Result<void> Daemon::Impl::Start() {
     }
   }
 
-  const std::string uapi_path = uapi::SocketPathForInterface(options.interface);
-  uapi::UapiServerOptions uapi_options;
-  uapi_options.on_socket_file_gone = [uapi_path] {
-    LogError("UAPI socket " + uapi_path + " was removed; `wg` can no longer reach this node");
-  };
-  auto uapi_server = uapi::UapiServer::Start(uapi_path, *device, std::move(uapi_options));
-  if (!uapi_server.ok()) return uapi_server.error().Wrap("UAPI socket " + uapi_path);
-  uapi = std::move(*uapi_server);
-
   {
     std::lock_guard lock(mu);
     if (loaded->has_value()) {
@@ -200,8 +191,9 @@ void Daemon::Impl::Stop() {
     if (probe_responder) probe_responder->Stop();
   }
   if (device) device->Close();
-  if (uapi) uapi->Stop();
 }
+
+device::ControlApi& Daemon::device_api() { return *impl_->device; }
 
 // --- the overlay on this node ---
 
@@ -464,15 +456,15 @@ Result<void> Daemon::Impl::SaveStateLocked() {
 // --- the ticker: timers and health ---
 
 void Daemon::Impl::TickerLoop() {
-  MonoTime next_health = clock.Now().mono;
+  MonoTime next_health = clock.Read().mono;
   while (!stopping) {
     {
       std::unique_lock lock(mu);
       cv.wait_for(lock, kTickPeriod, [this] { return stopping.load(); });
       if (stopping) return;
-      if (state && state->role == NodeState::Role::kControl) ControlTickLocked(clock.Now().mono);
+      if (state && state->role == NodeState::Role::kControl) ControlTickLocked(clock.Read().mono);
     }
-    const MonoTime now = clock.Now().mono;
+    const MonoTime now = clock.Read().mono;
     watchers.ExpireDue(now, [this](uint64_t since) { return WatchAnswer(since); });
     auto events_answer = [this](uint64_t since) { return EventsAnswer(since); };
     event_waiters.Wake(events.last_seq(), events_answer);
@@ -502,8 +494,8 @@ void Daemon::Impl::HealthRound() {
   auto probed = ProbeAll(targets, source, kProbeTimeout);
   auto device_state = device->Snapshot();
   if (!device_state.ok()) return;  // shutting down
-  const WallTime wall = clock.Now().wall;
-  const MonoTime now = clock.Now().mono;
+  const WallTime wall = clock.Read().wall;
+  const MonoTime now = clock.Read().mono;
   std::lock_guard lock(mu);
   if (!state) return;
   for (size_t i = 0; i < keys.size(); ++i) {

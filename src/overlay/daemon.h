@@ -3,7 +3,8 @@
 //
 // It owns, in one process:
 //   - the WireGuard device (TUN + UDP, in-process: no second process, no
-//     UAPI round trip) and the UAPI socket, so `wg show IFNAME` works;
+//     UAPI round trip); the program serves the UAPI socket on device_api(),
+//     so `wg show IFNAME` works;
 //   - the local API: HTTP+JSON on DIR/control.sock (mode 0600), which the
 //     CLI uses (`curl --unix-socket` works too);
 //   - once in an overlay: the node's overlay addresses on the TUN, the
@@ -35,6 +36,7 @@
 #include "base/ip.h"
 #include "base/result.h"
 #include "crypto/random.h"
+#include "device/config.h"
 #include "net/event_loop.h"
 
 namespace zl::overlay {
@@ -58,6 +60,11 @@ class Daemon {
   Daemon& operator=(const Daemon&) = delete;
 
   void Stop();
+
+  // The embedded device's control API, for the UAPI server that the
+  // program serves next to the daemon (so `wg show IFNAME` works). Valid
+  // until the daemon is destroyed; after Stop its calls fail (ESHUTDOWN).
+  device::ControlApi& device_api();
 
   struct Impl;
 

@@ -42,7 +42,6 @@
 #include "overlay/prober.h"
 #include "overlay/store.h"
 #include "overlay/token.h"
-#include "uapi/server.h"
 
 namespace zl::overlay {
 
@@ -154,7 +153,6 @@ struct Daemon::Impl {
   crypto::PublicKey public_key;
 
   std::unique_ptr<device::Device> device;
-  std::unique_ptr<uapi::UapiServer> uapi;
   std::unique_ptr<HttpServer> local_api;
   std::unique_ptr<HttpServer> metrics_server;
   DnsZone dns_zone;

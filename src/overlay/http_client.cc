@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <mutex>
 
 namespace zl::overlay {
@@ -74,6 +75,7 @@ struct HttpClient::Impl {
   std::string base_url;
   CURL* curl = nullptr;
   curl_slist* body_headers = nullptr;
+  std::function<bool()> cancelled;
 
   ~Impl() {
     if (curl != nullptr) curl_easy_cleanup(curl);
@@ -98,6 +100,19 @@ HttpClient::HttpClient(HttpTarget target) : impl_(std::make_unique<Impl>()) {
 }
 
 HttpClient::~HttpClient() = default;
+
+void HttpClient::SetCancel(std::function<bool()> cancelled) {
+  impl_->cancelled = std::move(cancelled);
+}
+
+namespace {
+// libcurl calls this about once a second while a transfer waits, and more
+// often while data flows; a non-zero return aborts the transfer.
+int CheckCancel(void* data, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  const auto* cancelled = static_cast<const std::function<bool()>*>(data);
+  return (*cancelled)() ? 1 : 0;
+}
+}  // namespace
 
 Result<HttpResponse> HttpClient::Request(std::string_view method,
                                          std::string_view path_and_query,
@@ -138,6 +153,11 @@ Result<HttpResponse> HttpClient::Request(std::string_view method,
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &WriteBody);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, detail);
+  if (impl.cancelled) {
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, &CheckCancel);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &impl.cancelled);
+  }
   if (method == "GET" && body.empty()) {
     curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
   } else if (method == "HEAD") {
@@ -154,6 +174,7 @@ Result<HttpResponse> HttpClient::Request(std::string_view method,
   }
 
   const CURLcode code = curl_easy_perform(curl);
+  if (code == CURLE_ABORTED_BY_CALLBACK) return fail(ECANCELED, "cancelled");
   if (code != CURLE_OK) {
     if (sink.overflow) {
       return fail(EMSGSIZE, fmt::format("the answer is over {} bytes",

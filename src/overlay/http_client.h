@@ -11,6 +11,7 @@
 // connection alive between calls).
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -40,6 +41,11 @@ class HttpClient {
                                std::string_view path_and_query,
                                std::string_view body,
                                std::chrono::milliseconds timeout);
+  // A call in progress (or a later one) ends with ECANCELED within about a
+  // second once `cancelled` returns true (it is polled on the calling
+  // thread). For long polls that must end when their owner stops.
+  void SetCancel(std::function<bool()> cancelled);
+
   Result<HttpResponse> Get(std::string_view path_and_query,
                            std::chrono::milliseconds timeout) {
     return Request("GET", path_and_query, "", timeout);

@@ -64,7 +64,7 @@ void Daemon::Impl::HandleEvents(const HttpRequest& request,
     responder->Respond(EventsAnswer(since));
     return;
   }
-  event_waiters.Park(since, clock.Now().mono + std::chrono::seconds(timeout), responder);
+  event_waiters.Park(since, clock.Read().mono + std::chrono::seconds(timeout), responder);
   event_waiters.Wake(events.last_seq(), [this](uint64_t s) { return EventsAnswer(s); });
 }
 

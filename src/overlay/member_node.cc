@@ -201,7 +201,7 @@ Result<nlohmann::json> Daemon::Impl::DoJoin(const JoinToken& token, const std::s
   auto member = (*answer).contains("member") ? MemberFromJson((*answer)["member"])
                                              : Result<Member>(MakeError(EPROTO, "no member"));
   auto snap = (*answer).contains("snapshot")
-                  ? StoreSnapshotFromJson((*answer)["snapshot"])
+                  ? SnapshotFromJson((*answer)["snapshot"])
                   : Result<StoreSnapshot>(MakeError(EPROTO, "no snapshot"));
   if (!member.ok() || !snap.ok() || member->public_key != public_key) {
     rollback();
@@ -362,7 +362,7 @@ void Daemon::Impl::WatchLoop(uint64_t generation) {
         auto snap_response = client.Get("/v1/snapshot", kControlCallTimeout);
         auto snap_json = snap_response.ok() ? JsonOf(*snap_response, "snapshot")
                                             : Result<nlohmann::json>(snap_response.error());
-        auto snap = snap_json.ok() ? StoreSnapshotFromJson(*snap_json)
+        auto snap = snap_json.ok() ? SnapshotFromJson(*snap_json)
                                    : Result<StoreSnapshot>(snap_json.error());
         std::lock_guard lock(mu);
         if (snap.ok() && state && watch_generation == generation) {

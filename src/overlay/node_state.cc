@@ -69,7 +69,7 @@ Result<NodeState> ParseNodeState(std::string_view text) {
     return MakeError(EINVAL, "unknown role \"" + role + "\"");
   }
   if (!j.contains("params")) return MakeError(EINVAL, "missing \"params\"");
-  auto params = OverlayParamsFromJson(j["params"]);
+  auto params = ParamsFromJson(j["params"]);
   if (!params.ok()) return params.error().Wrap("params");
   s.params = *params;
   if (!j.contains("self")) return MakeError(EINVAL, "missing \"self\"");

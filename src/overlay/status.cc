@@ -23,7 +23,7 @@ double Seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
 nlohmann::json Daemon::Impl::PeersJsonLocked(const device::DeviceState* device_state) {
   nlohmann::json peers = nlohmann::json::array();
   if (!state) return peers;
-  const WallTime now = clock.Now().wall;
+  const WallTime now = clock.Read().wall;
   for (const Member& m : state->members) {
     if (m.public_key == public_key) continue;
     nlohmann::json p;
@@ -97,29 +97,36 @@ nlohmann::json Daemon::Impl::StatusJsonLocked() {
 std::string Daemon::Impl::MetricsText() {
   auto device_state = device->Snapshot();
   std::lock_guard lock(mu);
-  MetricsWriter w;
-  w.Gauge("zlayer_overlay_member", "1 while this node is in an overlay", {},
+  MetricsWriter metrics;
+  // Names and labels here are fixed and valid; a failure would be a bug.
+  auto w_gauge = [&](const char* name, const char* help, const MetricLabels& labels, double v) {
+    (void)metrics.Gauge(name, help, labels, v);
+  };
+  auto w_counter = [&](const char* name, const char* help, const MetricLabels& labels, double v) {
+    (void)metrics.Counter(name, help, labels, v);
+  };
+  w_gauge("zlayer_overlay_member", "1 while this node is in an overlay", {},
           state ? 1.0 : 0.0);
   if (state) {
-    w.Gauge("zlayer_overlay_members", "Members of the overlay, this node included", {},
+    w_gauge("zlayer_overlay_members", "Members of the overlay, this node included", {},
             double(state->members.size()));
-    w.Gauge("zlayer_overlay_revision", "Store revision this node has applied", {},
+    w_gauge("zlayer_overlay_revision", "Store revision this node has applied", {},
             double(state->revision));
-    w.Gauge("zlayer_overlay_control_reachable", "1 while the control node answers", {},
+    w_gauge("zlayer_overlay_control_reachable", "1 while the control node answers", {},
             (state->role == NodeState::Role::kControl || control_reachable) ? 1.0 : 0.0);
-    const WallTime now = clock.Now().wall;
+    const WallTime now = clock.Read().wall;
     for (const Member& m : state->members) {
       if (m.public_key == public_key) continue;
-      const std::map<std::string, std::string> labels{{"peer", m.name}};
+      const MetricLabels labels{{"peer", m.name}};
       if (device_state.ok()) {
         for (const device::PeerState& d : device_state->peers) {
           if (d.public_key != m.public_key) continue;
-          w.Counter("zlayer_overlay_peer_rx_bytes_total", "Bytes received from the peer", labels,
+          w_counter("zlayer_overlay_peer_rx_bytes_total", "Bytes received from the peer", labels,
                     double(d.rx_bytes));
-          w.Counter("zlayer_overlay_peer_tx_bytes_total", "Bytes sent to the peer", labels,
+          w_counter("zlayer_overlay_peer_tx_bytes_total", "Bytes sent to the peer", labels,
                     double(d.tx_bytes));
           if (d.last_handshake) {
-            w.Gauge("zlayer_overlay_peer_handshake_age_seconds",
+            w_gauge("zlayer_overlay_peer_handshake_age_seconds",
                     "Seconds since the last completed handshake", labels,
                     Seconds(now - *d.last_handshake));
           }
@@ -127,25 +134,25 @@ std::string Daemon::Impl::MetricsText() {
       }
       auto info = peer_info.find(m.public_key);
       if (info == peer_info.end()) continue;
-      w.Gauge("zlayer_overlay_peer_health",
+      w_gauge("zlayer_overlay_peer_health",
               "Peer health: 0 unknown, 1 up, 2 degraded, 3 down", labels,
               double(int(info->second.health.state())));
-      w.Gauge("zlayer_overlay_peer_probe_loss", "Share of recent probes lost", labels,
+      w_gauge("zlayer_overlay_peer_probe_loss", "Share of recent probes lost", labels,
               info->second.health.probe_loss());
       if (info->second.rtt) {
-        w.Gauge("zlayer_overlay_peer_rtt_seconds", "Round-trip time of the last probe", labels,
+        w_gauge("zlayer_overlay_peer_rtt_seconds", "Round-trip time of the last probe", labels,
                 Seconds(*info->second.rtt));
       }
     }
   }
   const DnsCounters dns = dns_zone.counters();
-  w.Counter("zlayer_overlay_dns_queries_total", "DNS queries received", {}, double(dns.queries));
-  w.Counter("zlayer_overlay_dns_nxdomain_total", "DNS answers NXDOMAIN", {}, double(dns.nxdomain));
-  w.Counter("zlayer_overlay_dns_refused_total", "DNS queries refused (outside the zone)", {},
+  w_counter("zlayer_overlay_dns_queries_total", "DNS queries received", {}, double(dns.queries));
+  w_counter("zlayer_overlay_dns_nxdomain_total", "DNS answers NXDOMAIN", {}, double(dns.nxdomain));
+  w_counter("zlayer_overlay_dns_refused_total", "DNS queries refused (outside the zone)", {},
             double(dns.refused));
-  w.Counter("zlayer_overlay_dns_malformed_total", "Malformed DNS queries", {},
+  w_counter("zlayer_overlay_dns_malformed_total", "Malformed DNS queries", {},
             double(dns.malformed));
-  return w.Finish();
+  return metrics.Finish();
 }
 
 }  // namespace zl::overlay

@@ -31,6 +31,7 @@
 #include "overlay/daemon.h"
 #include "overlay/http_client.h"
 #include "overlay/state_files.h"
+#include "uapi/server.h"
 
 namespace {
 
@@ -110,10 +111,22 @@ int RunDaemon(const zl::overlay::DaemonOptions& options) {
     }
     return Fail(m);
   }
+  // The UAPI socket, so wg(8) shows and may inspect the overlay interface.
+  const std::string uapi_path = zl::uapi::SocketPathForInterface(options.interface);
+  zl::uapi::UapiServerOptions uapi_options;
+  uapi_options.on_socket_file_gone = [uapi_path] {
+    zl::LogError("UAPI socket " + uapi_path + " was removed; wg(8) can no longer reach this node");
+  };
+  auto uapi = zl::uapi::UapiServer::Start(uapi_path, (*daemon)->device_api(), std::move(uapi_options));
+  if (!uapi.ok()) {
+    (*daemon)->Stop();
+    return Fail("UAPI socket " + uapi_path + ": " + uapi.error().message());
+  }
   zl::LogError("zlayer-overlay " + std::string(ZL_VERSION) + " running on " + options.interface +
                ", state in " + options.state_dir);
   auto ran = (*loop)->Run();
   (*daemon)->Stop();
+  (*uapi)->Stop();
   if (!ran.ok()) return Fail("event loop: " + ran.error().message());
   return 0;
 }
