@@ -638,6 +638,12 @@ void HttpServer::Stop() {
   // completion callbacks run here, on this thread).
   impl.gate->Close();
   impl.loop.reset();
+  // BeginStop resumed every suspended connection, unless the loop died
+  // first; MHD must not stop with one still suspended.
+  for (const auto& [raw, exchange] : impl.suspended) {
+    exchange->MarkClosed();
+    MHD_resume_connection(exchange->connection);
+  }
   MHD_stop_daemon(impl.daemon);
   impl.daemon = nullptr;
   impl.suspended.clear();
