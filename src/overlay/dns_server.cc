@@ -93,6 +93,9 @@ struct DnsServer::Impl {
     SteadyTime last_activity;
 
     size_t pending() const { return out.size() - out_pos; }
+    bool HasWholeMessage() const {
+      return in.size() >= 2 && in.size() - 2 >= LoadBe16(in.data());
+    }
   };
 
   Impl(DnsZone& z, DnsServerOptions o) : zone(z), options(o) {}
@@ -105,8 +108,7 @@ struct DnsServer::Impl {
   bool Serve(Client& client, SteadyTime now);
   bool WriteTo(Client& client, SteadyTime now);
   // Answers whole messages until none is left or kMaxPendingOutput waits.
-  // True if it answered any.
-  bool AnswerFrames(Client& client);
+  void AnswerFrames(Client& client);
 
   DnsZone& zone;
   const DnsServerOptions options;
@@ -228,16 +230,16 @@ bool DnsServer::Impl::ReadFrom(Client& client, SteadyTime now) {
 }
 
 bool DnsServer::Impl::Serve(Client& client, SteadyTime now) {
-  // Each turn answers at least one message or stops, and the input is
-  // bounded by what one round reads.
+  // Each turn answers at least one message or stops; the input is bounded
+  // by what one round reads.
   for (;;) {
-    const bool answered = AnswerFrames(client);
+    AnswerFrames(client);
     if (!WriteTo(client, now)) return false;
-    if (!answered || client.pending() >= kMaxPendingOutput) return true;
+    if (client.pending() >= kMaxPendingOutput || !client.HasWholeMessage()) return true;
   }
 }
 
-bool DnsServer::Impl::AnswerFrames(Client& client) {
+void DnsServer::Impl::AnswerFrames(Client& client) {
   size_t pos = 0;
   while (client.in.size() - pos >= 2 && client.pending() < kMaxPendingOutput) {
     const size_t len = LoadBe16(client.in.data() + pos);
@@ -252,7 +254,6 @@ bool DnsServer::Impl::AnswerFrames(Client& client) {
     client.out.insert(client.out.end(), answer.begin(), answer.end());
   }
   client.in.erase(client.in.begin(), client.in.begin() + long(pos));
-  return pos > 0;
 }
 
 bool DnsServer::Impl::WriteTo(Client& client, SteadyTime now) {

@@ -308,6 +308,27 @@ TEST_F(DnsServerTest, StopJoinsAndClosesTheSockets) {
   EXPECT_EQ((*again)->port(), port);
 }
 
+TEST(DnsServerIpv6Test, AnswersOnIpv6Loopback) {
+  DnsZone zone;
+  zone.Replace(TestZoneData());
+  const IpAddress loopback6 = IpAddress::Parse("::1").value();
+  auto server = DnsServer::Start(Endpoint(loopback6, 0), zone);
+  if (!server.ok() && server.error().code() == EADDRNOTAVAIL) {
+    GTEST_SKIP() << "no IPv6 loopback here: " << server.error().message();
+  }
+  ASSERT_TRUE(server.ok()) << server.error().message();
+  auto sock = net::testing::OpenUdp(Endpoint(loopback6, 0));
+  ASSERT_TRUE(sock.ok());
+  ASSERT_TRUE(net::testing::SendTo(sock->get(), Endpoint(loopback6, (*server)->port()),
+                                   AsString(MakeQuery("ctl.zlayer.internal.", LDNS_RR_TYPE_AAAA))));
+  auto reply = net::testing::ReceiveFrom(sock->get());
+  ASSERT_TRUE(reply.has_value());
+  PktPtr pkt = ParseMessage(std::vector<uint8_t>(reply->payload.begin(), reply->payload.end()));
+  ASSERT_NE(pkt, nullptr);
+  EXPECT_THAT(SectionText(pkt.get(), LDNS_SECTION_ANSWER),
+              ::testing::ElementsAre("ctl.zlayer.internal. 30 IN AAAA fd42:0:0:1::1"));
+}
+
 TEST_F(DnsServerTest, TakenPortIsAClearError) {
   auto second = DnsServer::Start(server_endpoint(), zone_);
   ASSERT_FALSE(second.ok());

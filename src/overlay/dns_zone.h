@@ -24,6 +24,15 @@
 // an answer that does not fit is truncated with TC set. Names are matched
 // case-insensitively; the question is echoed as sent. AA is set on
 // authoritative answers.
+// Details: a reverse zone is the overlay CIDR rounded down to whole octets
+// (IPv4) or nibbles (IPv6), with its own SOA and NS (ns1.ZONE). Classes other
+// than IN and zone transfers (AXFR/IXFR) are REFUSED; a query must have one
+// question, no answer or authority records and at most one additional (the
+// OPT), else FORMERR; an EDNS version other than 0 gets BADVERS. Over the
+// size limit the additional section goes first (no TC), then everything but
+// the question (TC). NOTIMP and BADVERS count as malformed. Until the first
+// Replace() every query is REFUSED. Invalid names in the data are skipped
+// (logged), never served.
 //
 // Thread safety: Replace() and Answer() may be called from any thread; Answer
 // sees either the old or the new data, never a mix.
