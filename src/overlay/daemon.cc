@@ -178,8 +178,15 @@ void Daemon::Impl::Stop() {
   if (ticker.joinable()) ticker.join();
   if (local_api) local_api->Stop();
   if (metrics_server) metrics_server->Stop();
-  for (auto& t : tasks) {
-    if (t.joinable()) t.join();
+  {
+    std::vector<Task> running;
+    {
+      std::lock_guard lock(tasks_mu);
+      running.swap(tasks);
+    }
+    for (auto& t : running) {
+      if (t.thread.joinable()) t.thread.join();
+    }
   }
   HttpResponse shutting_down = ErrorResponse(503, "the daemon is shutting down");
   watchers.AnswerAll(shutting_down);

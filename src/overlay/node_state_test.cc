@@ -83,7 +83,9 @@ TEST(NodeStateTest, DamagedFilesAreRefusedWithAReason) {
   for (const std::string& text : bad) {
     auto r = ParseNodeState(text);
     EXPECT_FALSE(r.ok()) << text;
-    if (!r.ok()) EXPECT_EQ(r.error().code(), EINVAL);
+    if (!r.ok()) {
+      EXPECT_EQ(r.error().code(), EINVAL);
+    }
   }
   std::string wrong_role = good;
   wrong_role.replace(wrong_role.find("\"member\""), 8, "\"admin\"");
