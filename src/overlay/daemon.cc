@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <future>
 #include <set>
 
 #include "base/log.h"
@@ -67,14 +68,14 @@ int64_t UnixNow() {
 Daemon::Daemon(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Daemon::~Daemon() { Stop(); }
 void Daemon::Stop() {
-  if (impl_) impl_->Stop();
+  if (impl_) impl_->Stop(/*loop_running=*/false);
 }
 
 Result<std::unique_ptr<Daemon>> Daemon::Start(net::EventLoop& loop, DaemonOptions options,
                                               const Clock& clock, crypto::Rng& rng) {
   auto impl = std::make_unique<Impl>(loop, std::move(options), clock, rng);
   if (auto started = impl->Start(); !started.ok()) {
-    impl->Stop();
+    impl->Stop(/*loop_running=*/true);
     return started.error();
   }
   return std::unique_ptr<Daemon>(new Daemon(std::move(impl)));
@@ -171,8 +172,12 @@ Result<void> Daemon::Impl::Start() {
   return Ok();
 }
 
-void Daemon::Impl::Stop() {
+void Daemon::Impl::Stop(bool loop_running) {
   if (stopping.exchange(true)) return;
+  // With the loop stopped, close the device first: a thread waiting on a
+  // device call is released (ESHUTDOWN) instead of waiting for a loop that
+  // no longer runs.
+  if (!loop_running && device) device->Close();
   cv.notify_all();
   StopWatch();
   if (ticker.joinable()) ticker.join();
@@ -197,7 +202,15 @@ void Daemon::Impl::Stop() {
     if (dns_server) dns_server->Stop();
     if (probe_responder) probe_responder->Stop();
   }
-  if (device) device->Close();
+  if (loop_running && device) {
+    // The device belongs to the running loop: close it there.
+    std::promise<void> closed;
+    loop.Post([&] {
+      device->Close();
+      closed.set_value();
+    });
+    closed.get_future().wait();
+  }
 }
 
 device::ControlApi& Daemon::device_api() { return *impl_->device; }

@@ -24,9 +24,10 @@
 // a ticker thread runs health checks and timers; a member has a watch
 // thread. Node state is guarded by one mutex.
 //
-// Shutdown: Stop() (idempotent, on the loop's thread after the loop
-// returned, or before it runs): stops the servers and threads, then closes
-// the device (keys wiped, TUN removed). The state stays on disk.
+// The loop: Start() must be called while `loop` runs on another thread (the
+// daemon configures its device as it starts). Shutdown: stop the loop, then
+// Stop() (idempotent): the device is closed (keys wiped, TUN removed), then
+// the servers and threads stop. The state stays on disk.
 
 #include <memory>
 #include <optional>

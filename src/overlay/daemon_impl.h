@@ -73,7 +73,9 @@ struct Daemon::Impl {
 
   // --- daemon.cc ---
   Result<void> Start();
-  void Stop();
+  // `loop_running`: the loop still runs on its thread (a failed Start);
+  // else it has stopped (normal shutdown). See Daemon::Stop.
+  void Stop(bool loop_running);
   // Brings the overlay up from `state` (addresses, link, DNS, probes,
   // peers; the peer API on the control node; the watch on a member).
   Result<void> ActivateLocked();

@@ -75,7 +75,11 @@ void Daemon::Impl::HandleDnsRegister(const HttpRequest& request,
     responder->Respond(ErrorResponse(body.error()));
     return;
   }
-  auto record = DnsRecordFromJson(*body);
+  // The request carries the record's fields, not a stored record: no
+  // revision (the store assigns it).
+  nlohmann::json fields = *body;
+  fields["revision"] = 0;
+  auto record = DnsRecordFromJson(fields);
   if (!record.ok()) {
     responder->Respond(ErrorResponse(record.error()));
     return;

@@ -115,7 +115,7 @@ std::string FormatStatus(const nlohmann::json& s) {
   }
   const nlohmann::json overlay = s.value("overlay", nlohmann::json::object());
   out += fmt::format("node:        {} ({})\n", Str(s, "name"), Str(s, "role"));
-  out += fmt::format("overlay:     {} (zone {})\n", Str(overlay, "cidr"), Str(overlay, "dns_zone"));
+  out += fmt::format("overlay:     {} (zone {})\n", Str(overlay, "cidr4"), Str(overlay, "dns_zone"));
   out += fmt::format("address:     {} (subnet {})\n", Str(s, "address"), Str(s, "subnet"));
   if (s.contains("address6")) {
     out += fmt::format("address6:    {} (subnet {})\n", Str(s, "address6"), Str(s, "subnet6"));

@@ -94,16 +94,24 @@ struct Api {
 int RunDaemon(const zl::overlay::DaemonOptions& options) {
   auto loop = zl::net::EventLoop::Create();
   if (!loop.ok()) return Fail("event loop: " + loop.error().message());
+  // Block the signals before any thread starts, so the signalfd gets them.
   auto signals = (*loop)->WatchSignals({SIGINT, SIGTERM, SIGHUP}, [&](int signo) {
     zl::LogVerbose(std::string("received ") + strsignal(signo) + ", shutting down");
     (*loop)->Stop();
   });
   if (!signals.ok()) return Fail("signals: " + signals.error().message());
   ::signal(SIGPIPE, SIG_IGN);
+  // The device's loop runs on its own thread from the start: the daemon
+  // configures the device (a control call the loop must run) while it
+  // starts, and answers the local API from other threads.
+  zl::Result<void> ran = zl::Ok();
+  std::thread loop_thread([&] { ran = (*loop)->Run(); });
   zl::SystemClock clock;
   zl::crypto::SystemRng rng;
   auto daemon = zl::overlay::Daemon::Start(**loop, options, clock, rng);
   if (!daemon.ok()) {
+    (*loop)->Stop();
+    loop_thread.join();
     std::string m = daemon.error().message();
     if (daemon.error().code() == EPERM && m.find("root") == std::string::npos &&
         m.find("owned") == std::string::npos) {
@@ -119,12 +127,16 @@ int RunDaemon(const zl::overlay::DaemonOptions& options) {
   };
   auto uapi = zl::uapi::UapiServer::Start(uapi_path, (*daemon)->device_api(), std::move(uapi_options));
   if (!uapi.ok()) {
+    (*loop)->Stop();
+    loop_thread.join();
     (*daemon)->Stop();
     return Fail("UAPI socket " + uapi_path + ": " + uapi.error().message());
   }
   zl::LogError("zlayer-overlay " + std::string(ZL_VERSION) + " running on " + options.interface +
                ", state in " + options.state_dir);
-  auto ran = (*loop)->Run();
+  loop_thread.join();
+  // Shutdown order: the daemon's servers and threads, then the device
+  // (keys wiped, TUN removed), then the UAPI server and its socket.
   (*daemon)->Stop();
   (*uapi)->Stop();
   if (!ran.ok()) return Fail("event loop: " + ran.error().message());
