@@ -243,8 +243,8 @@ Result<nlohmann::json> Daemon::Impl::RemoveNode(const std::string& name) {
     if (!r.ok()) return r.error();
     removed = *r;
     // Keep routing to it a moment, so the watch answer that tells it goes out.
-    swaps.push_back(Swap{removed.public_key, MemberAllowedIps(removed), std::nullopt,
-                         clock.Read().mono + kSwapDelay});
+    departing.push_back(
+        Departing{removed.public_key, MemberAllowedIps(removed), clock.Read().mono + kRemovalGrace});
     OnStoreChanged();
   }
   auto rev = store->Revision();
@@ -304,8 +304,8 @@ HttpResponse Daemon::Impl::WatchAnswer(uint64_t since) {
 
 void Daemon::Impl::ControlTickLocked(MonoTime now) {
   bool changed = false;
-  std::erase_if(swaps, [&](const Swap& s) {
-    if (s.due > now) return false;
+  std::erase_if(departing, [&](const Departing& d) {
+    if (d.due > now) return false;
     changed = true;
     return true;
   });
@@ -319,17 +319,22 @@ void Daemon::Impl::ControlTickLocked(MonoTime now) {
 }
 
 Result<void> Daemon::Impl::StartPeerApiLocked() {
-  if (peer_api) return Ok();
-  const Endpoint at(state->control_address, state->params.api_port);
-  auto listener = ListenTcp(at);
-  if (!listener.ok()) return listener.error().Wrap("peer API on " + at.ToString());
-  auto server = HttpServer::Start(std::move(*listener), [this](const HttpRequest& r,
-                                                               std::shared_ptr<HttpResponder> w) {
-    HandlePeer(r, std::move(w));
-  });
-  if (!server.ok()) return server.error().Wrap("peer API");
-  peer_api = std::move(*server);
-  return Ok();
+  auto serve = [this](const Endpoint& at, std::unique_ptr<HttpServer>& server) -> Result<void> {
+    if (server) return Ok();
+    auto listener = ListenTcp(at);
+    if (!listener.ok()) return listener.error().Wrap("peer API on " + at.ToString());
+    auto started = HttpServer::Start(std::move(*listener), [this](const HttpRequest& r,
+                                                                  std::shared_ptr<HttpResponder> w) {
+      HandlePeer(r, std::move(w));
+    });
+    if (!started.ok()) return started.error().Wrap("peer API on " + at.ToString());
+    server = std::move(*started);
+    return Ok();
+  };
+  if (auto r = serve(Endpoint(state->control_address, state->params.api_port), peer_api); !r.ok()) {
+    return r;
+  }
+  return serve(Endpoint(EnrolmentControlAddress(), state->params.api_port), enrol_api);
 }
 
 // The peer API. Callers are identified by the source address of their TCP
@@ -387,7 +392,8 @@ void Daemon::Impl::HandlePeer(const HttpRequest& request,
         responder->Respond(ErrorResponse(token.error()));
         return;
       }
-      if (!token->subnet4.Contains(from) && !(token->subnet6 && token->subnet6->Contains(from))) {
+      // Only the token's one-time peer may send from its enrolment address.
+      if (from != EnrolmentAddress(token->id)) {
         responder->Respond(ErrorResponse(403, "enrolment must come through the token's own tunnel"));
         return;
       }
@@ -396,9 +402,6 @@ void Daemon::Impl::HandlePeer(const HttpRequest& request,
         responder->Respond(ErrorResponse(member.error()));
         return;
       }
-      std::vector<Cidr> old_ips{token->subnet4};
-      if (token->subnet6) old_ips.push_back(*token->subnet6);
-      swaps.push_back(Swap{token->onetime_public_key, old_ips, key, clock.Read().mono + kSwapDelay});
       OnStoreChanged();
       auto snap = store->Snapshot();
       if (!snap.ok()) {

@@ -199,6 +199,7 @@ void Daemon::Impl::Stop(bool loop_running) {
   {
     std::lock_guard lock(mu);
     if (peer_api) peer_api->Stop();
+    if (enrol_api) enrol_api->Stop();
     if (dns_server) dns_server->Stop();
     if (probe_responder) probe_responder->Stop();
   }
@@ -225,6 +226,9 @@ Result<void> Daemon::Impl::SetOverlayAddresses(bool add) {
   addrs.emplace_back(NodeAddress(s.self.subnet4), s.params.cidr4.prefix_len());
   if (s.self.subnet6 && s.params.cidr6) {
     addrs.emplace_back(NodeAddress(*s.self.subnet6), s.params.cidr6->prefix_len());
+  }
+  if (s.role == NodeState::Role::kControl) {
+    addrs.emplace_back(EnrolmentControlAddress(), 64);
   }
   for (const auto& [address, prefix] : addrs) {
     auto r = add ? net::AddAddress(*index, address, prefix)
@@ -271,9 +275,11 @@ Result<void> Daemon::Impl::ActivateLocked() {
 void Daemon::Impl::DeactivateLocked(const std::string& why) {
   if (!state) return;
   const std::string name = state->self.name;
-  if (peer_api) {
-    peer_api->Stop();
-    peer_api.reset();
+  for (auto* api : {&peer_api, &enrol_api}) {
+    if (*api) {
+      (*api)->Stop();
+      api->reset();
+    }
   }
   if (dns_server) {
     dns_server->Stop();
@@ -291,7 +297,7 @@ void Daemon::Impl::DeactivateLocked(const std::string& why) {
   if (auto r = device->Apply(clear); !r.ok()) LogError("leaving: " + r.error().message());
   applied_endpoints.clear();
   peer_info.clear();
-  swaps.clear();
+  departing.clear();
   store.reset();
   state.reset();
   dns_zone.Replace(DnsZoneData{});
@@ -322,37 +328,33 @@ const Member* Daemon::Impl::MemberOwningLocked(const IpAddress& address) const {
 std::vector<DesiredPeer> Daemon::Impl::DesiredPeersLocked() {
   std::vector<DesiredPeer> desired;
   if (!state) return desired;
-  std::set<crypto::PublicKey> swapping_in;
-  for (const Swap& s : swaps) {
-    if (s.new_key) swapping_in.insert(*s.new_key);
-  }
   for (const Member& m : state->members) {
     if (m.public_key == public_key) continue;
     DesiredPeer p;
     p.public_key = m.public_key;
     p.endpoint = m.endpoint;
-    // While its enrolment answer is on its way through the one-time peer,
-    // a new member gets no routes yet.
-    if (swapping_in.count(m.public_key) == 0) p.allowed_ips = MemberAllowedIps(m);
+    p.allowed_ips = MemberAllowedIps(m);
     desired.push_back(std::move(p));
   }
   if (state->role != NodeState::Role::kControl || !store) return desired;
-  for (const Swap& s : swaps) {
+  for (const Departing& d : departing) {
     DesiredPeer p;
-    p.public_key = s.old_key;
-    p.allowed_ips = s.old_allowed_ips;
+    p.public_key = d.key;
+    p.allowed_ips = d.allowed_ips;
     p.persistent_keepalive = 0;
     desired.push_back(std::move(p));
   }
+  // Every token's one-time peer, whatever its state, until a while after it
+  // expires: allowed only the token's enrolment address, so it can reach the
+  // enrolment API and nothing else, and hear why it is refused.
   auto tokens = store->Tokens();
   if (tokens.ok()) {
     const int64_t now = UnixNow();
     for (const TokenRecord& t : *tokens) {
-      if (t.state != TokenRecord::State::kPending || t.Expired(now)) continue;
+      if (now >= t.expires_at + kEnrolmentGraceSeconds) continue;
       DesiredPeer p;
       p.public_key = t.onetime_public_key;
-      p.allowed_ips.push_back(t.subnet4);
-      if (t.subnet6) p.allowed_ips.push_back(*t.subnet6);
+      p.allowed_ips.push_back(Cidr(EnrolmentAddress(t.id), 128));
       p.persistent_keepalive = 0;
       desired.push_back(std::move(p));
     }
@@ -534,8 +536,14 @@ void Daemon::Impl::HealthRound() {
       if ((*probed)[i].rtt) info->second.rtt = (*probed)[i].rtt;
     }
     const Health before = info->second.health.state();
-    if (info->second.health.Observe(obs, now)) {
-      const Member* m = FindMemberLocked(keys[i]);
+    const bool changed = info->second.health.Observe(obs, now);
+    const Member* m = FindMemberLocked(keys[i]);
+    if (m != nullptr && m->control && state->role == NodeState::Role::kMember &&
+        info->second.health.consecutive_failed_probes() >= 2 && control_reachable) {
+      SetControlReachableLocked(false, "it does not answer health probes");
+      watch_abort = true;
+    }
+    if (changed) {
       events.Append("peer-health", {{"name", m != nullptr ? m->name : keys[i].ToBase64()},
                                     {"from", HealthName(before)},
                                     {"to", HealthName(info->second.health.state())}});

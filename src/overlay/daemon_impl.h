@@ -51,10 +51,12 @@ inline constexpr auto kMaxLongPoll = std::chrono::seconds(60);
 inline constexpr auto kTickPeriod = std::chrono::milliseconds(500);
 inline constexpr auto kHealthPeriod = std::chrono::seconds(2);
 inline constexpr auto kProbeTimeout = std::chrono::milliseconds(1000);
-// A key swap (enrolment) or a removal waits this long before the device
-// stops routing to the old peer, so the answer that tells the node reaches
-// it through the old one.
-inline constexpr auto kSwapDelay = std::chrono::milliseconds(1500);
+// A removed node stays a peer this long, so the watch answer that tells it
+// reaches it through its tunnel.
+inline constexpr auto kRemovalGrace = std::chrono::milliseconds(1500);
+// A token's one-time peer stays on the control node this long after the
+// token expires, so a late joiner is told "expired" rather than nothing.
+inline constexpr int64_t kEnrolmentGraceSeconds = 3600;
 // A join waits this long for the control node to answer through the tunnel.
 inline constexpr auto kJoinTimeout = std::chrono::seconds(20);
 
@@ -83,7 +85,7 @@ struct Daemon::Impl {
   // peers and addresses removed, node.json deleted.
   void DeactivateLocked(const std::string& why);
   // Makes the device's peers match the membership (+ pending tokens and
-  // swaps on the control node), refreshes the DNS zone and the health map.
+  // departing members and token peers on the control node), refreshes the DNS zone and the health map.
   Result<void> ApplyMembershipLocked();
   std::vector<DesiredPeer> DesiredPeersLocked();
   // Replaces the cached membership, records events for what changed, saves
@@ -137,6 +139,8 @@ struct Daemon::Impl {
   bool WatchCancelled(uint64_t generation) const {
     return stopping || watch_generation != generation;
   }
+  // Records that the control node is (un)reachable, once per change.
+  void SetControlReachableLocked(bool reachable, const std::string& why);
   // Forwards a request to the control node's peer API (members).
   Result<nlohmann::json> CallControl(const std::string& method, const std::string& path,
                                      const nlohmann::json& body,
@@ -167,7 +171,8 @@ struct Daemon::Impl {
   std::condition_variable cv;  // wakes the ticker and the watch on Stop
   std::optional<NodeState> state;
   std::unique_ptr<Store> store;           // control node
-  std::unique_ptr<HttpServer> peer_api;   // control node
+  std::unique_ptr<HttpServer> peer_api;   // control node, on its overlay address
+  std::unique_ptr<HttpServer> enrol_api;  // control node, on EnrolmentControlAddress
   std::unique_ptr<DnsServer> dns_server;
   std::unique_ptr<ProbeResponder> probe_responder;
   AppliedEndpoints applied_endpoints;
@@ -176,14 +181,13 @@ struct Daemon::Impl {
     std::optional<Duration> rtt;
   };
   std::map<crypto::PublicKey, PeerInfo> peer_info;
-  // Control node: key swaps of enrolments and removals in their grace time.
-  struct Swap {
-    crypto::PublicKey old_key;   // one-time key (enrolment) / removed member
-    std::vector<Cidr> old_allowed_ips;
-    std::optional<crypto::PublicKey> new_key;  // the enrolled member
+  // Control node: removed members in their grace time.
+  struct Departing {
+    crypto::PublicKey key;
+    std::vector<Cidr> allowed_ips;
     MonoTime due;
   };
-  std::vector<Swap> swaps;
+  std::vector<Departing> departing;
   bool control_reachable = true;
   MonoTime next_token_sweep{};
   // Member: the watch thread of the current membership. A new generation
@@ -192,6 +196,9 @@ struct Daemon::Impl {
   std::atomic<uint64_t> watch_generation{0};
   std::vector<std::thread> watch_threads;  // guarded by mu
   bool joining = false;                    // guarded by mu
+  // Set by the health round when the control node stops answering probes:
+  // the watch's call in flight is abandoned (it would wait out its timeout).
+  std::atomic<bool> watch_abort{false};
   std::thread ticker;
   // Slow local requests (join, leave, forwarded names) run on threads of
   // their own so the local API stays responsive; joined at Stop.

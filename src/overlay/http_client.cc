@@ -147,6 +147,11 @@ Result<HttpResponse> HttpClient::Request(std::string_view method,
   }
   curl_easy_setopt(curl, CURLOPT_PROXY, "");  // never an environment proxy
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  // A long poll to a peer that restarted learns it from the RST to a
+  // keepalive probe, instead of waiting out its timeout.
+  curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(curl, CURLOPT_TCP_KEEPIDLE, 3L);
+  curl_easy_setopt(curl, CURLOPT_TCP_KEEPINTVL, 2L);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(timeout.count()));

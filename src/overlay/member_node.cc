@@ -137,14 +137,14 @@ Result<nlohmann::json> Daemon::Impl::DoJoin(const JoinToken& token, const std::s
   auto index = net::InterfaceIndex(options.interface);
   if (!index.ok()) return index.error();
   const IpAddress own = NodeAddress(token.subnet4);
-  const uint8_t prefix = token.params.cidr4.prefix_len();
+  const IpAddress enrolment = EnrolmentAddress(token.id);
   // Undo everything the attempt configured.
   auto rollback = [&] {
     device::ConfigRequest back;
     back.private_key = identity;
     back.replace_peers = true;
     (void)device->Apply(back);
-    (void)net::RemoveAddress(*index, own, prefix);
+    (void)net::RemoveAddress(*index, enrolment, 64);
   };
 
   // The tunnel to the control node, with the token's one-time key. The
@@ -156,15 +156,15 @@ Result<nlohmann::json> Daemon::Impl::DoJoin(const JoinToken& token, const std::s
   control.public_key = token.control_public_key;
   control.endpoint = token.control_endpoints.front();
   control.replace_allowed_ips = true;
-  control.allowed_ips.push_back(Cidr(token.control_address, 32));
+  control.allowed_ips.push_back(Cidr(EnrolmentControlAddress(), 128));
   tunnel.peers.push_back(control);
   if (auto r = device->Apply(tunnel); !r.ok()) {
     rollback();
     return r.error().Wrap("configure the tunnel to the control node");
   }
-  if (auto r = net::AddAddress(*index, own, prefix); !r.ok()) {
+  if (auto r = net::AddAddress(*index, enrolment, 64); !r.ok()) {
     rollback();
-    return r.error();
+    return r.error().Wrap("the enrolment address (IPv6 must be enabled)");
   }
   if (auto r = net::SetLinkUp(*index, true); !r.ok()) {
     rollback();
@@ -177,7 +177,7 @@ Result<nlohmann::json> Daemon::Impl::DoJoin(const JoinToken& token, const std::s
                                   {"name", name},
                                   {"public_key", public_key.ToBase64()},
                                   {"endpoint", endpoint ? endpoint->ToString() : ""}};
-  HttpClient client(HttpTarget{"", Endpoint(token.control_address, token.params.api_port)});
+  HttpClient client(HttpTarget{"", Endpoint(EnrolmentControlAddress(), token.params.api_port)});
   client.SetCancel([this] { return stopping.load(); });
   const auto deadline = std::chrono::steady_clock::now() + kJoinTimeout;
   Result<HttpResponse> response = MakeError(ETIMEDOUT, "no attempt");
@@ -208,13 +208,15 @@ Result<nlohmann::json> Daemon::Impl::DoJoin(const JoinToken& token, const std::s
     return MakeError(EPROTO, "the control node's answer to the join is malformed");
   }
 
-  // Our own key from now on; the control node swaps to it as well.
+  // Our own key from now on; the control node already knows it.
   device::ConfigRequest own_key;
   own_key.private_key = identity;
+  own_key.replace_peers = true;
   if (auto r = device->Apply(own_key); !r.ok()) {
     rollback();
     return r.error();
   }
+  (void)net::RemoveAddress(*index, enrolment, 64);
   std::lock_guard lock(mu);
   NodeState s;
   s.role = NodeState::Role::kMember;
@@ -288,6 +290,18 @@ Result<nlohmann::json> Daemon::Impl::CallControl(const std::string& method,
 
 // --- the watch ---
 
+void Daemon::Impl::SetControlReachableLocked(bool reachable, const std::string& why) {
+  if (control_reachable == reachable) return;
+  control_reachable = reachable;
+  if (reachable) {
+    events.Append("control-reachable", nlohmann::json::object());
+    LogError("the control node is reachable again");
+  } else {
+    events.Append("control-unreachable", {{"reason", why}});
+    LogError("the control node is unreachable (" + why + "); existing tunnels keep working");
+  }
+}
+
 void Daemon::Impl::StartWatchLocked() {
   const uint64_t generation = ++watch_generation;
   watch_threads.emplace_back([this, generation] { WatchLoop(generation); });
@@ -315,7 +329,7 @@ void Daemon::Impl::WatchLoop(uint64_t generation) {
     if (options.endpoint && state->self.endpoint != options.endpoint) publish = options.endpoint;
   }
   HttpClient client(target);
-  client.SetCancel([this, generation] { return WatchCancelled(generation); });
+  client.SetCancel([this, generation] { return WatchCancelled(generation) || watch_abort.load(); });
   auto pause = [&](std::chrono::milliseconds d) {
     std::unique_lock lock(mu);
     cv.wait_for(lock, d, [&] { return WatchCancelled(generation); });
@@ -337,18 +351,14 @@ void Daemon::Impl::WatchLoop(uint64_t generation) {
       if (!state) return;
       since = state->revision;
     }
+    watch_abort = false;
     auto response = client.Get(fmt::format("/v1/watch?since={}&timeout={}", since, kWatchSeconds),
                                kWatchHttpTimeout);
     if (WatchCancelled(generation)) return;
     if (!response.ok() || response->status >= 500) {
       std::lock_guard lock(mu);
-      if (control_reachable) {
-        control_reachable = false;
-        const std::string why = response.ok() ? "HTTP " + std::to_string(response->status)
-                                              : response.error().message();
-        events.Append("control-unreachable", {{"reason", why}});
-        LogError("the control node is unreachable (" + why + "); existing tunnels keep working");
-      }
+      SetControlReachableLocked(false, response.ok() ? "HTTP " + std::to_string(response->status)
+                                                     : response.error().message());
     } else if (response->status == 403) {
       std::lock_guard lock(mu);
       if (watch_generation == generation && state) {
@@ -372,11 +382,7 @@ void Daemon::Impl::WatchLoop(uint64_t generation) {
         }
       } else if (delta.ok()) {
         std::lock_guard lock(mu);
-        if (!control_reachable) {
-          control_reachable = true;
-          events.Append("control-reachable", nlohmann::json::object());
-          LogError("the control node is reachable again");
-        }
+        SetControlReachableLocked(true, "");
         if (state && watch_generation == generation && !delta->changes.empty()) {
           ApplyChangesLocked(delta->revision, delta->changes);
         } else if (state && delta->revision > state->revision) {

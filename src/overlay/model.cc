@@ -1,5 +1,7 @@
 #include "overlay/model.h"
 
+#include <algorithm>
+
 #include <array>
 #include <string>
 
@@ -89,6 +91,32 @@ IpAddress NodeAddress(const Cidr& subnet) {
   // (/31 and /32, /127 and /128). The host bits are clear, so +1 is |1.
   if (int(n * 8) - masked.prefix_len() >= 2) b[n - 1] |= 1;
   return masked.address().is_v4() ? IpAddress::V4(b.data()) : IpAddress::V6(b.data());
+}
+
+namespace {
+std::array<uint8_t, 16> EnrolmentPrefixBytes() {
+  return Cidr::Parse(kEnrolmentPrefix)->address().bytes();
+}
+}  // namespace
+
+IpAddress EnrolmentControlAddress() {
+  std::array<uint8_t, 16> b = EnrolmentPrefixBytes();
+  b[15] = 1;
+  return IpAddress::V6(b.data());
+}
+
+IpAddress EnrolmentAddress(std::string_view token_id) {
+  std::array<uint8_t, 16> b = EnrolmentPrefixBytes();
+  uint8_t id[8] = {};
+  if (token_id.size() == 16 && HexDecode(token_id, MutableByteSpan(id, 8))) {
+    std::copy(std::begin(id), std::end(id), b.begin() + 8);
+  }
+  // Never ::1 (the control node's): flip the lowest bit of the universal/
+  // local-like byte if the id happens to be 0...01.
+  if (std::all_of(b.begin() + 8, b.begin() + 15, [](uint8_t x) { return x == 0; }) && b[15] <= 1) {
+    b[15] = 2;
+  }
+  return IpAddress::V6(b.data());
 }
 
 std::vector<IpAddress> MemberAddresses(const Member& member) {

@@ -57,6 +57,18 @@ struct Member {
 // The node's own overlay address: the first host of its subnet
 // (10.200.3.0/24 -> 10.200.3.1).
 IpAddress NodeAddress(const Cidr& subnet);
+// Enrolment runs in a prefix of its own inside the tunnel, so the one-time
+// peer of a token never holds routes of the overlay: the control node
+// answers on ::1 of it, and each token's joiner uses the address whose
+// interface identifier is the token's id. The control node keeps a token's
+// one-time peer (allowed only that /128) until a while after the token
+// expires, so a used or revoked token is refused by the control node itself
+// rather than met with silence.
+inline constexpr std::string_view kEnrolmentPrefix = "fdfd:7a6c:656e:726f::/64";
+IpAddress EnrolmentControlAddress();
+// The joiner's address for token `token_id` (an id that is not 16 hex
+// digits, or that would give ::0 or ::1, maps to ::2).
+IpAddress EnrolmentAddress(std::string_view token_id);
 // A member's addresses (IPv4, then IPv6 if any).
 std::vector<IpAddress> MemberAddresses(const Member& member);
 // A member's allowed IPs on every other node: its subnet(s).
