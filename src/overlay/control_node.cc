@@ -179,7 +179,7 @@ Result<nlohmann::json> Daemon::Impl::CreateToken(const nlohmann::json& body) {
   const int64_t now = UnixNow();
   auto record = store->CreateToken(NewTokenId(), *name, *onetime_public, now, now + *ttl);
   if (!record.ok()) return record.error();
-  if (auto applied = ApplyMembershipLocked(); !applied.ok()) {
+  if (auto applied = ApplyPeerDeltaLocked({DesiredForToken(*record)}, {}); !applied.ok()) {
     (void)store->RevokeToken(record->id);
     return applied.error();
   }
@@ -225,7 +225,7 @@ Result<nlohmann::json> Daemon::Impl::RevokeToken(const std::string& id) {
   if (state->role != NodeState::Role::kControl || !store) return NotControl();
   auto revoked = store->RevokeToken(id);
   if (!revoked.ok()) return revoked.error();
-  if (auto applied = ApplyMembershipLocked(); !applied.ok()) return applied.error();
+  // Its one-time peer stays until a while after expiry, to hear "revoked".
   events.Append("token-revoked", {{"id", id}});
   return ToJson(*revoked);
 }
@@ -303,18 +303,15 @@ HttpResponse Daemon::Impl::WatchAnswer(uint64_t since) {
 }
 
 void Daemon::Impl::ControlTickLocked(MonoTime now) {
-  bool changed = false;
+  std::vector<crypto::PublicKey> gone;
   std::erase_if(departing, [&](const Departing& d) {
     if (d.due > now) return false;
-    changed = true;
+    gone.push_back(d.key);
     return true;
   });
-  // Expired tokens lose their pending peer; cheap when nothing changed.
-  if (changed || now >= next_token_sweep) {
-    next_token_sweep = now + std::chrono::seconds(5);
-    if (auto applied = ApplyMembershipLocked(); !applied.ok()) {
-      LogError("control tick: " + applied.error().message());
-    }
+  if (gone.empty()) return;
+  if (auto applied = ApplyPeerDeltaLocked({}, gone); !applied.ok()) {
+    LogError("removing a departed node's peer: " + applied.error().message());
   }
 }
 

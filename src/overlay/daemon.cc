@@ -241,6 +241,7 @@ Result<void> Daemon::Impl::SetOverlayAddresses(bool add) {
 
 Result<void> Daemon::Impl::ActivateLocked() {
   NodeState& s = *state;
+  IndexMembersLocked();
   if (auto up = SetOverlayAddresses(true); !up.ok()) return up.error().Wrap("overlay address");
   const IpAddress self_address = NodeAddress(s.self.subnet4);
   if (!dns_server) {
@@ -261,15 +262,16 @@ Result<void> Daemon::Impl::ActivateLocked() {
     if (options.endpoint && s.self.endpoint != options.endpoint) {
       auto updated = store->UpdateEndpoint(s.self.name, options.endpoint);
       if (!updated.ok()) return updated.error().Wrap("publish the new endpoint");
-      auto snap = store->Snapshot();
-      if (snap.ok()) {
-        UpdateMembershipLocked(snap->revision, snap->members, snap->names);
-      }
     }
+    // node.json may lag the store (it is saved by the ticker): catch up.
+    OnStoreChanged();
+    if (!state) return MakeError(EIO, "the store no longer lists this node");
   } else {
     StartWatchLocked();
   }
-  return ApplyMembershipLocked();
+  auto applied = ApplyMembershipLocked();
+  RebuildDnsLocked();
+  return applied;
 }
 
 void Daemon::Impl::DeactivateLocked(const std::string& why) {
@@ -296,8 +298,13 @@ void Daemon::Impl::DeactivateLocked(const std::string& why) {
   clear.replace_peers = true;
   if (auto r = device->Apply(clear); !r.ok()) LogError("leaving: " + r.error().message());
   applied_endpoints.clear();
+  configured.clear();
   peer_info.clear();
   departing.clear();
+  member_by_key.clear();
+  member_by_subnet.clear();
+  state_dirty = false;
+  dns_dirty = false;
   store.reset();
   state.reset();
   dns_zone.Replace(DnsZoneData{});
@@ -310,31 +317,51 @@ void Daemon::Impl::DeactivateLocked(const std::string& why) {
 
 const Member* Daemon::Impl::FindMemberLocked(const crypto::PublicKey& key) const {
   if (!state) return nullptr;
-  for (const Member& m : state->members) {
-    if (m.public_key == key) return &m;
-  }
-  return nullptr;
+  auto it = member_by_key.find(key);
+  return it == member_by_key.end() ? nullptr : &state->members[it->second];
 }
 
 const Member* Daemon::Impl::MemberOwningLocked(const IpAddress& address) const {
   if (!state) return nullptr;
-  for (const Member& m : state->members) {
-    if (m.subnet4.Contains(address)) return &m;
-    if (m.subnet6 && m.subnet6->Contains(address)) return &m;
+  const uint8_t prefix = address.is_v4() ? state->params.node_prefix4 : state->params.node_prefix6;
+  if (prefix > address.size() * 8) return nullptr;
+  auto it = member_by_subnet.find(Cidr(address, prefix).Masked().address());
+  return it == member_by_subnet.end() ? nullptr : &state->members[it->second];
+}
+
+void Daemon::Impl::IndexMembersLocked() {
+  member_by_key.clear();
+  member_by_subnet.clear();
+  if (!state) return;
+  for (size_t i = 0; i < state->members.size(); ++i) {
+    const Member& m = state->members[i];
+    member_by_key[m.public_key] = i;
+    member_by_subnet[m.subnet4.Masked().address()] = i;
+    if (m.subnet6) member_by_subnet[m.subnet6->Masked().address()] = i;
   }
-  return nullptr;
+}
+
+DesiredPeer Daemon::Impl::DesiredForMember(const Member& m) const {
+  DesiredPeer p;
+  p.public_key = m.public_key;
+  p.endpoint = m.endpoint;
+  p.allowed_ips = MemberAllowedIps(m);
+  return p;
+}
+
+DesiredPeer Daemon::Impl::DesiredForToken(const TokenRecord& t) {
+  DesiredPeer p;
+  p.public_key = t.onetime_public_key;
+  p.allowed_ips.push_back(Cidr(EnrolmentAddress(t.id), 128));
+  p.persistent_keepalive = 0;
+  return p;
 }
 
 std::vector<DesiredPeer> Daemon::Impl::DesiredPeersLocked() {
   std::vector<DesiredPeer> desired;
   if (!state) return desired;
   for (const Member& m : state->members) {
-    if (m.public_key == public_key) continue;
-    DesiredPeer p;
-    p.public_key = m.public_key;
-    p.endpoint = m.endpoint;
-    p.allowed_ips = MemberAllowedIps(m);
-    desired.push_back(std::move(p));
+    if (m.public_key != public_key) desired.push_back(DesiredForMember(m));
   }
   if (state->role != NodeState::Role::kControl || !store) return desired;
   for (const Departing& d : departing) {
@@ -351,12 +378,7 @@ std::vector<DesiredPeer> Daemon::Impl::DesiredPeersLocked() {
   if (tokens.ok()) {
     const int64_t now = UnixNow();
     for (const TokenRecord& t : *tokens) {
-      if (now >= t.expires_at + kEnrolmentGraceSeconds) continue;
-      DesiredPeer p;
-      p.public_key = t.onetime_public_key;
-      p.allowed_ips.push_back(Cidr(EnrolmentAddress(t.id), 128));
-      p.persistent_keepalive = 0;
-      desired.push_back(std::move(p));
+      if (now < t.expires_at + kEnrolmentGraceSeconds) desired.push_back(DesiredForToken(t));
     }
   } else {
     LogError("store: " + tokens.error().message());
@@ -375,15 +397,45 @@ Result<void> Daemon::Impl::ApplyMembershipLocked() {
       return applied.error().Wrap("configure peers");
     }
   }
+  configured.clear();
+  for (const DesiredPeer& p : desired) configured[p.public_key] = p;
   // Health is tracked for members only.
-  std::set<crypto::PublicKey> member_keys;
+  std::erase_if(peer_info, [&](const auto& kv) { return member_by_key.count(kv.first) == 0; });
   for (const Member& m : state->members) {
-    if (m.public_key == public_key) continue;
-    member_keys.insert(m.public_key);
-    peer_info.try_emplace(m.public_key);
+    if (m.public_key != public_key) peer_info.try_emplace(m.public_key);
   }
-  std::erase_if(peer_info, [&](const auto& kv) { return member_keys.count(kv.first) == 0; });
+  dns_dirty = true;
+  return Ok();
+}
 
+Result<void> Daemon::Impl::ApplyPeerDeltaLocked(const std::vector<DesiredPeer>& upserts,
+                                                const std::vector<crypto::PublicKey>& removals) {
+  // What we configured for just these peers stands in for the device's
+  // state, so a change costs what it touches, not the size of the overlay.
+  device::DeviceState current;
+  auto add_current = [&](const crypto::PublicKey& key) {
+    auto it = configured.find(key);
+    if (it == configured.end()) return;
+    device::PeerState p;
+    p.public_key = key;
+    p.allowed_ips = it->second.allowed_ips;
+    p.persistent_keepalive_interval = it->second.persistent_keepalive;
+    current.peers.push_back(std::move(p));
+  };
+  for (const DesiredPeer& p : upserts) add_current(p.public_key);
+  for (const crypto::PublicKey& key : removals) add_current(key);
+  device::ConfigRequest plan = PlanPeerSync(upserts, current, applied_endpoints);
+  for (const DesiredPeer& p : upserts) configured[p.public_key] = p;
+  for (const crypto::PublicKey& key : removals) configured.erase(key);
+  if (plan.peers.empty()) return Ok();
+  auto applied = device->Apply(plan);
+  if (!applied.ok()) return applied.error().Wrap("configure peers");
+  return Ok();
+}
+
+void Daemon::Impl::RebuildDnsLocked() {
+  dns_dirty = false;
+  if (!state) return;
   DnsZoneData zone;
   zone.zone = state->params.dns_zone;
   zone.members = state->members;
@@ -393,11 +445,11 @@ Result<void> Daemon::Impl::ApplyMembershipLocked() {
   zone.ns_addresses = MemberAddresses(state->self);
   zone.serial = static_cast<uint32_t>(std::max<uint64_t>(state->revision, 1));
   dns_zone.Replace(std::move(zone));
-  return Ok();
 }
 
 void Daemon::Impl::UpdateMembershipLocked(uint64_t revision, std::vector<Member> members,
                                           std::vector<DnsRecord> names) {
+  // A full replacement (resync): the events come from comparing both views.
   std::map<std::string, const Member*> before;
   for (const Member& m : state->members) before[m.name] = &m;
   std::map<std::string, const Member*> after;
@@ -430,47 +482,94 @@ void Daemon::Impl::UpdateMembershipLocked(uint64_t revision, std::vector<Member>
   state->revision = revision;
   state->members = std::move(members);
   state->names = std::move(names);
+  IndexMembersLocked();
   const Member* self = FindMemberLocked(public_key);
   if (self == nullptr) {
     DeactivateLocked("this node was removed from the overlay");
     return;
   }
   state->self = *self;
-  if (auto saved = SaveStateLocked(); !saved.ok()) LogError(saved.error().message());
+  state_dirty = true;
   if (auto applied = ApplyMembershipLocked(); !applied.ok()) {
     LogError("applying the membership: " + applied.error().message());
   }
 }
 
 void Daemon::Impl::ApplyChangesLocked(uint64_t revision, const std::vector<Change>& changes) {
-  std::vector<Member> members = state->members;
-  std::vector<DnsRecord> names = state->names;
+  std::vector<Member>& members = state->members;
+  std::vector<DnsRecord>& names = state->names;
+  std::vector<DesiredPeer> upserts;
+  std::vector<crypto::PublicKey> removals;
+  auto by_name = [](const auto& a, const std::string& name) { return a.name < name; };
+  std::set<crypto::PublicKey> kept_departing;
+  for (const Departing& d : departing) kept_departing.insert(d.key);
   for (const Change& c : changes) {
     switch (c.kind) {
-      case Change::Kind::kMemberUpsert:
-        std::erase_if(members, [&](const Member& m) { return m.name == c.name; });
-        if (c.member) members.push_back(*c.member);
+      case Change::Kind::kMemberUpsert: {
+        if (!c.member) break;
+        auto it = std::lower_bound(members.begin(), members.end(), c.name, by_name);
+        if (it != members.end() && it->name == c.name) {
+          if (it->public_key != c.member->public_key) removals.push_back(it->public_key);
+          if (it->endpoint != c.member->endpoint || it->public_key != c.member->public_key) {
+            events.Append("member-updated", ToJson(*c.member));
+          }
+          *it = *c.member;
+        } else {
+          members.insert(it, *c.member);
+          events.Append("member-joined", ToJson(*c.member));
+        }
+        if (c.member->public_key != public_key) upserts.push_back(DesiredForMember(*c.member));
         break;
-      case Change::Kind::kMemberRemoved:
-        std::erase_if(members, [&](const Member& m) { return m.name == c.name; });
+      }
+      case Change::Kind::kMemberRemoved: {
+        auto it = std::lower_bound(members.begin(), members.end(), c.name, by_name);
+        if (it == members.end() || it->name != c.name) break;
+        if (kept_departing.count(it->public_key) == 0) removals.push_back(it->public_key);
+        members.erase(it);
+        events.Append("member-left", {{"name", c.name}});
         break;
-      case Change::Kind::kNameUpsert:
-        std::erase_if(names, [&](const DnsRecord& r) { return r.name == c.name; });
-        if (c.record) names.push_back(*c.record);
+      }
+      case Change::Kind::kNameUpsert: {
+        if (!c.record) break;
+        auto it = std::lower_bound(names.begin(), names.end(), c.name, by_name);
+        if (it != names.end() && it->name == c.name) {
+          *it = *c.record;
+        } else {
+          names.insert(it, *c.record);
+        }
+        events.Append("name-registered", ToJson(*c.record));
         break;
-      case Change::Kind::kNameRemoved:
-        std::erase_if(names, [&](const DnsRecord& r) { return r.name == c.name; });
+      }
+      case Change::Kind::kNameRemoved: {
+        auto it = std::lower_bound(names.begin(), names.end(), c.name, by_name);
+        if (it == names.end() || it->name != c.name) break;
+        names.erase(it);
+        events.Append("name-removed", {{"name", c.name}});
         break;
+      }
     }
   }
-  std::sort(members.begin(), members.end(),
-            [](const Member& a, const Member& b) { return a.name < b.name; });
-  std::sort(names.begin(), names.end(),
-            [](const DnsRecord& a, const DnsRecord& b) { return a.name < b.name; });
-  UpdateMembershipLocked(revision, std::move(members), std::move(names));
+  state->revision = revision;
+  IndexMembersLocked();
+  const Member* self = FindMemberLocked(public_key);
+  if (self == nullptr) {
+    DeactivateLocked("this node was removed from the overlay");
+    return;
+  }
+  state->self = *self;
+  state_dirty = true;
+  dns_dirty = true;
+  for (const crypto::PublicKey& key : removals) peer_info.erase(key);
+  for (const DesiredPeer& p : upserts) peer_info.try_emplace(p.public_key);
+  // A key that left and came back in the same batch stays.
+  std::erase_if(removals, [&](const crypto::PublicKey& k) { return member_by_key.count(k) != 0; });
+  if (auto applied = ApplyPeerDeltaLocked(upserts, removals); !applied.ok()) {
+    LogError("applying the membership: " + applied.error().message());
+  }
 }
 
 Result<void> Daemon::Impl::SaveStateLocked() {
+  state_dirty = false;
   if (!state) return Ok();
   return SaveNodeState(options.state_dir, *state);
 }
@@ -484,7 +583,20 @@ void Daemon::Impl::TickerLoop() {
       std::unique_lock lock(mu);
       cv.wait_for(lock, kTickPeriod, [this] { return stopping.load(); });
       if (stopping) return;
-      if (state && state->role == NodeState::Role::kControl) ControlTickLocked(clock.Read().mono);
+      const MonoTime tick = clock.Read().mono;
+      if (state && state->role == NodeState::Role::kControl) ControlTickLocked(tick);
+      if (state && tick >= next_full_sync) {
+        // Catches what the incremental path cannot see: expired tokens,
+        // a peer changed behind our back with wg(8).
+        next_full_sync = tick + kFullSyncPeriod;
+        if (auto applied = ApplyMembershipLocked(); !applied.ok()) {
+          LogError("periodic sync: " + applied.error().message());
+        }
+      }
+      if (dns_dirty) RebuildDnsLocked();
+      if (state_dirty) {
+        if (auto saved = SaveStateLocked(); !saved.ok()) LogError(saved.error().message());
+      }
     }
     const MonoTime now = clock.Read().mono;
     watchers.ExpireDue(now, [this](uint64_t since) { return WatchAnswer(since); });
@@ -506,11 +618,16 @@ void Daemon::Impl::HealthRound() {
     std::lock_guard lock(mu);
     if (!state) return;
     source = NodeAddress(state->self.subnet4);
-    for (const Member& m : state->members) {
+    // A rotating window of at most kMaxProbesPerRound peers per round.
+    const size_t n = state->members.size();
+    const size_t count = std::min(n, kMaxProbesPerRound + 1);
+    for (size_t i = 0; i < count; ++i) {
+      const Member& m = state->members[(probe_cursor + i) % n];
       if (m.public_key == public_key) continue;
       keys.push_back(m.public_key);
       targets.emplace_back(NodeAddress(m.subnet4), state->params.probe_port);
     }
+    probe_cursor = n == 0 ? 0 : (probe_cursor + count) % n;
   }
   if (targets.empty()) return;
   auto probed = ProbeAll(targets, source, kProbeTimeout);

@@ -48,9 +48,13 @@ namespace zl::overlay {
 // How long a watch or events long-poll may wait (the client asks; capped).
 inline constexpr auto kMaxLongPoll = std::chrono::seconds(60);
 // The ticker's period, and the health rounds' (probes through the tunnel).
-inline constexpr auto kTickPeriod = std::chrono::milliseconds(500);
+inline constexpr auto kTickPeriod = std::chrono::milliseconds(200);
 inline constexpr auto kHealthPeriod = std::chrono::seconds(2);
 inline constexpr auto kProbeTimeout = std::chrono::milliseconds(1000);
+// Peers probed per health round at most (a rotating window beyond that).
+inline constexpr size_t kMaxProbesPerRound = 256;
+// The device's peers are compared with the whole membership this often.
+inline constexpr auto kFullSyncPeriod = std::chrono::seconds(10);
 // A removed node stays a peer this long, so the watch answer that tells it
 // reaches it through its tunnel.
 inline constexpr auto kRemovalGrace = std::chrono::milliseconds(1500);
@@ -88,6 +92,14 @@ struct Daemon::Impl {
   // departing members and token peers on the control node), refreshes the DNS zone and the health map.
   Result<void> ApplyMembershipLocked();
   std::vector<DesiredPeer> DesiredPeersLocked();
+  DesiredPeer DesiredForMember(const Member& member) const;
+  static DesiredPeer DesiredForToken(const TokenRecord& token);
+  // Configures just these peers (upserted or removed), against what we
+  // configured before: the cost of a change is what it touches.
+  Result<void> ApplyPeerDeltaLocked(const std::vector<DesiredPeer>& upserts,
+                                    const std::vector<crypto::PublicKey>& removals);
+  void IndexMembersLocked();
+  void RebuildDnsLocked();
   // Replaces the cached membership, records events for what changed, saves
   // node.json and applies it.
   void UpdateMembershipLocked(uint64_t revision, std::vector<Member> members,
@@ -176,6 +188,12 @@ struct Daemon::Impl {
   std::unique_ptr<DnsServer> dns_server;
   std::unique_ptr<ProbeResponder> probe_responder;
   AppliedEndpoints applied_endpoints;
+  std::map<crypto::PublicKey, DesiredPeer> configured;  // what the device was given
+  std::map<crypto::PublicKey, size_t> member_by_key;    // index into state->members
+  std::map<IpAddress, size_t> member_by_subnet;         // subnet network address ->
+  bool dns_dirty = false;    // the zone is rebuilt by the ticker
+  bool state_dirty = false;  // node.json is saved by the ticker
+  MonoTime next_full_sync{};
   struct PeerInfo {
     PeerHealth health;
     std::optional<Duration> rtt;
@@ -189,7 +207,7 @@ struct Daemon::Impl {
   };
   std::vector<Departing> departing;
   bool control_reachable = true;
-  MonoTime next_token_sweep{};
+  size_t probe_cursor = 0;  // guarded by mu
   // Member: the watch thread of the current membership. A new generation
   // (join, leave, removal) makes the old thread end on its own; all are
   // joined at Stop, never with `mu` held.
