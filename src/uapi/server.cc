@@ -56,6 +56,33 @@ Result<void> MakeDirectories(const std::string& dir) {
   return Ok();
 }
 
+// Anyone but us and root who can write to the socket's directory can unlink
+// our socket and put theirs, or a symlink, in its place: such a directory is
+// refused (wireguard-go takes /var/run/wireguard as it finds it). `dir` is
+// followed if it is a symlink; the directory it names is what counts.
+Result<void> CheckSocketDirectory(const std::string& dir) {
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0) return ErrnoError(fmt::format("stat {}", dir));
+  if (!S_ISDIR(st.st_mode)) {
+    return MakeError(ENOTDIR, fmt::format("'{}' is not a directory", dir));
+  }
+  if (st.st_uid != 0 && st.st_uid != geteuid()) {
+    return MakeError(
+        EPERM, fmt::format("UAPI socket directory {} is owned by uid {}, not by "
+                           "root or by us: refusing to serve there (its owner "
+                           "could replace the socket)",
+                           dir, st.st_uid));
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return MakeError(
+        EPERM, fmt::format("UAPI socket directory {} is writable by group or "
+                           "others (mode {:04o}): refusing to serve there; make "
+                           "it writable by its owner only (e.g. root, 0755)",
+                           dir, st.st_mode & 07777));
+  }
+  return Ok();
+}
+
 // Whether a process accepts connections on `addr` (wireguard-go's test for a
 // live socket before it removes a stale one).
 bool SomeoneListens(const sockaddr_un& addr) {
@@ -74,10 +101,18 @@ Result<UniqueFd> BindSocket(const std::string& path, const sockaddr_un& addr) {
   UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd) return ErrnoError("socket(AF_UNIX)");
   for (int attempt = 0;; ++attempt) {
-    if (bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr),
-             sizeof(addr)) == 0) {
-      break;
-    }
+    // bind creates the file with mode 0777 & ~umask, so the umask alone
+    // makes it 0600 (0177 rather than wireguard-go's 077, whose 0700 means
+    // the same on a socket). Never chmod the path afterwards: by then it may
+    // name something else. The umask is process-wide; another thread that
+    // creates a file meanwhile only gets a stricter mode.
+    const mode_t old_umask = umask(0177);
+    const int rc =
+        bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
+    const int bind_errno = errno;
+    umask(old_umask);
+    if (rc == 0) break;
+    errno = bind_errno;
     if (errno != EADDRINUSE || attempt > 0) {
       return ErrnoError(fmt::format("bind {}", path));
     }
@@ -353,10 +388,12 @@ Result<std::unique_ptr<UapiServer>> UapiServer::Start(
     UapiServerOptions options) {
   auto addr = UnixAddress(socket_path);
   if (!addr.ok()) return addr.error();
-  size_t slash = socket_path.find_last_of('/');
-  if (slash != std::string::npos && slash > 0) {
-    ZL_RETURN_IF_ERROR(MakeDirectories(socket_path.substr(0, slash)));
-  }
+  const size_t slash = socket_path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                       : socket_path.substr(0, slash);
+  ZL_RETURN_IF_ERROR(MakeDirectories(dir));
+  ZL_RETURN_IF_ERROR(CheckSocketDirectory(dir));
   auto bound = BindSocket(socket_path, *addr);
   if (!bound.ok()) return bound.error();
   UniqueFd listen_fd = std::move(bound).value();
@@ -366,12 +403,6 @@ Result<std::unique_ptr<UapiServer>> UapiServer::Start(
     unlink(socket_path.c_str());
     return e;
   };
-  // After bind, not through the umask: the umask is process-wide. Others
-  // cannot connect in between: connecting needs write permission, and the
-  // umask never grants "other" write on a system daemon.
-  if (chmod(socket_path.c_str(), 0600) != 0) {
-    return fail(ErrnoError("chmod UAPI socket"));
-  }
   struct stat st;
   if (lstat(socket_path.c_str(), &st) != 0) {
     return fail(ErrnoError("lstat UAPI socket"));

@@ -3,9 +3,12 @@
 // unix stream socket, normally /var/run/wireguard/IFNAME.sock, the way
 // wireguard-go does (ipc/uapi_unix.go, device/uapi.go).
 //
-// Start() creates the socket's directory if missing (mode 0755), replaces a
-// stale socket file (one nobody answers on), refuses a live one (EADDRINUSE),
-// leaves the file mode 0600, and serves on one thread of its own: every
+// Start() creates the socket's directory if missing (mode 0755) and refuses
+// one that anyone but its owner may write to, or that is owned by anyone but
+// root or us (EPERM: they could swap the socket); it replaces a stale socket
+// file (one nobody answers on), refuses a live one (EADDRINUSE), creates the
+// file mode 0600 through the umask at bind (the path is never chmod'ed, so a
+// swapped path cannot redirect it), and serves on one thread of its own: every
 // client socket is non-blocking and polled, so a slow or silent client never
 // holds up another, and nothing here touches the data path. Each complete
 // transaction calls the ControlApi once (Snapshot for get, Apply for set) and
@@ -65,7 +68,8 @@ struct UapiServerOptions {
 class UapiServer {
  public:
   // Binds `socket_path` and starts serving. Errors: EADDRINUSE when another
-  // process answers on the path, EEXIST when the path is not a socket,
+  // process answers on the path, EEXIST when the path is not a socket, EPERM
+  // for a socket directory others could write to (see above),
   // ENAMETOOLONG for a path longer than a sockaddr_un holds, or the errno of
   // the failing mkdir/socket/bind/listen call.
   static Result<std::unique_ptr<UapiServer>> Start(
