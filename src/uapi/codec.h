@@ -40,9 +40,11 @@ namespace zl::uapi {
 // The longest set line wireguard-go reads (bufio.Scanner's 64 KiB buffer
 // holds the line and its '\n'); a longer one is answered with EIO.
 inline constexpr size_t kMaxLineBytes = 65535;
-// Our own bound on one transaction, far above any real configuration
-// (65536 peers, wireguard-go's MaxPeers, at ~250 bytes each); EMSGSIZE past it.
-inline constexpr size_t kMaxTransactionBytes = size_t{16} << 20;
+// Our own bound on one transaction; EMSGSIZE past it. 8 MiB holds ~33,000
+// peer blocks of ~250 bytes (key, preshared key, endpoint, keepalive, an
+// allowed IP); a larger configuration is set in several transactions. With
+// the server's 16 clients at most 128 MiB of requests are buffered.
+inline constexpr size_t kMaxTransactionBytes = size_t{8} << 20;
 
 struct Request {
   enum Op { kGet, kSet };

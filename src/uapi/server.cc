@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "base/log.h"
@@ -150,11 +151,22 @@ struct UapiServer::Client {
   bool eof = false;      // the client shut down its side
   bool closing = false;  // close once `out` is sent
   bool dead = false;     // close now
-  MonoTime last_activity;
+  // While a transaction is under way (bytes of it read, or its answer not
+  // yet sent): when it must be done. Otherwise unset, and `idle_since` says
+  // since when the connection has had nothing to do.
+  std::optional<MonoTime> deadline;
+  MonoTime idle_since;
 
   Client(UniqueFd f, size_t max_transaction_bytes, MonoTime now)
-      : fd(std::move(f)), parser(max_transaction_bytes), last_activity(now) {}
+      : fd(std::move(f)), parser(max_transaction_bytes), idle_since(now) {}
   size_t pending_out() const { return out.size() - out_off; }
+  bool Busy() const {
+    return parser.InTransaction() || pending_out() > 0 || in_off < in.size();
+  }
+  // When the server must look at this client again if nothing happens.
+  MonoTime Due(Duration idle_timeout) const {
+    return deadline ? *deadline : idle_since + idle_timeout;
+  }
 };
 
 // Everything the server thread owns. Only Run() touches it, on that thread.
@@ -180,6 +192,8 @@ class UapiServer::Loop {
   }
   void Read(Client& c);
   void Process(Client& c);
+  // Starts or ends the transaction deadline; closes a client past it or idle.
+  void CheckTimes(Client& c, MonoTime now);
   void Answer(Client& c, Request request);
   void Flush(Client& c);
 
@@ -207,7 +221,7 @@ void UapiServer::Loop::Run(int wake_fd) {
       if (ReadAllowed(*c)) events |= POLLIN;
       if (c->pending_out() > 0) events |= POLLOUT;
       fds.push_back({c->fd.get(), events, 0});
-      wait = std::min(wait, options_.idle_timeout - (now - c->last_activity));
+      wait = std::min(wait, c->Due(options_.idle_timeout) - now);
     }
     if (!inotify_fd_ && !socket_file_gone_) {
       wait = std::min(wait, next_file_check_ - now);
@@ -240,10 +254,7 @@ void UapiServer::Loop::Run(int wake_fd) {
     for (size_t i = 3; i < fds.size(); ++i) {
       Client& c = *clients_[i - 3];
       if (fds[i].revents != 0) Service(c, fds[i].revents);
-      if (!c.dead && now - c.last_activity >= options_.idle_timeout) {
-        LogVerbose("UAPI: closing an idle connection");
-        c.dead = true;
-      }
+      if (!c.dead) CheckTimes(c, MonoNow());
     }
     std::erase_if(clients_, [](const auto& c) { return c->dead; });
   }
@@ -267,6 +278,22 @@ void UapiServer::Loop::Accept() {
     }
     clients_.push_back(std::make_unique<Client>(
         std::move(fd), options_.max_transaction_bytes, MonoNow()));
+  }
+}
+
+void UapiServer::Loop::CheckTimes(Client& c, MonoTime now) {
+  if (c.Busy()) {
+    if (!c.deadline) c.deadline = now + options_.transaction_deadline;
+  } else if (c.deadline) {
+    c.deadline.reset();
+    c.idle_since = now;
+  }
+  if (c.deadline && now >= *c.deadline) {
+    LogVerbose("UAPI: closing a connection whose transaction missed its deadline");
+    c.dead = true;
+  } else if (!c.deadline && now - c.idle_since >= options_.idle_timeout) {
+    LogVerbose("UAPI: closing an idle connection");
+    c.dead = true;
   }
 }
 
@@ -296,12 +323,11 @@ void UapiServer::Loop::Read(Client& c) {
   do {
     n = recv(c.fd.get(), c.in.data() + old, kReadChunk, 0);
   } while (n < 0 && errno == EINTR);
+  const int err = n < 0 ? errno : 0;
   c.in.resize(old + size_t(std::max<ssize_t>(n, 0)));
-  if (n > 0) {
-    c.last_activity = MonoNow();
-  } else if (n == 0) {
+  if (n == 0) {
     c.eof = true;
-  } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+  } else if (n < 0 && err != EAGAIN && err != EWOULDBLOCK) {
     c.dead = true;
   }
 }
@@ -349,19 +375,22 @@ void UapiServer::Loop::Answer(Client& c, Request request) {
     // A failed get is an error, never an empty configuration that a client
     // (wg-quick save) would take for the real one.
     Result<device::DeviceState> state = api_.Snapshot();
-    if (!state.ok()) {
+    if (state.ok()) {
+      c.out += SerializeGet(*state);
+    } else {
       LogError(fmt::format("UAPI: get failed: {}", state.error().message()));
       c.out += SerializeErrno(state.error().code());
-      return;
     }
-    c.out += SerializeGet(*state);
-    return;
+  } else {
+    Result<void> r = api_.Apply(request.config);
+    if (!r.ok()) {
+      LogError(fmt::format("UAPI: set failed: {}", r.error().message()));
+    }
+    c.out += SerializeErrno(r.ok() ? 0 : r.error().code());
   }
-  Result<void> r = api_.Apply(request.config);
-  if (!r.ok()) {
-    LogError(fmt::format("UAPI: set failed: {}", r.error().message()));
-  }
-  c.out += SerializeErrno(r.ok() ? 0 : r.error().code());
+  // The answer, and a pipelined next transaction, get a deadline of their
+  // own from when the device answered (a large set takes a while).
+  c.deadline = MonoNow() + options_.transaction_deadline;
 }
 
 void UapiServer::Loop::Flush(Client& c) {
@@ -370,7 +399,6 @@ void UapiServer::Loop::Flush(Client& c) {
                      MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
       c.out_off += size_t(n);
-      c.last_activity = MonoNow();
       continue;
     }
     if (n < 0 && errno == EINTR) continue;

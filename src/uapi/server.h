@@ -18,9 +18,13 @@
 // that is not get=1/set=1 closes it without an answer (as wireguard-go).
 //
 // Bounds: at most max_clients connections (more are accepted and closed at
-// once), max_transaction_bytes per transaction, a connection idle (nothing
-// read or written) for idle_timeout is closed, and no more input is read from
-// a client while max_pending_output bytes of answers wait for it to read.
+// once) and max_transaction_bytes per transaction (together at most 128 MiB
+// of buffered requests by default); each transaction must be received, and
+// its answer sent, within transaction_deadline of its first byte (the answer
+// gets a fresh one once the ControlApi returns), so a client that trickles
+// bytes cannot hold a slot; a connection with no transaction under way for
+// idle_timeout is closed; and no more input is read from a client while
+// max_pending_output bytes of answers wait for it to read.
 //
 // Socket file deletion: wireguard-go exits when its socket file is removed.
 // The server watches the file (inotify) and calls on_socket_file_gone once
@@ -57,8 +61,9 @@ inline constexpr std::string_view kSocketDirectory = "/var/run/wireguard";
 std::string SocketPathForInterface(std::string_view interface_name);
 
 struct UapiServerOptions {
-  size_t max_clients = 64;
+  size_t max_clients = 16;
   Duration idle_timeout = std::chrono::seconds(60);
+  Duration transaction_deadline = std::chrono::seconds(10);
   size_t max_transaction_bytes = kMaxTransactionBytes;
   size_t max_pending_output = size_t{1} << 20;
   // Called once, on the server thread, when the socket file is gone.

@@ -417,13 +417,58 @@ TEST_F(UapiServerTest, IdleConnectionsAreClosed) {
   UapiServerOptions options;
   options.idle_timeout = 200ms;
   auto server = StartServer(options);
+  UniqueFd silent = Connect(path_);
+  UniqueFd done = Connect(path_);
+  SendAll(done.get(), "get=1\n\n");
+  EXPECT_EQ(ReadAnswer(done.get()), "errno=0\n\n");
+  auto start = std::chrono::steady_clock::now();
+  for (int fd : {silent.get(), done.get()}) {
+    auto r = ReadToEof(fd, 5000ms);
+    EXPECT_TRUE(r.eof);
+    EXPECT_EQ(r.data, "");
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+}
+
+// A byte now and then used to refresh the idle timer, so slow clients could
+// hold every slot forever. A transaction must now be read and answered by
+// its deadline, however busy the client looks.
+TEST_F(UapiServerTest, TricklingClientIsClosedAtTheTransactionDeadline) {
+  UapiServerOptions options;
+  options.transaction_deadline = 300ms;
+  options.idle_timeout = 60s;
+  auto server = StartServer(options);
   UniqueFd fd = Connect(path_);
   SendAll(fd.get(), "set=1\n");
-  auto start = std::chrono::steady_clock::now();
-  auto r = ReadToEof(fd.get(), 5000ms);
-  EXPECT_TRUE(r.eof);
-  EXPECT_EQ(r.data, "");
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  const auto start = std::chrono::steady_clock::now();
+  bool closed = false;
+  std::string answer;
+  for (int i = 0; i < 60 && !closed; ++i) {  // 60 x 50 ms, 3 s at most
+    if (send(fd.get(), "f", 1, MSG_NOSIGNAL) != 1) {
+      closed = true;
+      break;
+    }
+    pollfd p{fd.get(), POLLIN, 0};
+    if (poll(&p, 1, 50) == 1) {
+      char buf[256];
+      ssize_t n = recv(fd.get(), buf, sizeof(buf), 0);
+      if (n <= 0) closed = true;
+      if (n > 0) answer.append(buf, size_t(n));
+    }
+  }
+  EXPECT_TRUE(closed) << "a trickling client held its slot for 3 s";
+  EXPECT_EQ(answer, "");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  // The server goes on serving others.
+  EXPECT_EQ(Transact(path_, "get=1\n\n"), "errno=0\n\n");
+}
+
+TEST_F(UapiServerTest, DefaultBoundsKeepBufferedRequestsSmall) {
+  UapiServerOptions defaults;
+  // Every client at its transaction limit: at most 128 MiB of request text.
+  EXPECT_LE(defaults.max_clients * defaults.max_transaction_bytes,
+            size_t{128} << 20);
+  EXPECT_LE(defaults.transaction_deadline, std::chrono::seconds(30));
 }
 
 TEST_F(UapiServerTest, SlowReaderOfALargeAnswerDoesNotBlockOthers) {

@@ -5,6 +5,8 @@
 #include "wg/engine.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <string>
 #include <utility>
 
 #include "crypto/x25519.h"
@@ -236,14 +238,28 @@ Result<void> Engine::ApplyPeerUpdate(const PeerUpdate& update, Now now,
   Peer* peer = s.FindPeer(update.public_key);
   if (peer == nullptr) {
     if (update.update_only) return Ok();
+    if (s.peers.size() >= kMaxPeers) {
+      return MakeError(EINVAL, "too many peers (at most " +
+                                   std::to_string(kMaxPeers) + ")");
+    }
     peer = s.FindPeer(s.CreatePeer(update.public_key));
   }
   if (update.preshared_key)
     peer->identity.preshared_key = *update.preshared_key;
   if (update.endpoint) peer->endpoint = Path{*update.endpoint, std::nullopt};
   if (update.replace_allowed_ips) s.allowed_ips.RemoveByPeer(peer->id);
-  for (const Cidr& prefix : update.allowed_ips)
+  std::optional<Error> full;
+  for (const Cidr& prefix : update.allowed_ips) {
+    // A prefix already in the table only changes owner.
+    if (s.allowed_ips.size() >= s.options.max_allowed_ips &&
+        !s.allowed_ips.Contains(prefix)) {
+      full = MakeError(ENOSPC, "too many allowed IPs (at most " +
+                                   std::to_string(s.options.max_allowed_ips) +
+                                   ")");
+      break;
+    }
     s.allowed_ips.Insert(prefix, peer->id);
+  }
 
   bool keepalive_turned_on = false;
   if (update.persistent_keepalive_interval) {
@@ -253,6 +269,7 @@ Result<void> Engine::ApplyPeerUpdate(const PeerUpdate& update, Now now,
   }
   if (keepalive_turned_on && peer->endpoint) s.SendKeepalive(*peer, now, sink);
   s.SendStagedPackets(*peer, now, sink);
+  if (full) return *full;
   return Ok();
 }
 
@@ -262,6 +279,13 @@ void Engine::RemovePeer(const crypto::PublicKey& key) {
 
 void Engine::RemoveAllPeers() {
   while (!impl_->peers.empty()) impl_->ErasePeer(*impl_->peers.begin()->second);
+}
+
+size_t Engine::RemovePeersUpTo(size_t max) {
+  for (; max > 0 && !impl_->peers.empty(); --max) {
+    impl_->ErasePeer(*impl_->peers.begin()->second);
+  }
+  return impl_->peers.size();
 }
 
 void Engine::Tick(Now now, PacketSink& sink) {
