@@ -33,6 +33,7 @@
 #include "base/bytes.h"
 #include "base/ip.h"
 #include "base/result.h"
+#include "crypto/secret_buffer.h"
 #include "device/config.h"
 
 namespace zl::uapi {
@@ -114,7 +115,7 @@ class RequestParser {
   Status status_ = Status::kNeedMore;
   Stage stage_ = Stage::kOperation;
   size_t transaction_bytes_ = 0;
-  std::string line_;  // the unfinished line
+  crypto::SecretBuffer line_;  // the unfinished line (may hold a key)
   Request request_;
   Error error_{EPROTO, ""};
 };
@@ -127,6 +128,9 @@ Result<Request> ParseRequest(std::string_view text);
 // Keys and the preshared key print as lower-case hex; allowed IPs print with
 // host bits cleared; addresses print as Go's net/netip does.
 std::string SerializeGet(const device::DeviceState& state);
+// The same, appended to `out`: the form for answers on the wire, since the
+// text holds the private key and the preshared keys.
+void SerializeGet(const device::DeviceState& state, crypto::SecretBuffer& out);
 
 // "errno=-N\n\n" for a positive errno N (Error::code()), "errno=0\n\n" for 0.
 std::string SerializeErrno(int errno_value);

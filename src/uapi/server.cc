@@ -144,9 +144,11 @@ std::string SocketPathForInterface(std::string_view interface_name) {
 struct UapiServer::Client {
   UniqueFd fd;
   RequestParser parser;
-  std::string in;  // received, not yet fed to the parser (from in_off)
+  // Both may hold keys in hex (a set's private key, a get's answer): they
+  // wipe whatever they drop.
+  crypto::SecretBuffer in;  // received, not yet fed to the parser (from in_off)
   size_t in_off = 0;
-  std::string out;  // answers not yet sent (from out_off)
+  crypto::SecretBuffer out;  // answers not yet sent (from out_off)
   size_t out_off = 0;
   bool eof = false;      // the client shut down its side
   bool closing = false;  // close once `out` is sent
@@ -376,7 +378,7 @@ void UapiServer::Loop::Answer(Client& c, Request request) {
     // (wg-quick save) would take for the real one.
     Result<device::DeviceState> state = api_.Snapshot();
     if (state.ok()) {
-      c.out += SerializeGet(*state);
+      SerializeGet(*state, c.out);
     } else {
       LogError(fmt::format("UAPI: get failed: {}", state.error().message()));
       c.out += SerializeErrno(state.error().code());
