@@ -109,10 +109,12 @@ PeerId Engine::Impl::CreatePeer(const crypto::PublicKey& key) {
 //      nothing received can reach it;
 //   3. its staged packets are dropped and its timers stopped;
 //   4. it is forgotten by key and by id.
+// OpenSSL's copy of the last transport key in `aead` goes with 2.
 void Engine::Impl::ErasePeer(Peer& peer) {
   const PeerId id = peer.id;
   allowed_ips.RemoveByPeer(id);
   peer.ZeroAndFlushAll(indices);
+  aead.Wipe();
   peer.timers.Stop();
   peers_by_key.erase(peer.identity.public_key);
   peers.erase(id);
@@ -215,6 +217,7 @@ Result<void> Engine::SetPrivateKey(const std::optional<crypto::PrivateKey>& key,
     peer->ClearHandshake(s.indices);
     peer->handshake.last_sent_handshake.reset();
   }
+  s.aead.Wipe();
   return Ok();
 }
 
@@ -290,6 +293,11 @@ size_t Engine::RemovePeersUpTo(size_t max) {
 
 void Engine::Tick(Now now, PacketSink& sink) {
   for (auto& [id, peer] : impl_->peers) impl_->TickPeer(*peer, now, sink);
+  // Keys leave a keypair in many places (expiry, rotation, zeroing); the
+  // transport context's copy of the last one used lives until the next tick
+  // at most. Re-keying it costs about one packet's work, every 100 ms; the
+  // next packet re-keys it anyway.
+  impl_->aead.Wipe();
 }
 
 std::vector<PeerSnapshot> Engine::Snapshot() const {
@@ -322,6 +330,10 @@ void Engine::SetSendCounterForTesting(const crypto::PublicKey& key,
   if (peer != nullptr && peer->keypairs.current() != nullptr) {
     peer->keypairs.current()->send_counter = counter;
   }
+}
+
+bool Engine::AeadContextHoldsKeyForTesting() {
+  return impl_->aead.HoldsKeyForTesting();
 }
 
 bool Engine::HasKeyMaterialForTesting(const crypto::PublicKey& key) const {

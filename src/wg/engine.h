@@ -218,6 +218,9 @@ class Engine {
   DecapsulateResult Decapsulate(const Path& from, MutableByteSpan datagram, Now now,
                                 PacketSink& sink);
   // Runs the timers: retransmissions, rekeys, keepalives, expiry, key zeroing.
+  // Also wipes the transport cipher context, so a key the engine erased
+  // (rotation, expiry) leaves OpenSSL's memory by the next Tick at the latest;
+  // removing a peer or clearing the private key wipes it at once.
   void Tick(Now now, PacketSink& sink);
 
   // --- introspection ---
@@ -234,6 +237,9 @@ class Engine {
   void SetSendCounterForTesting(const crypto::PublicKey& peer, uint64_t counter);
   // True if any key material (handshake or keypair) of the peer is non-zero.
   bool HasKeyMaterialForTesting(const crypto::PublicKey& peer) const;
+  // True if the engine's transport AEAD context (OpenSSL's copy of the last
+  // key used) holds a non-zero key.
+  bool AeadContextHoldsKeyForTesting();
 
  private:
   struct Impl;
