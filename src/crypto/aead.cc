@@ -44,6 +44,8 @@ void CounterNonce(uint64_t counter, uint8_t nonce[kAeadNonceLen]) {
 // OpenSSL takes int lengths; anything larger is a caller bug, not a packet.
 bool FitsInt(size_t n) { return n <= static_cast<size_t>(INT_MAX); }
 
+constexpr uint8_t kZeros[64] = {};
+
 // A raw ChaCha20 context, set up with the cipher once per thread so each
 // block only sets key and IV (passing the cipher again would reset it).
 class KeystreamCtx {
@@ -59,12 +61,24 @@ class KeystreamCtx {
   KeystreamCtx(const KeystreamCtx&) = delete;
   KeystreamCtx& operator=(const KeystreamCtx&) = delete;
 
+  // Leaves the context keyed with zeros: the key does not stay behind.
   void Block(const uint8_t key[32], const uint8_t iv[16], uint8_t out[64]) {
-    static constexpr uint8_t kZeros[64] = {};
+    static constexpr uint8_t kZeroKey[32] = {};
     int len = 0;
     if (EVP_EncryptInit_ex2(ctx_, nullptr, key, iv, nullptr) != 1 ||
         EVP_EncryptUpdate(ctx_, out, &len, kZeros, sizeof(kZeros)) != 1 ||
-        len != 64) {
+        len != 64 ||
+        EVP_EncryptInit_ex2(ctx_, nullptr, kZeroKey, nullptr, nullptr) != 1) {
+      Die("ChaCha20 keystream failed");
+    }
+  }
+
+  // The block of the key the context holds now, at a zero IV.
+  void ProbeBlock(uint8_t out[64]) {
+    static constexpr uint8_t kZeroIv[16] = {};
+    int len = 0;
+    if (EVP_EncryptInit_ex2(ctx_, nullptr, nullptr, kZeroIv, nullptr) != 1 ||
+        EVP_EncryptUpdate(ctx_, out, &len, kZeros, sizeof(kZeros)) != 1) {
       Die("ChaCha20 keystream failed");
     }
   }
@@ -77,10 +91,23 @@ class KeystreamCtx {
 
 namespace internal {
 
+KeystreamCtx& ThreadKeystreamCtx() {
+  thread_local KeystreamCtx ctx;
+  return ctx;
+}
+
 void ChaCha20Block(const uint8_t key[32], const uint8_t iv[16],
                    uint8_t out[64]) {
-  thread_local KeystreamCtx ctx;
-  ctx.Block(key, iv, out);
+  ThreadKeystreamCtx().Block(key, iv, out);
+}
+
+bool KeystreamContextHoldsKeyForTesting() {
+  static constexpr uint8_t kZeroIv[16] = {};
+  uint8_t held[64], zero[64];
+  ThreadKeystreamCtx().ProbeBlock(held);
+  KeystreamCtx reference;
+  reference.Block(kZeros, kZeroIv, zero);
+  return std::memcmp(held, zero, sizeof(held)) != 0;
 }
 
 }  // namespace internal
@@ -102,7 +129,52 @@ ChaChaPoly::ChaChaPoly() : impl_(std::make_unique<Impl>()) {
   }
 }
 
-ChaChaPoly::~ChaChaPoly() { EVP_CIPHER_CTX_free(impl_->ctx); }
+ChaChaPoly::~ChaChaPoly() {
+  // OpenSSL clears the provider context when it frees it; wiping first does
+  // not depend on that.
+  Wipe();
+  EVP_CIPHER_CTX_free(impl_->ctx);
+}
+
+void ChaChaPoly::Wipe() {
+  static constexpr uint8_t kZeroKey[32] = {};
+  static constexpr uint8_t kZeroNonce[kAeadNonceLen] = {};
+  EVP_CIPHER_CTX* ctx = impl_->ctx;
+  if (ctx == nullptr) return;
+  // A zero key, then one block: the one-time Poly1305 key and the keystream
+  // left in the context are the zero key's, which tell nothing.
+  uint8_t scratch[64];
+  int len = 0;
+  if (EVP_CipherInit_ex2(ctx, nullptr, kZeroKey, kZeroNonce, 1, nullptr) != 1 ||
+      EVP_CipherUpdate(ctx, scratch, &len, kZeros, sizeof(kZeros)) != 1 ||
+      EVP_CipherFinal_ex(ctx, scratch, &len) != 1) {
+    // Never the case for a working context; a context that cannot be
+    // re-keyed is dropped rather than left holding a key.
+    EVP_CIPHER_CTX_free(ctx);
+    impl_->ctx = nullptr;
+  }
+}
+
+bool ChaChaPoly::HoldsKeyForTesting() {
+  static constexpr uint8_t kNonce[kAeadNonceLen] = {};
+  static constexpr uint8_t kZeroKey[32] = {};
+  EVP_CIPHER_CTX* ctx = impl_->ctx;
+  uint8_t held[64], zero[64];
+  int len = 0;
+  if (ctx == nullptr ||
+      EVP_CipherInit_ex2(ctx, nullptr, nullptr, kNonce, 1, nullptr) != 1 ||
+      EVP_CipherUpdate(ctx, held, &len, kZeros, sizeof(kZeros)) != 1) {
+    return true;  // cannot tell
+  }
+  EVP_CIPHER_CTX* reference = EVP_CIPHER_CTX_new();
+  const bool ok =
+      reference != nullptr &&
+      EVP_CipherInit_ex2(reference, ChaChaPolyCipher(), kZeroKey, kNonce, 1,
+                         nullptr) == 1 &&
+      EVP_CipherUpdate(reference, zero, &len, kZeros, sizeof(kZeros)) == 1;
+  EVP_CIPHER_CTX_free(reference);
+  return !ok || std::memcmp(held, zero, sizeof(held)) != 0;
+}
 
 bool ChaChaPoly::Seal(const SymmetricKey& key, uint64_t counter, ByteSpan ad,
                       ByteSpan plaintext, MutableByteSpan out) {
@@ -201,13 +273,17 @@ bool XChaChaPoly::Seal(const SymmetricKey& key, const uint8_t nonce[kXNonceLen],
   // ChaCha20-Poly1305 with nonce 4 zero bytes || the last 8, which is
   // exactly WireGuard's counter nonce with counter = LE64(nonce[16..24]).
   const SymmetricKey subkey = HChaCha20(key, nonce);
-  return inner_.Seal(subkey, LoadLe64(nonce + 16), ad, plaintext, out);
+  const bool ok = inner_.Seal(subkey, LoadLe64(nonce + 16), ad, plaintext, out);
+  inner_.Wipe();
+  return ok;
 }
 
 bool XChaChaPoly::Open(const SymmetricKey& key, const uint8_t nonce[kXNonceLen],
                        ByteSpan ad, ByteSpan ciphertext, MutableByteSpan out) {
   const SymmetricKey subkey = HChaCha20(key, nonce);
-  return inner_.Open(subkey, LoadLe64(nonce + 16), ad, ciphertext, out);
+  const bool ok = inner_.Open(subkey, LoadLe64(nonce + 16), ad, ciphertext, out);
+  inner_.Wipe();
+  return ok;
 }
 
 }  // namespace zl::crypto

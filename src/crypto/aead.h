@@ -5,7 +5,10 @@
 //
 // The EVP cipher is fetched once per process; each ChaChaPoly/XChaChaPoly owns
 // one EVP_CIPHER_CTX that is reused for every call (no per-packet fetch, no
-// per-packet allocation).
+// per-packet allocation). OpenSSL keeps a context's last key in it: a
+// ChaChaPoly keeps it until Wipe() or destruction (its owner decides when,
+// e.g. the engine after keys are erased and every tick); XChaChaPoly and
+// HChaCha20 wipe their contexts after every call.
 //
 // Thread safety: an object is used by one thread at a time; give each worker
 // its own.
@@ -51,6 +54,16 @@ class ChaChaPoly {
   bool OpenWithNonce(const SymmetricKey& key, const uint8_t nonce[kAeadNonceLen], ByteSpan ad,
                      ByteSpan ciphertext, MutableByteSpan out);
 
+  // OpenSSL keeps the last key (and the last message's one-time Poly1305 key
+  // and keystream) in the context after a call. Wipe() re-keys it with an
+  // all-zero key and runs one block through it, so nothing of an earlier key
+  // is left; Seal/Open work as before afterwards. About one block's work.
+  void Wipe();
+
+  // True if the context's current key is not all zero (it encrypts a probe
+  // block with whatever key the context holds and compares). Tests only.
+  bool HoldsKeyForTesting();
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
@@ -61,6 +74,8 @@ class ChaChaPoly {
 // docs/ARCHITECTURE.md).
 SymmetricKey HChaCha20(const SymmetricKey& key, const uint8_t input[16]);
 
+// Each call leaves no key in its contexts (it wipes them after use): it is
+// used rarely (cookie replies), so that costs nothing that matters.
 class XChaChaPoly {
  public:
   // Same contract as ChaChaPoly::Seal/Open, with a 24-byte nonce.
@@ -68,6 +83,7 @@ class XChaChaPoly {
             ByteSpan plaintext, MutableByteSpan out);
   bool Open(const SymmetricKey& key, const uint8_t nonce[kXNonceLen], ByteSpan ad,
             ByteSpan ciphertext, MutableByteSpan out);
+  bool HoldsKeyForTesting() { return inner_.HoldsKeyForTesting(); }
 
  private:
   ChaChaPoly inner_;

@@ -4,11 +4,13 @@
 #include <sodium.h>
 
 #include <array>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "crypto/chacha20.h"
 #include "crypto/random.h"
 
 namespace zl::crypto {
@@ -343,6 +345,47 @@ TEST(HChaCha20Test, MatchesLibsodiumOnRandomInputs) {
     crypto_core_hchacha20(theirs, input, key.data(), nullptr);
     EXPECT_EQ(HexEncode(HChaCha20(key, input).span()), HexEncode(theirs));
   }
+}
+
+// OpenSSL keeps a context's last key until it is re-keyed. The hooks read
+// the key a context holds by encrypting a probe block with it.
+TEST(ChaChaPolyTest, WipeLeavesNoKeyInTheContext) {
+  DeterministicRng rng(11);
+  SymmetricKey key;
+  rng.Fill(key.mutable_span());
+  ChaChaPoly aead;
+  EXPECT_FALSE(aead.HoldsKeyForTesting());  // never keyed
+  uint8_t out[16 + kAeadTagLen];
+  const uint8_t plain[16] = {1, 2, 3};
+  ASSERT_TRUE(aead.Seal(key, 7, {}, ByteSpan(plain), MutableByteSpan(out)));
+  EXPECT_TRUE(aead.HoldsKeyForTesting());  // the hook sees a held key
+  aead.Wipe();
+  EXPECT_FALSE(aead.HoldsKeyForTesting());
+  // Still usable, and the same as before.
+  uint8_t again[sizeof(out)];
+  ASSERT_TRUE(aead.Seal(key, 7, {}, ByteSpan(plain), MutableByteSpan(again)));
+  EXPECT_EQ(0, std::memcmp(out, again, sizeof(out)));
+  uint8_t opened[16];
+  ASSERT_TRUE(aead.Open(key, 7, {}, ByteSpan(out), MutableByteSpan(opened)));
+  aead.Wipe();
+  EXPECT_FALSE(aead.HoldsKeyForTesting());
+}
+
+TEST(XChaChaPolyTest, LeavesNoKeyInItsContexts) {
+  DeterministicRng rng(12);
+  SymmetricKey key;
+  rng.Fill(key.mutable_span());
+  uint8_t nonce[kXNonceLen];
+  rng.Fill(MutableByteSpan(nonce));
+  XChaChaPoly aead;
+  uint8_t sealed[16 + kAeadTagLen], opened[16];
+  const uint8_t cookie[16] = {9, 9, 9};
+  ASSERT_TRUE(aead.Seal(key, nonce, {}, ByteSpan(cookie), MutableByteSpan(sealed)));
+  EXPECT_FALSE(aead.HoldsKeyForTesting());
+  EXPECT_FALSE(internal::KeystreamContextHoldsKeyForTesting());
+  ASSERT_TRUE(aead.Open(key, nonce, {}, ByteSpan(sealed), MutableByteSpan(opened)));
+  EXPECT_FALSE(aead.HoldsKeyForTesting());
+  EXPECT_FALSE(internal::KeystreamContextHoldsKeyForTesting());
 }
 
 }  // namespace

@@ -64,6 +64,15 @@ class MacCtx {
   MacCtx(const MacCtx&) = delete;
   MacCtx& operator=(const MacCtx&) = delete;
 
+  // The MAC of `parts` under the key the context holds now; false if it
+  // holds none.
+  bool ComputeWithHeldKey(ByteSpan part, uint8_t* out, size_t out_len) {
+    size_t written = 0;
+    return EVP_MAC_init(ctx_, nullptr, 0, nullptr) == 1 &&
+           EVP_MAC_update(ctx_, part.data(), part.size()) == 1 &&
+           EVP_MAC_final(ctx_, out, &written, out_len) == 1;
+  }
+
   void Compute(ByteSpan key, std::initializer_list<ByteSpan> parts,
                uint8_t* out, size_t out_len) {
     // A null key would mean "reuse the previous key" to EVP_MAC_init, so an
@@ -77,6 +86,15 @@ class MacCtx {
     ok = ok && EVP_MAC_final(ctx_, out, &written, out_len) == 1 &&
          written == out_len;
     if (!ok) Die("EVP_MAC failed");
+  }
+
+  // Re-keys the context with 32 zero bytes, so that the key of the last
+  // Compute (and the state derived from it) does not stay in OpenSSL's
+  // memory. 32 bytes suit both BLAKE2s-MAC (1..32) and HMAC.
+  void Wipe() {
+    static constexpr uint8_t kZeroKey[32] = {};
+    if (EVP_MAC_init(ctx_, kZeroKey, sizeof(kZeroKey), nullptr) != 1)
+      Die("EVP_MAC failed");
   }
 
  private:
@@ -94,40 +112,86 @@ Hash Blake2s(std::initializer_list<ByteSpan> parts) {
     ok = ok && EVP_DigestUpdate(ctx.get(), p.data(), p.size()) == 1;
   ok = ok && EVP_DigestFinal_ex(ctx.get(), out.data(), &len) == 1 &&
        len == kHashLen;
+  // Back to the initial state: the last input block (Noise hashes the
+  // handshake hash and ciphertexts) does not stay in the context.
+  ok = ok && EVP_DigestInit_ex2(ctx.get(), Blake2sMd(), nullptr) == 1;
   if (!ok) Die("BLAKE2s failed");
   return out;
 }
 
+namespace {
+
+// OSSL_MAC_PARAM_SIZE sets the digest length in BLAKE2s's parameter block
+// (RFC 7693 keyed mode with outlen 16), which is what WireGuard's MAC is;
+// it is not a truncated 32-byte MAC. blake2s_test checks this.
+const OSSL_PARAM* Blake2sMacParams() {
+  static size_t size = kMacLen;
+  static const OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size),
+      OSSL_PARAM_construct_end()};
+  return params;
+}
+
+const OSSL_PARAM* HmacParams() {
+  static char digest[] = "BLAKE2S-256";
+  static const OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+      OSSL_PARAM_construct_end()};
+  return params;
+}
+
+MacCtx& ThreadBlake2sMacCtx() {
+  thread_local MacCtx ctx(Blake2sMacAlg(), Blake2sMacParams());
+  return ctx;
+}
+
+MacCtx& ThreadHmacCtx() {
+  thread_local MacCtx ctx(HmacAlg(), HmacParams());
+  return ctx;
+}
+
+}  // namespace
+
 Mac Blake2sMac(ByteSpan key, std::initializer_list<ByteSpan> parts) {
-  // OSSL_MAC_PARAM_SIZE sets the digest length in BLAKE2s's parameter block
-  // (RFC 7693 keyed mode with outlen 16), which is what WireGuard's MAC is;
-  // it is not a truncated 32-byte MAC. blake2s_test checks this.
-  thread_local MacCtx ctx(Blake2sMacAlg(), [] {
-    static size_t size = kMacLen;
-    static const OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size),
-        OSSL_PARAM_construct_end()};
-    return params;
-  }());
   if (key.empty() || key.size() > 32)
     Die("Blake2sMac: key must be 1..32 bytes");
   Mac out;
+  MacCtx& ctx = ThreadBlake2sMacCtx();
   ctx.Compute(key, parts, out.data(), out.size());
+  ctx.Wipe();
   return out;
 }
 
 Hash HmacBlake2s(ByteSpan key, std::initializer_list<ByteSpan> parts) {
-  thread_local MacCtx ctx(HmacAlg(), [] {
-    static char digest[] = "BLAKE2S-256";
-    static const OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-        OSSL_PARAM_construct_end()};
-    return params;
-  }());
   Hash out;
+  MacCtx& ctx = ThreadHmacCtx();
   ctx.Compute(key, parts, out.data(), out.size());
+  ctx.Wipe();
   return out;
 }
+
+namespace internal {
+
+bool MacContextsHoldKeyForTesting() {
+  static constexpr uint8_t kZeroKey[32] = {};
+  static constexpr uint8_t kProbe[] = {'p', 'r', 'o', 'b', 'e'};
+  Mac held_mac{}, zero_mac{};
+  Hash held_hmac{}, zero_hmac{};
+  const bool mac_keyed = ThreadBlake2sMacCtx().ComputeWithHeldKey(
+      ByteSpan(kProbe), held_mac.data(), held_mac.size());
+  const bool hmac_keyed = ThreadHmacCtx().ComputeWithHeldKey(
+      ByteSpan(kProbe), held_hmac.data(), held_hmac.size());
+  MacCtx mac_reference(Blake2sMacAlg(), Blake2sMacParams());
+  mac_reference.Compute(ByteSpan(kZeroKey), {ByteSpan(kProbe)},
+                        zero_mac.data(), zero_mac.size());
+  MacCtx hmac_reference(HmacAlg(), HmacParams());
+  hmac_reference.Compute(ByteSpan(kZeroKey), {ByteSpan(kProbe)},
+                         zero_hmac.data(), zero_hmac.size());
+  return (mac_keyed && held_mac != zero_mac) ||
+         (hmac_keyed && held_hmac != zero_hmac);
+}
+
+}  // namespace internal
 
 namespace {
 
@@ -137,13 +201,21 @@ namespace {
 // common call).
 void Kdf(const SymmetricKey& key, ByteSpan input, SymmetricKey* const outs[],
          int n) {
-  Hash t0 = HmacBlake2s(key.span(), {input});
-  Hash t{};
+  // One wipe of the context at the end, not one per HMAC: the context holds
+  // t0 after the last one (after Split, both session keys follow from it).
+  MacCtx& hmac = ThreadHmacCtx();
+  Hash t0, t{};
+  hmac.Compute(key.span(), {input}, t0.data(), t0.size());
   for (int i = 1; i <= n; ++i) {
     const uint8_t counter[1] = {uint8_t(i)};
-    t = i == 1 ? HmacBlake2s(t0, {counter}) : HmacBlake2s(t0, {t, counter});
+    if (i == 1) {
+      hmac.Compute(t0, {counter}, t.data(), t.size());
+    } else {
+      hmac.Compute(t0, {t, counter}, t.data(), t.size());
+    }
     std::copy(t.begin(), t.end(), outs[i - 1]->data());
   }
+  hmac.Wipe();
   SecureWipe(t0.data(), t0.size());
   SecureWipe(t.data(), t.size());
 }

@@ -35,4 +35,13 @@ void Kdf2(const SymmetricKey& key, ByteSpan input, SymmetricKey& t1, SymmetricKe
 void Kdf3(const SymmetricKey& key, ByteSpan input, SymmetricKey& t1, SymmetricKey& t2,
           SymmetricKey& t3);
 
+namespace internal {
+// True if this thread's BLAKE2s-MAC or HMAC context still holds a key that
+// is not all zero (each computes a probe MAC with the key it holds and
+// compares). The functions above re-key their contexts with zeros after each
+// use, so that the last KDF key (after Split, t0: both session keys follow
+// from it) or the cookie secret does not stay in OpenSSL's memory. Tests.
+bool MacContextsHoldKeyForTesting();
+}  // namespace internal
+
 }  // namespace zl::crypto

@@ -191,5 +191,25 @@ TEST(Blake2sTest, FreeFunctionsAgreeAcrossThreads) {
   for (int m : mismatches) EXPECT_EQ(m, 0);
 }
 
+// After the KDF of Split, OpenSSL's HMAC context would hold t0, from which
+// both session keys follow; after a cookie, the BLAKE2s-MAC context would
+// hold the cookie secret. Every call leaves its context keyed with zeros.
+TEST(KdfTest, LeavesNoKeyInTheMacContexts) {
+  SymmetricKey chaining_key, t1, t2;
+  for (size_t i = 0; i < SymmetricKey::size(); ++i) chaining_key.data()[i] = uint8_t(i + 1);
+  Kdf2(chaining_key, ByteSpan(), t1, t2);
+  EXPECT_FALSE(internal::MacContextsHoldKeyForTesting());
+  (void)HmacBlake2s(chaining_key.span(), {t1.span()});
+  EXPECT_FALSE(internal::MacContextsHoldKeyForTesting());
+}
+
+TEST(Blake2sTest, MacLeavesNoKeyInItsContext) {
+  uint8_t secret[32];
+  for (size_t i = 0; i < sizeof(secret); ++i) secret[i] = uint8_t(0x80 + i);
+  const uint8_t address[6] = {192, 0, 2, 1, 0xca, 0x6c};
+  (void)Blake2sMac(ByteSpan(secret), {ByteSpan(address)});
+  EXPECT_FALSE(internal::MacContextsHoldKeyForTesting());
+}
+
 }  // namespace
 }  // namespace zl::crypto

@@ -9,6 +9,7 @@
 
 #include "base/log.h"
 #include "base/mutex.h"
+#include "device/apply_plan.h"
 #include "net/netlink.h"
 #include "net/udp_bind.h"
 #include "wg/engine.h"
@@ -24,19 +25,6 @@ constexpr size_t kMaxDatagram = kMaxPacket + kTransportOverhead + 16;
 // Batches handled per wake-up before yielding to the other sources, so one
 // busy direction cannot starve the other.
 constexpr int kBatchesPerWakeup = 4;
-
-wg::PeerUpdate ToPeerUpdate(const PeerConfig& p) {
-  wg::PeerUpdate u;
-  u.public_key = p.public_key;
-  u.remove = p.remove;
-  u.update_only = p.update_only;
-  u.preshared_key = p.preshared_key;
-  u.endpoint = p.endpoint;
-  u.persistent_keepalive_interval = p.persistent_keepalive_interval;
-  u.replace_allowed_ips = p.replace_allowed_ips;
-  u.allowed_ips = p.allowed_ips;
-  return u;
-}
 
 }  // namespace
 
@@ -247,9 +235,10 @@ struct Device::Impl final : public wg::PacketSink {
 
   // --- control (loop thread) ---
 
-  Result<void> ApplyOnLoop(const ConfigRequest& req) {
+  // The interface part of a set: private key, listen port, fwmark. Notes
+  // the first error in `first_error` and goes on, as wireguard-go does.
+  void ApplyInterfaceOnLoop(const ConfigRequest& req, std::optional<Error>& first_error) {
     Now now = clock.Read();
-    std::optional<Error> first_error;
     auto note = [&](const Error& e) {
       if (!first_error) first_error = e;
     };
@@ -273,13 +262,47 @@ struct Device::Impl final : public wg::PacketSink {
         fwmark = *req.fwmark;
       }
     }
-    if (req.replace_peers) engine.RemoveAllPeers();
-    for (const auto& p : req.peers) {
-      if (auto r = engine.ApplyPeerUpdate(ToPeerUpdate(p), now, *this); !r.ok()) note(r.error());
+    if (req.private_key) {
+      if (req.private_key->IsZero()) {
+        private_key_for_get.reset();
+      } else {
+        private_key_for_get = *req.private_key;
+      }
+    }
+  }
+
+  // One step of a set's peer blocks (apply_plan.h).
+  void ApplyPeersOnLoop(const ConfigRequest& req, const ApplyStep& step,
+                        std::optional<Error>& first_error) {
+    Now now = clock.Read();
+    for (const PeerSlice& slice : step) {
+      auto r = engine.ApplyPeerUpdate(ToPeerUpdate(req.peers[slice.peer], slice), now, *this);
+      if (!r.ok() && !first_error) first_error = r.error();
     }
     FlushSends();
+  }
+
+  // A set in steps of bounded work, each a loop turn of its own (on the loop
+  // thread they simply run one after the other): the interface settings,
+  // the old peers' removal for replace_peers, then the peer blocks. Returns
+  // the first error of the request, or the error that stopped it.
+  Result<void> ApplyInSteps(const ConfigRequest& req) {
+    std::optional<Error> first_error;
+    ZL_RETURN_IF_ERROR(RunOnLoop([&] { ApplyInterfaceOnLoop(req, first_error); }));
+    if (req.replace_peers) {
+      size_t left = 0;
+      do {
+        ZL_RETURN_IF_ERROR(
+            RunOnLoop([&] { left = engine.RemovePeersUpTo(kPeersRemovedPerStep); }));
+      } while (left > 0);
+    }
+    for (const ApplyStep& step : PlanApplySteps(req)) {
+      ZL_RETURN_IF_ERROR(RunOnLoop([&] { ApplyPeersOnLoop(req, step, first_error); }));
+    }
     // The names are for verbose logs only; building them walks every peer.
-    if (GetLogLevel() >= LogLevel::kVerbose) RefreshPeerNames();
+    if (GetLogLevel() >= LogLevel::kVerbose) {
+      ZL_RETURN_IF_ERROR(RunOnLoop([&] { RefreshPeerNames(); }));
+    }
     if (first_error) return *first_error;
     return Ok();
   }
@@ -423,6 +446,9 @@ struct Device::Impl final : public wg::PacketSink {
   std::vector<uint8_t> encap_out;
 
   std::atomic<std::thread::id> loop_thread{};
+  // Serializes control calls from threads other than the loop's, so a set
+  // applied in several loop turns is seen whole by them.
+  Mutex control_mu;
   Mutex calls_mu;
   bool closed GUARDED_BY(calls_mu) = false;
   std::list<std::shared_ptr<Call>> calls GUARDED_BY(calls_mu);
@@ -474,24 +500,22 @@ Result<std::unique_ptr<Device>> Device::Create(net::EventLoop& loop,
 }
 
 Result<void> Device::Apply(const ConfigRequest& request) {
-  Result<void> result = Impl::ShuttingDown();
-  Result<void> ran = impl_->RunOnLoop([&] {
-    result = impl_->ApplyOnLoop(request);
-    if (request.private_key) {
-      if (request.private_key->IsZero()) {
-        impl_->private_key_for_get.reset();
-      } else {
-        impl_->private_key_for_get = *request.private_key;
-      }
-    }
-  });
-  if (!ran.ok()) return ran.error();
-  return result;
+  // On the loop thread the steps run back to back, so nothing interleaves.
+  if (impl_->OnLoopThread()) return impl_->ApplyInSteps(request);
+  // Other threads' control calls wait for all steps: none sees half a set.
+  MutexLock lock(impl_->control_mu);
+  return impl_->ApplyInSteps(request);
 }
 
 Result<DeviceState> Device::Snapshot() {
   DeviceState state;
-  ZL_RETURN_IF_ERROR(impl_->RunOnLoop([&] { state = impl_->SnapshotOnLoop(); }));
+  auto take = [&] { state = impl_->SnapshotOnLoop(); };
+  if (impl_->OnLoopThread()) {
+    ZL_RETURN_IF_ERROR(impl_->RunOnLoop(take));
+  } else {
+    MutexLock lock(impl_->control_mu);
+    ZL_RETURN_IF_ERROR(impl_->RunOnLoop(take));
+  }
   return state;
 }
 

@@ -16,7 +16,10 @@
 // from another thread they post the work to the loop and wait for it (so the
 // loop must be running); inside a loop callback they run directly. After
 // Close they fail with ESHUTDOWN; when the loop does not start a call within
-// DeviceOptions::control_timeout, with ETIMEDOUT.
+// DeviceOptions::control_timeout, with ETIMEDOUT. Apply runs a set in steps
+// of bounded work (apply_plan.h), each a loop turn of its own, so a large set
+// does not stall the data path; control calls from other threads are
+// serialized, so none of them sees half of a set (the data path does).
 //
 // Shutdown order (Close): stop accepting control calls, unwatch the TUN, the
 // sockets and the link watcher, cancel the timer, drop all peers (keys wiped),

@@ -185,27 +185,72 @@ Result<void> ProcessPeerKey(PeerConfig& peer, std::string_view key,
   return Ok();
 }
 
-void AppendHexKey(std::string& out, std::string_view name, ByteSpan key) {
+// The writers below append to a std::string (SerializeSet, and
+// SerializeGet's std::string form) or to a crypto::SecretBuffer (the
+// server's answers, which carry keys); a key's hex goes straight into `out`,
+// never through a temporary.
+template <typename Out>
+void AppendHexKey(Out& out, std::string_view name, ByteSpan key) {
+  static constexpr char kHex[] = "0123456789abcdef";
   out += name;
-  out += '=';
-  out += HexEncode(key);
-  out += '\n';
+  out.push_back('=');
+  for (uint8_t b : key) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 0xf]);
+  }
+  out.push_back('\n');
 }
 
-template <typename Int>
-void AppendNumber(std::string& out, std::string_view name, Int value) {
+template <typename Out, typename Int>
+void AppendNumber(Out& out, std::string_view name, Int value) {
   out += name;
-  out += '=';
+  out.push_back('=');
   out += std::to_string(value);
-  out += '\n';
+  out.push_back('\n');
 }
 
-void AppendText(std::string& out, std::string_view name,
-                std::string_view value) {
+template <typename Out>
+void AppendText(Out& out, std::string_view name, std::string_view value) {
   out += name;
-  out += '=';
+  out.push_back('=');
   out += value;
-  out += '\n';
+  out.push_back('\n');
+}
+
+template <typename Out>
+void AppendGet(const DeviceState& state, Out& out) {
+  out.reserve(out.size() + 128 + state.peers.size() * 400);
+  if (state.private_key && !state.private_key->IsZero()) {
+    AppendHexKey(out, "private_key", state.private_key->span());
+  }
+  if (state.listen_port != 0) {
+    AppendNumber(out, "listen_port", state.listen_port);
+  }
+  if (state.fwmark != 0) AppendNumber(out, "fwmark", state.fwmark);
+  for (const PeerState& peer : state.peers) {
+    AppendHexKey(out, "public_key", peer.public_key.span());
+    AppendHexKey(out, "preshared_key",
+                 peer.preshared_key.span());  // always, zeros if none
+    out += "protocol_version=1\n";
+    if (peer.endpoint) {
+      AppendText(out, "endpoint", FormatEndpoint(*peer.endpoint));
+    }
+    // Nanoseconds since the Unix epoch, split as Go's / and % split them.
+    int64_t nanos = 0;
+    if (peer.last_handshake) {
+      nanos = peer.last_handshake->time_since_epoch().count();
+    }
+    AppendNumber(out, "last_handshake_time_sec", nanos / 1'000'000'000);
+    AppendNumber(out, "last_handshake_time_nsec", nanos % 1'000'000'000);
+    AppendNumber(out, "tx_bytes", peer.tx_bytes);
+    AppendNumber(out, "rx_bytes", peer.rx_bytes);
+    AppendNumber(out, "persistent_keepalive_interval",
+                 peer.persistent_keepalive_interval);
+    for (const Cidr& cidr : peer.allowed_ips) {
+      AppendText(out, "allowed_ip", FormatAllowedIp(cidr));
+    }
+  }
+  out += "errno=0\n\n";
 }
 
 }  // namespace
@@ -259,13 +304,15 @@ size_t RequestParser::Feed(ByteSpan data) {
       break;
     }
 
-    line_.append(reinterpret_cast<const char*>(begin), content);
+    line_.append(std::string_view(reinterpret_cast<const char*>(begin), content));
     used += take;
     transaction_bytes_ += take;
     if (newline != nullptr) {
-      std::string line = std::move(line_);
-      line_.clear();
-      ProcessLine(line);
+      // ProcessLine may Fail(), which wipes line_: it reads a copy's view
+      // only until then, and the copy wipes itself too.
+      crypto::SecretBuffer line = std::move(line_);
+      line_ = crypto::SecretBuffer();
+      ProcessLine(line.view());
     }
   }
   return used;
@@ -422,39 +469,12 @@ std::string FormatAllowedIp(const Cidr& cidr) {
 
 std::string SerializeGet(const DeviceState& state) {
   std::string out;
-  out.reserve(128 + state.peers.size() * 400);
-  if (state.private_key && !state.private_key->IsZero()) {
-    AppendHexKey(out, "private_key", state.private_key->span());
-  }
-  if (state.listen_port != 0) {
-    AppendNumber(out, "listen_port", state.listen_port);
-  }
-  if (state.fwmark != 0) AppendNumber(out, "fwmark", state.fwmark);
-  for (const PeerState& peer : state.peers) {
-    AppendHexKey(out, "public_key", peer.public_key.span());
-    AppendHexKey(out, "preshared_key",
-                 peer.preshared_key.span());  // always, zeros if none
-    out += "protocol_version=1\n";
-    if (peer.endpoint) {
-      AppendText(out, "endpoint", FormatEndpoint(*peer.endpoint));
-    }
-    // Nanoseconds since the Unix epoch, split as Go's / and % split them.
-    int64_t nanos = 0;
-    if (peer.last_handshake) {
-      nanos = peer.last_handshake->time_since_epoch().count();
-    }
-    AppendNumber(out, "last_handshake_time_sec", nanos / 1'000'000'000);
-    AppendNumber(out, "last_handshake_time_nsec", nanos % 1'000'000'000);
-    AppendNumber(out, "tx_bytes", peer.tx_bytes);
-    AppendNumber(out, "rx_bytes", peer.rx_bytes);
-    AppendNumber(out, "persistent_keepalive_interval",
-                 peer.persistent_keepalive_interval);
-    for (const Cidr& cidr : peer.allowed_ips) {
-      AppendText(out, "allowed_ip", FormatAllowedIp(cidr));
-    }
-  }
-  out += "errno=0\n\n";
+  AppendGet(state, out);
   return out;
+}
+
+void SerializeGet(const DeviceState& state, crypto::SecretBuffer& out) {
+  AppendGet(state, out);
 }
 
 std::string SerializeErrno(int errno_value) {

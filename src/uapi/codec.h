@@ -33,6 +33,7 @@
 #include "base/bytes.h"
 #include "base/ip.h"
 #include "base/result.h"
+#include "crypto/secret_buffer.h"
 #include "device/config.h"
 
 namespace zl::uapi {
@@ -40,9 +41,11 @@ namespace zl::uapi {
 // The longest set line wireguard-go reads (bufio.Scanner's 64 KiB buffer
 // holds the line and its '\n'); a longer one is answered with EIO.
 inline constexpr size_t kMaxLineBytes = 65535;
-// Our own bound on one transaction, far above any real configuration
-// (65536 peers, wireguard-go's MaxPeers, at ~250 bytes each); EMSGSIZE past it.
-inline constexpr size_t kMaxTransactionBytes = size_t{16} << 20;
+// Our own bound on one transaction; EMSGSIZE past it. 8 MiB holds ~33,000
+// peer blocks of ~250 bytes (key, preshared key, endpoint, keepalive, an
+// allowed IP); a larger configuration is set in several transactions. With
+// the server's 16 clients at most 128 MiB of requests are buffered.
+inline constexpr size_t kMaxTransactionBytes = size_t{8} << 20;
 
 struct Request {
   enum Op { kGet, kSet };
@@ -112,7 +115,7 @@ class RequestParser {
   Status status_ = Status::kNeedMore;
   Stage stage_ = Stage::kOperation;
   size_t transaction_bytes_ = 0;
-  std::string line_;  // the unfinished line
+  crypto::SecretBuffer line_;  // the unfinished line (may hold a key)
   Request request_;
   Error error_{EPROTO, ""};
 };
@@ -125,6 +128,9 @@ Result<Request> ParseRequest(std::string_view text);
 // Keys and the preshared key print as lower-case hex; allowed IPs print with
 // host bits cleared; addresses print as Go's net/netip does.
 std::string SerializeGet(const device::DeviceState& state);
+// The same, appended to `out`: the form for answers on the wire, since the
+// text holds the private key and the preshared keys.
+void SerializeGet(const device::DeviceState& state, crypto::SecretBuffer& out);
 
 // "errno=-N\n\n" for a positive errno N (Error::code()), "errno=0\n\n" for 0.
 std::string SerializeErrno(int errno_value);

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "base/log.h"
@@ -56,6 +57,33 @@ Result<void> MakeDirectories(const std::string& dir) {
   return Ok();
 }
 
+// Anyone but us and root who can write to the socket's directory can unlink
+// our socket and put theirs, or a symlink, in its place: such a directory is
+// refused (wireguard-go takes /var/run/wireguard as it finds it). `dir` is
+// followed if it is a symlink; the directory it names is what counts.
+Result<void> CheckSocketDirectory(const std::string& dir) {
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0) return ErrnoError(fmt::format("stat {}", dir));
+  if (!S_ISDIR(st.st_mode)) {
+    return MakeError(ENOTDIR, fmt::format("'{}' is not a directory", dir));
+  }
+  if (st.st_uid != 0 && st.st_uid != geteuid()) {
+    return MakeError(
+        EPERM, fmt::format("UAPI socket directory {} is owned by uid {}, not by "
+                           "root or by us: refusing to serve there (its owner "
+                           "could replace the socket)",
+                           dir, st.st_uid));
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return MakeError(
+        EPERM, fmt::format("UAPI socket directory {} is writable by group or "
+                           "others (mode {:04o}): refusing to serve there; make "
+                           "it writable by its owner only (e.g. root, 0755)",
+                           dir, st.st_mode & 07777));
+  }
+  return Ok();
+}
+
 // Whether a process accepts connections on `addr` (wireguard-go's test for a
 // live socket before it removes a stale one).
 bool SomeoneListens(const sockaddr_un& addr) {
@@ -74,10 +102,18 @@ Result<UniqueFd> BindSocket(const std::string& path, const sockaddr_un& addr) {
   UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd) return ErrnoError("socket(AF_UNIX)");
   for (int attempt = 0;; ++attempt) {
-    if (bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr),
-             sizeof(addr)) == 0) {
-      break;
-    }
+    // bind creates the file with mode 0777 & ~umask, so the umask alone
+    // makes it 0600 (0177 rather than wireguard-go's 077, whose 0700 means
+    // the same on a socket). Never chmod the path afterwards: by then it may
+    // name something else. The umask is process-wide; another thread that
+    // creates a file meanwhile only gets a stricter mode.
+    const mode_t old_umask = umask(0177);
+    const int rc =
+        bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
+    const int bind_errno = errno;
+    umask(old_umask);
+    if (rc == 0) break;
+    errno = bind_errno;
     if (errno != EADDRINUSE || attempt > 0) {
       return ErrnoError(fmt::format("bind {}", path));
     }
@@ -108,18 +144,31 @@ std::string SocketPathForInterface(std::string_view interface_name) {
 struct UapiServer::Client {
   UniqueFd fd;
   RequestParser parser;
-  std::string in;  // received, not yet fed to the parser (from in_off)
+  // Both may hold keys in hex (a set's private key, a get's answer): they
+  // wipe whatever they drop.
+  crypto::SecretBuffer in;  // received, not yet fed to the parser (from in_off)
   size_t in_off = 0;
-  std::string out;  // answers not yet sent (from out_off)
+  crypto::SecretBuffer out;  // answers not yet sent (from out_off)
   size_t out_off = 0;
   bool eof = false;      // the client shut down its side
   bool closing = false;  // close once `out` is sent
   bool dead = false;     // close now
-  MonoTime last_activity;
+  // While a transaction is under way (bytes of it read, or its answer not
+  // yet sent): when it must be done. Otherwise unset, and `idle_since` says
+  // since when the connection has had nothing to do.
+  std::optional<MonoTime> deadline;
+  MonoTime idle_since;
 
   Client(UniqueFd f, size_t max_transaction_bytes, MonoTime now)
-      : fd(std::move(f)), parser(max_transaction_bytes), last_activity(now) {}
+      : fd(std::move(f)), parser(max_transaction_bytes), idle_since(now) {}
   size_t pending_out() const { return out.size() - out_off; }
+  bool Busy() const {
+    return parser.InTransaction() || pending_out() > 0 || in_off < in.size();
+  }
+  // When the server must look at this client again if nothing happens.
+  MonoTime Due(Duration idle_timeout) const {
+    return deadline ? *deadline : idle_since + idle_timeout;
+  }
 };
 
 // Everything the server thread owns. Only Run() touches it, on that thread.
@@ -145,6 +194,8 @@ class UapiServer::Loop {
   }
   void Read(Client& c);
   void Process(Client& c);
+  // Starts or ends the transaction deadline; closes a client past it or idle.
+  void CheckTimes(Client& c, MonoTime now);
   void Answer(Client& c, Request request);
   void Flush(Client& c);
 
@@ -172,7 +223,7 @@ void UapiServer::Loop::Run(int wake_fd) {
       if (ReadAllowed(*c)) events |= POLLIN;
       if (c->pending_out() > 0) events |= POLLOUT;
       fds.push_back({c->fd.get(), events, 0});
-      wait = std::min(wait, options_.idle_timeout - (now - c->last_activity));
+      wait = std::min(wait, c->Due(options_.idle_timeout) - now);
     }
     if (!inotify_fd_ && !socket_file_gone_) {
       wait = std::min(wait, next_file_check_ - now);
@@ -205,10 +256,7 @@ void UapiServer::Loop::Run(int wake_fd) {
     for (size_t i = 3; i < fds.size(); ++i) {
       Client& c = *clients_[i - 3];
       if (fds[i].revents != 0) Service(c, fds[i].revents);
-      if (!c.dead && now - c.last_activity >= options_.idle_timeout) {
-        LogVerbose("UAPI: closing an idle connection");
-        c.dead = true;
-      }
+      if (!c.dead) CheckTimes(c, MonoNow());
     }
     std::erase_if(clients_, [](const auto& c) { return c->dead; });
   }
@@ -232,6 +280,22 @@ void UapiServer::Loop::Accept() {
     }
     clients_.push_back(std::make_unique<Client>(
         std::move(fd), options_.max_transaction_bytes, MonoNow()));
+  }
+}
+
+void UapiServer::Loop::CheckTimes(Client& c, MonoTime now) {
+  if (c.Busy()) {
+    if (!c.deadline) c.deadline = now + options_.transaction_deadline;
+  } else if (c.deadline) {
+    c.deadline.reset();
+    c.idle_since = now;
+  }
+  if (c.deadline && now >= *c.deadline) {
+    LogVerbose("UAPI: closing a connection whose transaction missed its deadline");
+    c.dead = true;
+  } else if (!c.deadline && now - c.idle_since >= options_.idle_timeout) {
+    LogVerbose("UAPI: closing an idle connection");
+    c.dead = true;
   }
 }
 
@@ -261,12 +325,11 @@ void UapiServer::Loop::Read(Client& c) {
   do {
     n = recv(c.fd.get(), c.in.data() + old, kReadChunk, 0);
   } while (n < 0 && errno == EINTR);
+  const int err = n < 0 ? errno : 0;
   c.in.resize(old + size_t(std::max<ssize_t>(n, 0)));
-  if (n > 0) {
-    c.last_activity = MonoNow();
-  } else if (n == 0) {
+  if (n == 0) {
     c.eof = true;
-  } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+  } else if (n < 0 && err != EAGAIN && err != EWOULDBLOCK) {
     c.dead = true;
   }
 }
@@ -314,19 +377,22 @@ void UapiServer::Loop::Answer(Client& c, Request request) {
     // A failed get is an error, never an empty configuration that a client
     // (wg-quick save) would take for the real one.
     Result<device::DeviceState> state = api_.Snapshot();
-    if (!state.ok()) {
+    if (state.ok()) {
+      SerializeGet(*state, c.out);
+    } else {
       LogError(fmt::format("UAPI: get failed: {}", state.error().message()));
       c.out += SerializeErrno(state.error().code());
-      return;
     }
-    c.out += SerializeGet(*state);
-    return;
+  } else {
+    Result<void> r = api_.Apply(request.config);
+    if (!r.ok()) {
+      LogError(fmt::format("UAPI: set failed: {}", r.error().message()));
+    }
+    c.out += SerializeErrno(r.ok() ? 0 : r.error().code());
   }
-  Result<void> r = api_.Apply(request.config);
-  if (!r.ok()) {
-    LogError(fmt::format("UAPI: set failed: {}", r.error().message()));
-  }
-  c.out += SerializeErrno(r.ok() ? 0 : r.error().code());
+  // The answer, and a pipelined next transaction, get a deadline of their
+  // own from when the device answered (a large set takes a while).
+  c.deadline = MonoNow() + options_.transaction_deadline;
 }
 
 void UapiServer::Loop::Flush(Client& c) {
@@ -335,7 +401,6 @@ void UapiServer::Loop::Flush(Client& c) {
                      MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
       c.out_off += size_t(n);
-      c.last_activity = MonoNow();
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -353,10 +418,12 @@ Result<std::unique_ptr<UapiServer>> UapiServer::Start(
     UapiServerOptions options) {
   auto addr = UnixAddress(socket_path);
   if (!addr.ok()) return addr.error();
-  size_t slash = socket_path.find_last_of('/');
-  if (slash != std::string::npos && slash > 0) {
-    ZL_RETURN_IF_ERROR(MakeDirectories(socket_path.substr(0, slash)));
-  }
+  const size_t slash = socket_path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                       : socket_path.substr(0, slash);
+  ZL_RETURN_IF_ERROR(MakeDirectories(dir));
+  ZL_RETURN_IF_ERROR(CheckSocketDirectory(dir));
   auto bound = BindSocket(socket_path, *addr);
   if (!bound.ok()) return bound.error();
   UniqueFd listen_fd = std::move(bound).value();
@@ -366,12 +433,6 @@ Result<std::unique_ptr<UapiServer>> UapiServer::Start(
     unlink(socket_path.c_str());
     return e;
   };
-  // After bind, not through the umask: the umask is process-wide. Others
-  // cannot connect in between: connecting needs write permission, and the
-  // umask never grants "other" write on a system daemon.
-  if (chmod(socket_path.c_str(), 0600) != 0) {
-    return fail(ErrnoError("chmod UAPI socket"));
-  }
   struct stat st;
   if (lstat(socket_path.c_str(), &st) != 0) {
     return fail(ErrnoError("lstat UAPI socket"));

@@ -3,9 +3,12 @@
 // unix stream socket, normally /var/run/wireguard/IFNAME.sock, the way
 // wireguard-go does (ipc/uapi_unix.go, device/uapi.go).
 //
-// Start() creates the socket's directory if missing (mode 0755), replaces a
-// stale socket file (one nobody answers on), refuses a live one (EADDRINUSE),
-// leaves the file mode 0600, and serves on one thread of its own: every
+// Start() creates the socket's directory if missing (mode 0755) and refuses
+// one that anyone but its owner may write to, or that is owned by anyone but
+// root or us (EPERM: they could swap the socket); it replaces a stale socket
+// file (one nobody answers on), refuses a live one (EADDRINUSE), creates the
+// file mode 0600 through the umask at bind (the path is never chmod'ed, so a
+// swapped path cannot redirect it), and serves on one thread of its own: every
 // client socket is non-blocking and polled, so a slow or silent client never
 // holds up another, and nothing here touches the data path. Each complete
 // transaction calls the ControlApi once (Snapshot for get, Apply for set) and
@@ -15,9 +18,13 @@
 // that is not get=1/set=1 closes it without an answer (as wireguard-go).
 //
 // Bounds: at most max_clients connections (more are accepted and closed at
-// once), max_transaction_bytes per transaction, a connection idle (nothing
-// read or written) for idle_timeout is closed, and no more input is read from
-// a client while max_pending_output bytes of answers wait for it to read.
+// once) and max_transaction_bytes per transaction (together at most 128 MiB
+// of buffered requests by default); each transaction must be received, and
+// its answer sent, within transaction_deadline of its first byte (the answer
+// gets a fresh one once the ControlApi returns), so a client that trickles
+// bytes cannot hold a slot; a connection with no transaction under way for
+// idle_timeout is closed; and no more input is read from a client while
+// max_pending_output bytes of answers wait for it to read.
 //
 // Socket file deletion: wireguard-go exits when its socket file is removed.
 // The server watches the file (inotify) and calls on_socket_file_gone once
@@ -54,8 +61,9 @@ inline constexpr std::string_view kSocketDirectory = "/var/run/wireguard";
 std::string SocketPathForInterface(std::string_view interface_name);
 
 struct UapiServerOptions {
-  size_t max_clients = 64;
+  size_t max_clients = 16;
   Duration idle_timeout = std::chrono::seconds(60);
+  Duration transaction_deadline = std::chrono::seconds(10);
   size_t max_transaction_bytes = kMaxTransactionBytes;
   size_t max_pending_output = size_t{1} << 20;
   // Called once, on the server thread, when the socket file is gone.
@@ -65,7 +73,8 @@ struct UapiServerOptions {
 class UapiServer {
  public:
   // Binds `socket_path` and starts serving. Errors: EADDRINUSE when another
-  // process answers on the path, EEXIST when the path is not a socket,
+  // process answers on the path, EEXIST when the path is not a socket, EPERM
+  // for a socket directory others could write to (see above),
   // ENAMETOOLONG for a path longer than a sockaddr_un holds, or the errno of
   // the failing mkdir/socket/bind/listen call.
   static Result<std::unique_ptr<UapiServer>> Start(

@@ -1,11 +1,18 @@
 #include "uapi/server.h"
 
 #include <gtest/gtest.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstddef>
 
 #include <atomic>
 #include <chrono>
@@ -163,6 +170,87 @@ TEST_F(UapiServerTest, SocketFileIsMode0600AndDirectoriesAreCreated) {
   EXPECT_TRUE(S_ISDIR(st.st_mode));
   EXPECT_EQ(st.st_mode & 0700, 0700u);
   EXPECT_TRUE(server->SocketFileStillOurs());
+}
+
+// Makes every chmod-family system call of this process fail with EPERM.
+// False if seccomp filters are unavailable.
+bool DenyChmod() {
+  std::vector<sock_filter> filter = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr))};
+  std::vector<long> calls = {__NR_fchmod, __NR_fchmodat};
+#ifdef __NR_chmod
+  calls.push_back(__NR_chmod);
+#endif
+#ifdef __NR_fchmodat2
+  calls.push_back(__NR_fchmodat2);
+#endif
+  for (long nr : calls) {
+    filter.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, uint32_t(nr), 0, 1));
+    filter.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM));
+  }
+  filter.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+  sock_fprog program{static_cast<unsigned short>(filter.size()),
+                     filter.data()};
+  return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+         prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
+}
+
+// chmod(path) after bind follows whatever the path names by then (a symlink
+// swapped in). The mode must come from the umask at bind instead: in a child
+// where chmod always fails and the umask is 0, the socket is still 0600, and
+// the umask is restored afterwards.
+TEST_F(UapiServerTest, SocketModeComesFromTheUmaskNotFromAChmodOfThePath) {
+  enum Exit { kOk = 0, kStartFailed = 10, kWrongMode, kUmaskChanged, kSkip = 77 };
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    umask(0);
+    if (!DenyChmod()) _exit(kSkip);
+    FakeControlApi api;
+    auto server = UapiServer::Start(path_, api);
+    if (!server.ok()) _exit(kStartFailed);
+    struct stat st;
+    if (lstat(path_.c_str(), &st) != 0 || (st.st_mode & 0777) != 0600) {
+      _exit(kWrongMode);
+    }
+    if (umask(0) != 0) _exit(kUmaskChanged);
+    (*server)->Stop();
+    _exit(kOk);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == kSkip) GTEST_SKIP() << "no seccomp filters";
+  EXPECT_EQ(WEXITSTATUS(status), kOk)
+      << "10: Start failed (it chmod()s the path), 11: socket mode not 0600, "
+         "12: umask not restored";
+}
+
+TEST_F(UapiServerTest, RefusesASocketDirectoryOthersCanWriteTo) {
+  for (mode_t mode : {0777, 0770, 0722, 01777}) {
+    ASSERT_EQ(chmod(dir_.c_str(), mode), 0);
+    auto s = UapiServer::Start(path_, api_);
+    ASSERT_FALSE(s.ok()) << std::oct << mode;
+    EXPECT_EQ(s.error().code(), EPERM);
+    EXPECT_NE(s.error().message().find("writable by group or others"),
+              std::string::npos)
+        << s.error().message();
+    struct stat st;
+    EXPECT_NE(lstat(path_.c_str(), &st), 0) << "no socket was created";
+  }
+  ASSERT_EQ(chmod(dir_.c_str(), 0755), 0);
+  EXPECT_NE(StartServer(), nullptr);
+}
+
+TEST_F(UapiServerTest, RefusesASocketDirectoryOwnedBySomeoneElse) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to give the directory away";
+  ASSERT_EQ(chmod(dir_.c_str(), 0755), 0);
+  ASSERT_EQ(chown(dir_.c_str(), 4242, 4242), 0);
+  auto s = UapiServer::Start(path_, api_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code(), EPERM);
+  EXPECT_NE(s.error().message().find("owned by uid 4242"), std::string::npos)
+      << s.error().message();
 }
 
 TEST_F(UapiServerTest, ConcurrentClients) {
@@ -329,13 +417,58 @@ TEST_F(UapiServerTest, IdleConnectionsAreClosed) {
   UapiServerOptions options;
   options.idle_timeout = 200ms;
   auto server = StartServer(options);
+  UniqueFd silent = Connect(path_);
+  UniqueFd done = Connect(path_);
+  SendAll(done.get(), "get=1\n\n");
+  EXPECT_EQ(ReadAnswer(done.get()), "errno=0\n\n");
+  auto start = std::chrono::steady_clock::now();
+  for (int fd : {silent.get(), done.get()}) {
+    auto r = ReadToEof(fd, 5000ms);
+    EXPECT_TRUE(r.eof);
+    EXPECT_EQ(r.data, "");
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+}
+
+// A byte now and then used to refresh the idle timer, so slow clients could
+// hold every slot forever. A transaction must now be read and answered by
+// its deadline, however busy the client looks.
+TEST_F(UapiServerTest, TricklingClientIsClosedAtTheTransactionDeadline) {
+  UapiServerOptions options;
+  options.transaction_deadline = 300ms;
+  options.idle_timeout = 60s;
+  auto server = StartServer(options);
   UniqueFd fd = Connect(path_);
   SendAll(fd.get(), "set=1\n");
-  auto start = std::chrono::steady_clock::now();
-  auto r = ReadToEof(fd.get(), 5000ms);
-  EXPECT_TRUE(r.eof);
-  EXPECT_EQ(r.data, "");
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  const auto start = std::chrono::steady_clock::now();
+  bool closed = false;
+  std::string answer;
+  for (int i = 0; i < 60 && !closed; ++i) {  // 60 x 50 ms, 3 s at most
+    if (send(fd.get(), "f", 1, MSG_NOSIGNAL) != 1) {
+      closed = true;
+      break;
+    }
+    pollfd p{fd.get(), POLLIN, 0};
+    if (poll(&p, 1, 50) == 1) {
+      char buf[256];
+      ssize_t n = recv(fd.get(), buf, sizeof(buf), 0);
+      if (n <= 0) closed = true;
+      if (n > 0) answer.append(buf, size_t(n));
+    }
+  }
+  EXPECT_TRUE(closed) << "a trickling client held its slot for 3 s";
+  EXPECT_EQ(answer, "");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  // The server goes on serving others.
+  EXPECT_EQ(Transact(path_, "get=1\n\n"), "errno=0\n\n");
+}
+
+TEST_F(UapiServerTest, DefaultBoundsKeepBufferedRequestsSmall) {
+  UapiServerOptions defaults;
+  // Every client at its transaction limit: at most 128 MiB of request text.
+  EXPECT_LE(defaults.max_clients * defaults.max_transaction_bytes,
+            size_t{128} << 20);
+  EXPECT_LE(defaults.transaction_deadline, std::chrono::seconds(30));
 }
 
 TEST_F(UapiServerTest, SlowReaderOfALargeAnswerDoesNotBlockOthers) {

@@ -178,6 +178,11 @@ void AllowedIps::Insert(const Cidr& prefix, PeerId peer) {
   }
 }
 
+bool AllowedIps::Contains(const Cidr& prefix) const {
+  const Node* node = FindExact(prefix);
+  return node != nullptr && node->peer != kNoPeer;
+}
+
 AllowedIps::Node* AllowedIps::FindExact(const Cidr& prefix) const {
   const bool v6 = prefix.address().is_v6();
   const uint8_t bits = prefix.prefix_len();

@@ -62,6 +62,8 @@ class AllowedIps {
   void Clear();
   // Number of prefixes in the table (both families).
   size_t size() const { return size_; }
+  // True if exactly `prefix` (host bits masked) belongs to some peer.
+  bool Contains(const Cidr& prefix) const;
 
   // Walks the whole trie and checks its structure: prefixes masked and
   // nested, branch points with two children, parent links, peer lists and

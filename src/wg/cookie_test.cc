@@ -244,5 +244,18 @@ TEST_F(CookieTest, ReplyNoncesAreRandom) {
   EXPECT_NE(r1.encrypted_cookie, r2.encrypted_cookie);
 }
 
+// The cookie secret keys a BLAKE2s-MAC, the cookie an XChaCha20-Poly1305:
+// neither stays behind in OpenSSL's thread-wide MAC contexts.
+TEST_F(CookieTest, NoCookieSecretStaysInTheMacContexts) {
+  auto msg = NewInitiation();
+  generator_.AddMacs(MutableByteSpan(msg), t0_);
+  ASSERT_TRUE(GetCookie(msg, t0_, t0_));
+  EXPECT_FALSE(crypto::internal::MacContextsHoldKeyForTesting());
+  auto second = NewInitiation();
+  generator_.AddMacs(MutableByteSpan(second), t0_);
+  ASSERT_EQ(checker_.Check(ByteSpan(second), source_, t0_), Verdict::kValidMac2);
+  EXPECT_FALSE(crypto::internal::MacContextsHoldKeyForTesting());
+}
+
 }  // namespace
 }  // namespace zl::wg

@@ -5,6 +5,8 @@
 #include "wg/engine.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <string>
 #include <utility>
 
 #include "crypto/x25519.h"
@@ -107,10 +109,12 @@ PeerId Engine::Impl::CreatePeer(const crypto::PublicKey& key) {
 //      nothing received can reach it;
 //   3. its staged packets are dropped and its timers stopped;
 //   4. it is forgotten by key and by id.
+// OpenSSL's copy of the last transport key in `aead` goes with 2.
 void Engine::Impl::ErasePeer(Peer& peer) {
   const PeerId id = peer.id;
   allowed_ips.RemoveByPeer(id);
   peer.ZeroAndFlushAll(indices);
+  aead.Wipe();
   peer.timers.Stop();
   peers_by_key.erase(peer.identity.public_key);
   peers.erase(id);
@@ -213,6 +217,7 @@ Result<void> Engine::SetPrivateKey(const std::optional<crypto::PrivateKey>& key,
     peer->ClearHandshake(s.indices);
     peer->handshake.last_sent_handshake.reset();
   }
+  s.aead.Wipe();
   return Ok();
 }
 
@@ -236,14 +241,28 @@ Result<void> Engine::ApplyPeerUpdate(const PeerUpdate& update, Now now,
   Peer* peer = s.FindPeer(update.public_key);
   if (peer == nullptr) {
     if (update.update_only) return Ok();
+    if (s.peers.size() >= kMaxPeers) {
+      return MakeError(EINVAL, "too many peers (at most " +
+                                   std::to_string(kMaxPeers) + ")");
+    }
     peer = s.FindPeer(s.CreatePeer(update.public_key));
   }
   if (update.preshared_key)
     peer->identity.preshared_key = *update.preshared_key;
   if (update.endpoint) peer->endpoint = Path{*update.endpoint, std::nullopt};
   if (update.replace_allowed_ips) s.allowed_ips.RemoveByPeer(peer->id);
-  for (const Cidr& prefix : update.allowed_ips)
+  std::optional<Error> full;
+  for (const Cidr& prefix : update.allowed_ips) {
+    // A prefix already in the table only changes owner.
+    if (s.allowed_ips.size() >= s.options.max_allowed_ips &&
+        !s.allowed_ips.Contains(prefix)) {
+      full = MakeError(ENOSPC, "too many allowed IPs (at most " +
+                                   std::to_string(s.options.max_allowed_ips) +
+                                   ")");
+      break;
+    }
     s.allowed_ips.Insert(prefix, peer->id);
+  }
 
   bool keepalive_turned_on = false;
   if (update.persistent_keepalive_interval) {
@@ -253,6 +272,7 @@ Result<void> Engine::ApplyPeerUpdate(const PeerUpdate& update, Now now,
   }
   if (keepalive_turned_on && peer->endpoint) s.SendKeepalive(*peer, now, sink);
   s.SendStagedPackets(*peer, now, sink);
+  if (full) return *full;
   return Ok();
 }
 
@@ -264,8 +284,20 @@ void Engine::RemoveAllPeers() {
   while (!impl_->peers.empty()) impl_->ErasePeer(*impl_->peers.begin()->second);
 }
 
+size_t Engine::RemovePeersUpTo(size_t max) {
+  for (; max > 0 && !impl_->peers.empty(); --max) {
+    impl_->ErasePeer(*impl_->peers.begin()->second);
+  }
+  return impl_->peers.size();
+}
+
 void Engine::Tick(Now now, PacketSink& sink) {
   for (auto& [id, peer] : impl_->peers) impl_->TickPeer(*peer, now, sink);
+  // Keys leave a keypair in many places (expiry, rotation, zeroing); the
+  // transport context's copy of the last one used lives until the next tick
+  // at most. Re-keying it costs about one packet's work, every 100 ms; the
+  // next packet re-keys it anyway.
+  impl_->aead.Wipe();
 }
 
 std::vector<PeerSnapshot> Engine::Snapshot() const {
@@ -298,6 +330,10 @@ void Engine::SetSendCounterForTesting(const crypto::PublicKey& key,
   if (peer != nullptr && peer->keypairs.current() != nullptr) {
     peer->keypairs.current()->send_counter = counter;
   }
+}
+
+bool Engine::AeadContextHoldsKeyForTesting() {
+  return impl_->aead.HoldsKeyForTesting();
 }
 
 bool Engine::HasKeyMaterialForTesting(const crypto::PublicKey& key) const {

@@ -55,6 +55,13 @@ inline constexpr auto kZeroKeysAfter = 3 * kRejectAfterTime;
 inline constexpr size_t kDefaultMtu = 1420;
 // Tick() must be called at least this often for the timers to be on time.
 inline constexpr auto kTickInterval = std::chrono::milliseconds(100);
+// At most this many peers (wireguard-go's MaxPeers); more are refused.
+inline constexpr size_t kMaxPeers = size_t{1} << 16;
+// Default bound on the allowed-IPs table, all peers together (ours: neither
+// the kernel nor wireguard-go has one). Room for a full IPv4 Internet
+// routing table; each prefix costs about 200 bytes of trie, so the table
+// stays within ~200 MB whatever a configuration asks.
+inline constexpr size_t kDefaultMaxAllowedIps = size_t{1} << 20;
 
 // Where a datagram came from / goes to. `local` is our address the peer sent
 // to, so replies leave from it ("sticky source"); unset = let the OS choose.
@@ -162,6 +169,8 @@ struct EngineOptions {
   // docs/ARCHITECTURE.md ("Shedding a handshake flood").
   uint32_t handshakes_per_second_per_source_under_load = 50;
   uint32_t handshake_burst_per_source_under_load = 10;
+  // Prefixes the allowed-IPs table may hold (then ENOSPC).
+  size_t max_allowed_ips = kDefaultMaxAllowedIps;
 };
 
 class Engine {
@@ -185,9 +194,16 @@ class Engine {
   // (from 0) for a peer that has an endpoint sends a keepalive at once
   // (through `sink`; a handshake first if there is no session), as
   // wireguard-go does. A peer with our own public key is ignored.
+  // Errors: EINVAL when a new peer would be one more than kMaxPeers (as
+  // wireguard-go); ENOSPC when a prefix would take the allowed-IPs table past
+  // EngineOptions::max_allowed_ips (the prefixes before it stay added, the
+  // rest of the update is still applied).
   Result<void> ApplyPeerUpdate(const PeerUpdate& update, Now now, PacketSink& sink);
   void RemovePeer(const crypto::PublicKey& key);
   void RemoveAllPeers();
+  // Removes at most `max` peers (in no particular order) and returns how many
+  // remain: lets a caller remove many peers in bounded steps.
+  size_t RemovePeersUpTo(size_t max);
 
   // --- data path ---
 
@@ -202,6 +218,9 @@ class Engine {
   DecapsulateResult Decapsulate(const Path& from, MutableByteSpan datagram, Now now,
                                 PacketSink& sink);
   // Runs the timers: retransmissions, rekeys, keepalives, expiry, key zeroing.
+  // Also wipes the transport cipher context, so a key the engine erased
+  // (rotation, expiry) leaves OpenSSL's memory by the next Tick at the latest;
+  // removing a peer or clearing the private key wipes it at once.
   void Tick(Now now, PacketSink& sink);
 
   // --- introspection ---
@@ -218,6 +237,9 @@ class Engine {
   void SetSendCounterForTesting(const crypto::PublicKey& peer, uint64_t counter);
   // True if any key material (handshake or keypair) of the peer is non-zero.
   bool HasKeyMaterialForTesting(const crypto::PublicKey& peer) const;
+  // True if the engine's transport AEAD context (OpenSSL's copy of the last
+  // key used) holds a non-zero key.
+  bool AeadContextHoldsKeyForTesting();
 
  private:
   struct Impl;

@@ -124,6 +124,9 @@ struct Engine::Impl {
   uint64_t load_window_count = 0;
   std::optional<MonoTime> under_load_until;
 
+  // The transport AEAD, re-keyed per packet. Wiped (re-keyed with zeros) at
+  // every Tick and whenever keys are erased, so OpenSSL's copy of a key does
+  // not outlive the key (see Engine::Tick).
   crypto::ChaChaPoly aead;
   // Secondary outputs (staged packets, keepalives, handshake messages) are
   // built here; valid only during the sink call.

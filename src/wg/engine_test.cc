@@ -506,6 +506,22 @@ TEST_F(EngineTest, SnapshotReportsHandshakeTimeAndDatagramBytes) {
   EXPECT_EQ(a->engine->Snapshot().size(), 1u);
 }
 
+// Removing the peer, or clearing our key, wipes the keys; OpenSSL's copy of
+// the last transport key in the engine's AEAD context goes with them.
+TEST_F(EngineTest, RemovingThePeerLeavesNoKeyInTheAeadContext) {
+  Establish();
+  ASSERT_TRUE(b->engine->AeadContextHoldsKeyForTesting());
+  b->engine->RemovePeer(a->public_key);
+  EXPECT_FALSE(b->engine->AeadContextHoldsKeyForTesting());
+}
+
+TEST_F(EngineTest, ClearingThePrivateKeyLeavesNoKeyInTheAeadContext) {
+  Establish();
+  ASSERT_TRUE(a->engine->AeadContextHoldsKeyForTesting());
+  ASSERT_TRUE(a->engine->SetPrivateKey(std::nullopt, now()).ok());
+  EXPECT_FALSE(a->engine->AeadContextHoldsKeyForTesting());
+}
+
 TEST_F(EngineTest, NewPrivateKeyDropsSessions) {
   Establish();
   crypto::PrivateKey fresh = crypto::GeneratePrivateKey(a->rng);

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "wg/engine.h"
+
+#include "crypto/blake2s.h"
 #include "wg/engine_test_util.h"
 #include "wg/timers.h"
 
@@ -205,6 +207,7 @@ TEST_F(EngineTimersTest, LostResponsesRetransmitThenGiveUp) {
 
 TEST_F(EngineTimersTest, KeysZeroedAfterThreeTimesRejectAfterTimeIdle) {
   Establish();
+  EXPECT_TRUE(b->engine->AeadContextHoldsKeyForTesting());  // the hook sees it
   EXPECT_TRUE(a->engine->HasKeyMaterialForTesting(b->public_key));
   EXPECT_TRUE(b->engine->HasKeyMaterialForTesting(a->public_key));
   Advance(kZeroKeysAfter - seconds(1));
@@ -213,6 +216,11 @@ TEST_F(EngineTimersTest, KeysZeroedAfterThreeTimesRejectAfterTimeIdle) {
   Advance(seconds(2));
   EXPECT_FALSE(a->engine->HasKeyMaterialForTesting(b->public_key));
   EXPECT_FALSE(b->engine->HasKeyMaterialForTesting(a->public_key));
+  // Nor do OpenSSL's contexts keep a copy: the transport AEAD's, and the
+  // HMAC/BLAKE2s-MAC contexts the handshakes used (one thread ran both).
+  EXPECT_FALSE(a->engine->AeadContextHoldsKeyForTesting());
+  EXPECT_FALSE(b->engine->AeadContextHoldsKeyForTesting());
+  EXPECT_FALSE(crypto::internal::MacContextsHoldKeyForTesting());
   // The peers are still configured and can start over.
   EXPECT_EQ(a->Send(Ipv4Packet("10.0.0.1", "10.0.0.2", 20), now()).kind,
             EncapKind::kQueued);

@@ -39,7 +39,7 @@ Result<void> CreateInitiation(const LocalStatic& local, const PeerStatic& peer,
   out = msg;
   state.ephemeral_private = std::move(ephemeral);
   state.chaining_key = noise.chaining_key();
-  state.hash = noise.hash();
+  state.hash = HandshakeHash(ByteSpan(noise.hash()));
   state.sender_index = sender_index;
   return Ok();
 }
@@ -64,7 +64,7 @@ Result<ConsumedInitiation> ConsumeInitiation(
                                            MutableByteSpan(result.timestamp)));
   result.initiator_index = msg.sender_index;
   result.chaining_key = noise.chaining_key();
-  result.hash = noise.hash();
+  result.hash = HandshakeHash(ByteSpan(noise.hash()));
   return result;
 }
 
@@ -72,7 +72,7 @@ Result<void> CreateResponse(const ConsumedInitiation& init,
                             const PeerStatic& peer, uint32_t sender_index,
                             crypto::Rng& rng, Response& out,
                             SessionKeys& keys) {
-  SymmetricState noise(init.chaining_key, init.hash);
+  SymmetricState noise(init.chaining_key, init.hash.span());
   Response msg;
   msg.sender_index = sender_index;
   msg.receiver_index = init.initiator_index;
@@ -92,7 +92,7 @@ Result<void> ConsumeResponse(const Response& msg, const LocalStatic& local,
   if (msg.receiver_index != state.sender_index) {
     return MakeError(EINVAL, "response is not for this handshake");
   }
-  SymmetricState noise(state.chaining_key, state.hash);
+  SymmetricState noise(state.chaining_key, state.hash.span());
   ZL_RETURN_IF_ERROR(IkReadMessage2(
       noise, local.private_key, state.ephemeral_private, peer.preshared_key,
       IkMessage2In{msg.unencrypted_ephemeral, msg.encrypted_nothing},

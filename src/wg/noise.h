@@ -50,6 +50,12 @@ struct PeerStatic {
   crypto::SharedSecret precomputed_ss;
 };
 
+// The handshake hash h between two messages. Not a key, but the next message
+// authenticates it and the kernel zeroes it with the keys: it wipes itself
+// like one.
+struct HandshakeHashTag;
+using HandshakeHash = crypto::Secret<crypto::kHashLen, HandshakeHashTag>;
+
 // The two transport keys a completed handshake yields.
 struct SessionKeys {
   crypto::SymmetricKey send;
@@ -61,7 +67,7 @@ struct SessionKeys {
 struct InitiatorState {
   crypto::PrivateKey ephemeral_private;
   crypto::SymmetricKey chaining_key;
-  crypto::Hash hash{};
+  HandshakeHash hash;
   uint32_t sender_index = 0;
 };
 
@@ -72,7 +78,7 @@ struct ConsumedInitiation {
   crypto::Tai64n timestamp{};
   uint32_t initiator_index = 0;
   crypto::SymmetricKey chaining_key;
-  crypto::Hash hash{};
+  HandshakeHash hash;
 };
 
 // Initiator: builds `out` (without mac1/mac2: the cookie layer adds them) and

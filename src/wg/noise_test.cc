@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstdint>
 #include <fstream>
+#include <new>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -459,6 +461,32 @@ TEST_F(NoiseHandshakeTest, EachHandshakeUsesAFreshEphemeral) {
   Initiate();
   EXPECT_NE(first.unencrypted_ephemeral, initiation_.unencrypted_ephemeral);
   EXPECT_NE(first.encrypted_static, initiation_.encrypted_static);
+}
+
+// The handshake hash is what the next handshake message authenticates; like
+// the chaining key it must not outlive the state that holds it (the kernel
+// zeroes both). Destroying the state is also what resetting the optional
+// that holds it does.
+template <typename State>
+bool HashIsWipedWhenDestroyed() {
+  alignas(State) unsigned char storage[sizeof(State)];
+  State* state = new (storage) State();
+  std::fill_n(state->hash.data(), crypto::kHashLen, uint8_t{0xa5});
+  const size_t at = size_t(state->hash.data() - storage);
+  state->~State();
+  const volatile unsigned char* bytes = storage + at;
+  for (size_t i = 0; i < crypto::kHashLen; ++i) {
+    if (bytes[i] != 0) return false;
+  }
+  return true;
+}
+
+TEST(NoiseStateTest, InitiatorStateWipesItsHashWhenDestroyed) {
+  EXPECT_TRUE(HashIsWipedWhenDestroyed<InitiatorState>());
+}
+
+TEST(NoiseStateTest, ConsumedInitiationWipesItsHashWhenDestroyed) {
+  EXPECT_TRUE(HashIsWipedWhenDestroyed<ConsumedInitiation>());
 }
 
 }  // namespace

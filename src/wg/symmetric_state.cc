@@ -22,8 +22,10 @@ SymmetricState::SymmetricState(std::string_view protocol_name) {
 }
 
 SymmetricState::SymmetricState(const SymmetricKey& chaining_key,
-                               const crypto::Hash& hash)
-    : ck_(chaining_key), h_(hash) {}
+                               ByteSpan hash)
+    : ck_(chaining_key) {
+  std::copy_n(hash.begin(), std::min(hash.size(), h_.size()), h_.begin());
+}
 
 SymmetricState::~SymmetricState() { crypto::SecureWipe(h_.data(), h_.size()); }
 

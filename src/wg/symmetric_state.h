@@ -26,8 +26,8 @@ class SymmetricState {
   explicit SymmetricState(std::string_view protocol_name);
   // Resumes a handshake between two messages from its saved (ck, h), with no
   // cipher key (every pattern here starts its next message with a MixKey).
-  SymmetricState(const crypto::SymmetricKey& chaining_key,
-                 const crypto::Hash& hash);
+  // REQUIRES: hash.size() == crypto::kHashLen.
+  SymmetricState(const crypto::SymmetricKey& chaining_key, ByteSpan hash);
   ~SymmetricState();
   SymmetricState(const SymmetricState&) = delete;
   SymmetricState& operator=(const SymmetricState&) = delete;
