@@ -23,10 +23,9 @@
 //
 // Thread safety: pure functions.
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "base/result.h"
 #include "overlay/model.h"
