@@ -83,8 +83,9 @@ Result<uint64_t> SubnetIndex(const Cidr& pool, uint8_t prefix,
   if (subnet.prefix_len() != prefix) {
     return MakeError(EINVAL, what + " is not a /" + std::to_string(prefix));
   }
-  if (subnet.Masked() != subnet)
+  if (subnet.Masked() != subnet) {
     return MakeError(EINVAL, what + " has host bits set");
+  }
   if (!pool.Contains(subnet.address())) {
     return MakeError(EINVAL, what + " is outside the pool " + pool.ToString());
   }

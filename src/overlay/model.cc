@@ -39,8 +39,9 @@ bool IsLowerAlnum(char c) {
 // thing checked in the message.
 Result<void> ValidateHostLabel(std::string_view label, std::string_view what) {
   const std::string quoted = std::string(what) + " " + Quote(label);
-  if (label.empty())
+  if (label.empty()) {
     return MakeError(EINVAL, std::string(what) + " has an empty label");
+  }
   if (label.size() > kMaxLabel) {
     return MakeError(
         EINVAL, std::string(what) + " has a label longer than 63 characters");
@@ -163,8 +164,9 @@ const char* TokenStateName(TokenRecord::State state) {
 
 Result<void> ValidateTokenId(std::string_view id) {
   bool hex = id.size() == 16;
-  for (char c : id)
+  for (char c : id) {
     hex = hex && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
+  }
   if (!hex) {
     return MakeError(EINVAL, "token id must be 16 lowercase hex digits");
   }
@@ -206,8 +208,9 @@ Result<void> ValidateDnsRecord(const DnsRecord& record) {
   ZL_RETURN_IF_ERROR(ValidateDnsName(name));
   if (record.is_service()) {
     ZL_RETURN_IF_ERROR(ValidateHostName(record.target, "SRV target"));
-    if (record.port == 0)
+    if (record.port == 0) {
       return MakeError(EINVAL, "service " + Quote(name) + " needs a port");
+    }
     if (record.address) {
       return MakeError(
           EINVAL, "service " + Quote(name) + " is an SRV record: no address");

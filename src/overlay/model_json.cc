@@ -1,5 +1,6 @@
 #include "overlay/model_json.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <exception>
 #include <limits>
@@ -28,8 +29,9 @@ const char* FamilyName(IpAddress::Family family) {
 class Fields {
  public:
   Fields(const json& j, std::string path) : j_(j), path_(std::move(path)) {
-    if (!j.is_object())
+    if (!j.is_object()) {
       error_ = MakeError(EINVAL, path_ + ": expected a JSON object");
+    }
   }
 
   bool ok() const { return !error_.has_value(); }
@@ -222,8 +224,9 @@ Result<OverlayParams> ReadParams(const json& j, const std::string& path) {
   p.probe_port = f.Port("probe_port");
   if (f.ok()) {
     auto valid = ValidateParams(p);
-    if (!valid.ok())
+    if (!valid.ok()) {
       return MakeError(EINVAL, path + ": " + valid.error().message());
+    }
   }
   if (!f.ok()) return f.error();
   return p;
@@ -280,8 +283,9 @@ Result<TokenRecord> ReadToken(const json& j, const std::string& path) {
   } else if (f.ok() && !t.used_by.empty()) {
     f.Fail("used_by", "set, but the token is not used");
   }
-  if (f.ok() && t.expires_at < t.created_at)
+  if (f.ok() && t.expires_at < t.created_at) {
     f.Fail("expires_at", "before created_at");
+  }
   if (!f.ok()) return f.error();
   return t;
 }
@@ -296,8 +300,9 @@ Result<DnsRecord> ReadDnsRecord(const json& j, const std::string& path) {
   r.revision = f.Uint("revision");
   if (!f.ok()) return f.error();
   auto valid = ValidateDnsRecord(r);
-  if (!valid.ok())
+  if (!valid.ok()) {
     return MakeError(EINVAL, path + ": " + valid.error().message());
+  }
   return r;
 }
 
@@ -329,16 +334,18 @@ Result<Change> ReadChange(const json& j, const std::string& path) {
   c.name = f.String("name");
   const bool member_kind = c.kind == Change::Kind::kMemberUpsert ||
                            c.kind == Change::Kind::kMemberRemoved;
-  if (f.ok())
+  if (f.ok()) {
     f.Check("name",
             member_kind ? ValidateNodeName(c.name) : ValidateDnsName(c.name));
+  }
   const json* member = f.Find("member", false);
   const json* record = f.Find("record", false);
   if (!f.ok()) return f.error();
 
   if (c.kind == Change::Kind::kMemberUpsert) {
-    if (!member)
+    if (!member) {
       return MakeError(EINVAL, f.Path("member") + ": missing (member_upsert)");
+    }
     auto m = ReadMember(*member, f.Path("member"));
     if (!m.ok()) return m.error();
     if (m->name != c.name) {
@@ -350,8 +357,9 @@ Result<Change> ReadChange(const json& j, const std::string& path) {
     return MakeError(EINVAL, f.Path("member") + ": only for member_upsert");
   }
   if (c.kind == Change::Kind::kNameUpsert) {
-    if (!record)
+    if (!record) {
       return MakeError(EINVAL, f.Path("record") + ": missing (name_upsert)");
+    }
     auto r = ReadDnsRecord(*record, f.Path("record"));
     if (!r.ok()) return r.error();
     if (r->name != c.name) {
@@ -489,6 +497,34 @@ Result<StoreSnapshot> ReadSnapshot(const json& j, const std::string& path) {
   return s;
 }
 
+constexpr size_t kMaxJsonDepth = 64;
+
+// The deepest nesting of arrays and objects in JSON text (brackets inside
+// strings do not count). Malformed text gets some number; the parser then
+// refuses it.
+size_t JsonDepth(std::string_view text) {
+  size_t depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
 // The public readers: nlohmann::json accessors are only used after a type
 // check, but whatever the library might still throw becomes an EINVAL here.
 template <typename T, typename ReadFn>
@@ -606,6 +642,12 @@ Result<StoreSnapshot> SnapshotFromJson(const nlohmann::json& json) {
 }
 
 Result<nlohmann::json> ParseJson(std::string_view text) {
+  // The parser itself is iterative, but comparing or dumping a value
+  // recurses; nothing on the wire nests deeper than a few levels.
+  if (JsonDepth(text) > kMaxJsonDepth) {
+    return MakeError(EINVAL, "invalid JSON: nested deeper than " +
+                                 std::to_string(kMaxJsonDepth) + " levels");
+  }
   try {
     return json::parse(text);
   } catch (const std::exception& e) {

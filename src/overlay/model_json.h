@@ -61,7 +61,9 @@ Result<Delta> DeltaFromJson(const nlohmann::json& json);
 // snapshot's.
 Result<StoreSnapshot> SnapshotFromJson(const nlohmann::json& json);
 
-// Parses JSON text. EINVAL with the parser's message; never throws.
+// Parses JSON text. EINVAL with the parser's message, or for nesting deeper
+// than 64 levels (so no later recursion over the value can exhaust the
+// stack); never throws.
 Result<nlohmann::json> ParseJson(std::string_view text);
 // Compact JSON text; invalid UTF-8 in strings is replaced, never thrown on.
 std::string DumpJson(const nlohmann::json& json);

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <string>
 
 namespace zl::overlay {
@@ -144,8 +146,9 @@ TEST(ModelJsonTest, RoundTripsEveryType) {
   ExpectRoundTrip(used, TokenRecordFromJson);
   ExpectRoundTrip(AddressRecord(), DnsRecordFromJson);
   ExpectRoundTrip(ServiceRecord(), DnsRecordFromJson);
-  for (const Change& c : MakeDelta().changes)
+  for (const Change& c : MakeDelta().changes) {
     ExpectRoundTrip(c, ChangeFromJson);
+  }
   ExpectRoundTrip(MakeDelta(), DeltaFromJson);
   Delta resync;
   resync.revision = 7;
@@ -428,10 +431,67 @@ TEST(ModelJsonTest, ParseJsonReportsErrorsWithoutThrowing) {
     EXPECT_EQ(r.error().code(), EINVAL);
     EXPECT_NE(r.error().message().find("invalid JSON"), std::string::npos);
   }
-  auto deep = ParseJson(std::string(100000, '[') + std::string(100000, ']'));
-  EXPECT_TRUE(
-      deep.ok());  // the parser is not recursive; nothing of ours reads it
-  EXPECT_FALSE(MemberFromJson(*deep).ok());
+  auto deep = ParseJson(std::string(65, '[') + std::string(65, ']'));
+  ASSERT_FALSE(deep.ok());
+  EXPECT_NE(deep.error().message().find("nested deeper than 64"),
+            std::string::npos);
+  EXPECT_FALSE(ParseJson(std::string(1000000, '[')).ok());
+  // Brackets inside strings are text, not nesting.
+  auto text = ParseJson("{\"a\":\"" + std::string(100, '[') + "\\\"]\"}");
+  ASSERT_TRUE(text.ok()) << text.error().message();
+  EXPECT_TRUE(ParseJson(std::string(64, '[') + std::string(64, ']')).ok());
+}
+
+// The fuzzer's seeds stay valid wire messages when the format changes.
+TEST(ModelJsonTest, SeedCorpusIsAccepted) {
+  const std::string dir =
+      std::string(ZL_SOURCE_DIR) + "/fuzz/corpus/model_json_fuzz/";
+  const std::pair<const char*, std::function<bool(const json&)>> seeds[] = {
+      {"params.json", [](const json& j) { return ParamsFromJson(j).ok(); }},
+      {"params_v4_only.json",
+       [](const json& j) { return ParamsFromJson(j).ok(); }},
+      {"member_control.json",
+       [](const json& j) { return MemberFromJson(j).ok(); }},
+      {"member_v6_endpoint.json",
+       [](const json& j) { return MemberFromJson(j).ok(); }},
+      {"member_no_endpoint.json",
+       [](const json& j) { return MemberFromJson(j).ok(); }},
+      {"token_pending.json",
+       [](const json& j) { return TokenRecordFromJson(j).ok(); }},
+      {"token_used.json",
+       [](const json& j) { return TokenRecordFromJson(j).ok(); }},
+      {"record_a.json",
+       [](const json& j) { return DnsRecordFromJson(j).ok(); }},
+      {"record_aaaa.json",
+       [](const json& j) { return DnsRecordFromJson(j).ok(); }},
+      {"record_srv.json",
+       [](const json& j) { return DnsRecordFromJson(j).ok(); }},
+      {"change_member_upsert.json",
+       [](const json& j) { return ChangeFromJson(j).ok(); }},
+      {"change_member_removed.json",
+       [](const json& j) { return ChangeFromJson(j).ok(); }},
+      {"change_name_upsert.json",
+       [](const json& j) { return ChangeFromJson(j).ok(); }},
+      {"change_name_removed.json",
+       [](const json& j) { return ChangeFromJson(j).ok(); }},
+      {"delta.json", [](const json& j) { return DeltaFromJson(j).ok(); }},
+      {"delta_resync.json",
+       [](const json& j) { return DeltaFromJson(j).ok(); }},
+      {"snapshot.json", [](const json& j) { return SnapshotFromJson(j).ok(); }},
+      {"bad_member_host_bits.json",
+       [](const json& j) { return !MemberFromJson(j).ok(); }},
+      {"bad_delta_order.json",
+       [](const json& j) { return !DeltaFromJson(j).ok(); }},
+  };
+  for (const auto& [file, accepted] : seeds) {
+    std::ifstream in(dir + file);
+    ASSERT_TRUE(in) << file;
+    std::string text((std::istreambuf_iterator<char>(in)),
+                     std::istreambuf_iterator<char>());
+    auto j = ParseJson(text);
+    ASSERT_TRUE(j.ok()) << file;
+    EXPECT_TRUE(accepted(*j)) << file;
+  }
 }
 
 TEST(ModelJsonTest, DumpJsonReplacesInvalidUtf8) {

@@ -45,8 +45,9 @@ Result<void> CheckEmpty(SqliteDb& db) {
       "(SELECT count(*) FROM subnets) + (SELECT count(*) FROM names) + "
       "(SELECT count(*) FROM changes)");
   if (!rows.ok()) return rows.error();
-  if (*rows != 0)
+  if (*rows != 0) {
     return Inconsistent("rows in a store that is not initialised");
+  }
   return Ok();
 }
 

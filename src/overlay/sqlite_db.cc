@@ -111,8 +111,9 @@ SqliteStatement& SqliteStatement::BindNull(int index) {
 }
 
 Result<bool> SqliteStatement::Step() {
-  if (bind_rc_ != SQLITE_OK)
+  if (bind_rc_ != SQLITE_OK) {
     return db_->LastError(bind_rc_, "database error (bind)");
+  }
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;

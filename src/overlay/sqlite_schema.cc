@@ -108,13 +108,15 @@ Result<void> PrepareFiles(const std::string& path, bool create) {
   }
   auto status = fs::symlink_status(p, ec);
   if (!fs::exists(status)) {
-    if (!create)
+    if (!create) {
       return MakeError(ENOENT, "the store " + path + " does not exist");
+    }
     // Created empty (no data yet) and made 0600 before SQLite writes to it.
     std::ofstream(p, std::ios::app | std::ios::binary);
     status = fs::symlink_status(p, ec);
-    if (!fs::exists(status))
+    if (!fs::exists(status)) {
       return MakeError(EIO, "cannot create the store " + path);
+    }
   }
   if (!fs::is_regular_file(status)) {
     return MakeError(EIO, "the store " + path + " is not a regular file");
@@ -126,9 +128,10 @@ Result<void> PrepareFiles(const std::string& path, bool create) {
     if ((st.permissions() & kGroupOther) != fs::perms::none) {
       fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write,
                       fs::perm_options::replace, ec);
-      if (ec)
+      if (ec) {
         return MakeError(EIO,
                          "cannot make " + file + " mode 0600: " + ec.message());
+      }
     }
   }
   return Ok();
@@ -182,15 +185,17 @@ Result<SqliteDb> Configure(SqliteDb db, const std::string& path,
   // fails here.
   auto mode = QueryText(db, "PRAGMA journal_mode = WAL");
   if (!mode.ok()) return mode.error();
-  if (*mode != "wal")
+  if (*mode != "wal") {
     return MakeError(EIO,
                      "cannot put " + path + " in WAL mode (" + *mode + ")");
+  }
   ZL_RETURN_IF_ERROR(
       db.Exec("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"));
   auto check = QueryText(db, "PRAGMA quick_check");
   if (!check.ok()) return check.error();
-  if (*check != "ok")
+  if (*check != "ok") {
     return MakeError(EIO, "integrity check failed: " + *check);
+  }
   ZL_RETURN_IF_ERROR(CreateOrCheckSchema(db, path));
   return db;
 }

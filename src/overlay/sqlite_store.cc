@@ -33,8 +33,9 @@ Result<void> ValidateEndpoint(const std::optional<Endpoint>& e) {
 }
 
 Result<void> ValidateKey(const crypto::PublicKey& key, const char* what) {
-  if (key.IsZero())
+  if (key.IsZero()) {
     return MakeError(EINVAL, std::string(what) + " is all zero");
+  }
   return Ok();
 }
 
@@ -255,8 +256,9 @@ Result<void> SqliteStore::CheckNameFreeLocked(const std::string& name,
   BindAll(*stmt, name, except_token);
   auto row = stmt->Step();
   if (!row.ok()) return row.error();
-  if (stmt->Int(0) > 0)
+  if (stmt->Int(0) > 0) {
     return MakeError(EEXIST, "the name '" + name + "' is already a member's");
+  }
   if (stmt->Int(1) > 0) {
     return MakeError(EEXIST,
                      "the name '" + name + "' is a registered DNS name");
@@ -333,8 +335,9 @@ Result<TokenRecord> SqliteStore::CreateToken(
   ZL_RETURN_IF_ERROR(ValidateTokenId(id));
   if (!node_name.empty()) ZL_RETURN_IF_ERROR(ValidateNodeName(node_name));
   ZL_RETURN_IF_ERROR(ValidateKey(onetime_key, "the one-time public key"));
-  if (expires_at <= now)
+  if (expires_at <= now) {
     return MakeError(EINVAL, "the token would expire before it is created");
+  }
   MutexLock lock(mu_);
   auto tx = SqliteTransaction::Begin(db_, Mode::kWrite);
   if (!tx.ok()) return tx.error();
@@ -349,13 +352,15 @@ Result<TokenRecord> SqliteStore::CreateToken(
   if (!stmt.ok()) return stmt.error();
   BindAll(*stmt, id, onetime_key);
   if (auto row = stmt->Step(); !row.ok()) return row.error();
-  if (stmt->Int(0) > 0)
+  if (stmt->Int(0) > 0) {
     return MakeError(EEXIST, "a token with id " + id + " exists");
+  }
   if (stmt->Int(1) + stmt->Int(2) > 0) {
     return MakeError(EEXIST, "the one-time key is already in use");
   }
-  if (!node_name.empty())
+  if (!node_name.empty()) {
     ZL_RETURN_IF_ERROR(CheckNameFreeLocked(node_name, ""));
+  }
 
   TokenRecord t;
   t.id = id;
@@ -537,8 +542,9 @@ Result<Member> SqliteStore::FindMemberByKey(const crypto::PublicKey& key) {
   if (auto params = ParamsLocked(); !params.ok()) return params.error();
   auto found = MembersWhereLocked("WHERE m.public_key = ?1", key);
   if (!found.ok()) return found.error();
-  if (found->empty())
+  if (found->empty()) {
     return MakeError(ENOENT, "no member has key " + key.ToBase64());
+  }
   return std::move(found->front());
 }
 
@@ -570,9 +576,10 @@ Result<Member> SqliteStore::RemoveMember(const std::string& name) {
   if (!tx.ok()) return tx.error();
   auto m = FindMemberLocked(name);
   if (!m.ok()) return m.error();
-  if (m->control)
+  if (m->control) {
     return MakeError(
         EINVAL, "'" + name + "' is the control node: it cannot be removed");
+  }
   // ON DELETE CASCADE releases its subnets.
   ZL_RETURN_IF_ERROR(Run("DELETE FROM members WHERE name = ?1", name));
   auto logged =
@@ -595,18 +602,21 @@ Result<DnsRecord> SqliteStore::RegisterName(const DnsRecord& record) {
   if (!clash.ok()) return clash.error();
   BindAll(*clash, record.name);
   if (auto row = clash->Step(); !row.ok()) return row.error();
-  if (clash->Int(0) > 0)
+  if (clash->Int(0) > 0) {
     return MakeError(EINVAL, "'" + record.name + "' is a member's name");
+  }
   if (clash->Int(1) > 0) {
     return MakeError(EINVAL,
                      "'" + record.name + "' is reserved by a pending token");
   }
-  auto names = NamesLocked();
-  if (!names.ok()) return names.error();
-  for (const DnsRecord& existing : *names) {
-    if (existing.name == record.name && existing.address == record.address &&
-        existing.target == record.target && existing.port == record.port) {
-      return existing;  // unchanged: no new revision
+  auto existing =
+      QueryAll<DnsRecord>(db_, std::string(kSelectNames) + "WHERE name = ?1",
+                          NameFromRow, record.name);
+  if (!existing.ok()) return existing.error();
+  for (const DnsRecord& e : *existing) {
+    if (e.address == record.address && e.target == record.target &&
+        e.port == record.port) {
+      return e;  // unchanged: no new revision
     }
   }
   auto revision = RevisionLocked();
@@ -639,8 +649,9 @@ Result<void> SqliteStore::UnregisterName(const std::string& name) {
   if (!stmt.ok()) return stmt.error();
   BindAll(*stmt, name);
   ZL_RETURN_IF_ERROR(stmt->Run());
-  if (stmt->Changes() == 0)
+  if (stmt->Changes() == 0) {
     return MakeError(ENOENT, "no registered name '" + name + "'");
+  }
   auto logged = LogChangeLocked(Change::Kind::kNameRemoved, name, std::nullopt);
   if (!logged.ok()) return logged.error();
   return tx->Commit();
@@ -713,8 +724,9 @@ Result<Delta> SqliteStore::ChangesSince(uint64_t since) {
                         {"name", stmt->Text(2)}};
     if (auto payload = stmt->OptionalText(3)) {
       auto parsed = ParseJson(*payload);
-      if (!parsed.ok())
+      if (!parsed.ok()) {
         return Inconsistent("change " + std::to_string(stmt->Int(0)));
+      }
       j[stmt->Text(1) == "name_upsert" ? "record" : "member"] =
           std::move(parsed.value());
     }

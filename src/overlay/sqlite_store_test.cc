@@ -459,8 +459,9 @@ TEST_F(SqliteStoreTest, TooOldRevisionsNeedAFullResync) {
   options.change_log_limit = 3;
   store_ = Open(options);
   Init();
-  for (uint32_t i = 1; i <= 5; ++i)
+  for (uint32_t i = 1; i <= 5; ++i) {
     Join(i, "n" + std::to_string(i));  // revisions 2..6
+  }
   EXPECT_EQ(Revision(), 6u);
   auto old = store_->ChangesSince(2);  // needs 3..6, but only 4..6 are kept
   ASSERT_OK(old);

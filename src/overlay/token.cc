@@ -198,10 +198,12 @@ Result<void> In(std::string_view what, Result<void> r) {
 // What the fields must satisfy beyond their encoding.
 Result<void> CheckToken(const JoinToken& t) {
   if (!t.node_name.empty()) ZL_RETURN_IF_ERROR(ValidateNodeName(t.node_name));
-  if (t.control_public_key.IsZero())
+  if (t.control_public_key.IsZero()) {
     return MakeError(EINVAL, "control public key is all zero");
-  if (t.control_endpoints.empty())
+  }
+  if (t.control_endpoints.empty()) {
     return MakeError(EINVAL, "no control endpoint");
+  }
   for (const Endpoint& e : t.control_endpoints) {
     if (e.port() == 0 || e.address().IsUnspecified()) {
       return MakeError(
@@ -226,8 +228,9 @@ Result<void> CheckToken(const JoinToken& t) {
         SubnetIndex(*t.params.cidr6, t.params.node_prefix6, *t.subnet6);
     if (!index6.ok()) return index6.error();
   }
-  if (t.onetime_private_key.IsZero())
+  if (t.onetime_private_key.IsZero()) {
     return MakeError(EINVAL, "one-time key is all zero");
+  }
   if (t.expires_at <= 0) return MakeError(EINVAL, "no expiry");
   return Ok();
 }
