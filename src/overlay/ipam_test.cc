@@ -7,14 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "overlay/overlay_test_util.h"
+
 namespace zl::overlay {
 namespace {
 
-Cidr C(const char* text) {
-  auto c = Cidr::Parse(text);
-  EXPECT_TRUE(c.ok()) << text;
-  return c.ok() ? *c : Cidr();
-}
+using test_values::C;
 
 struct CountCase {
   const char* pool;

@@ -75,6 +75,17 @@ Result<void> ValidateHostName(std::string_view name, std::string_view what) {
   }
 }
 
+// EINVAL when the single label `name` is reserved (a dotted name never is).
+Result<void> CheckNotReserved(std::string_view name, std::string_view what) {
+  for (std::string_view reserved : kReservedNames) {
+    if (name == reserved) {
+      return MakeError(EINVAL,
+                       std::string(what) + " " + Quote(name) + " is reserved");
+    }
+  }
+  return Ok();
+}
+
 Result<void> ValidatePool(const Cidr& pool, IpAddress::Family family,
                           uint8_t prefix, std::string_view what) {
   if (pool.address().family() != family) {
@@ -120,12 +131,7 @@ Result<void> ValidateNodeName(std::string_view name) {
                                  " must be a single DNS label (no '.')");
   }
   ZL_RETURN_IF_ERROR(ValidateHostLabel(name, "node name"));
-  for (std::string_view reserved : kReservedNames) {
-    if (name == reserved) {
-      return MakeError(EINVAL, "node name " + Quote(name) + " is reserved");
-    }
-  }
-  return Ok();
+  return CheckNotReserved(name, "node name");
 }
 
 Result<void> ValidateParams(const OverlayParams& params) {
@@ -176,14 +182,7 @@ Result<void> ValidateTokenId(std::string_view id) {
 Result<void> ValidateDnsName(std::string_view name) {
   if (name.empty() || name[0] != '_') {
     ZL_RETURN_IF_ERROR(ValidateHostName(name, "DNS name"));
-    if (name.find('.') == std::string_view::npos) {
-      for (std::string_view reserved : kReservedNames) {
-        if (name == reserved) {
-          return MakeError(EINVAL, "DNS name " + Quote(name) + " is reserved");
-        }
-      }
-    }
-    return Ok();
+    return CheckNotReserved(name, "DNS name");
   }
   // "_service._proto.host": two '_' labels, then a host name.
   if (name.size() > kMaxDnsName) {

@@ -317,6 +317,30 @@ Result<Change::Kind> ChangeKindFromName(std::string_view name) {
       "name_removed)");
 }
 
+// A change's upsert payload `key` (`value`, null when absent): required when
+// `wanted` (the change's kind is its upsert), refused otherwise, and named
+// like the change.
+template <typename T, typename ReadFn>
+Result<std::optional<T>> ReadPayload(Fields& f, const json* value,
+                                     const char* key, bool wanted,
+                                     const std::string& name, ReadFn read) {
+  const char* kind =
+      std::string_view(key) == "member" ? "member_upsert" : "name_upsert";
+  if (!wanted) {
+    if (value) return MakeError(EINVAL, f.Path(key) + ": only for " + kind);
+    return std::optional<T>();
+  }
+  if (!value) {
+    return MakeError(EINVAL, f.Path(key) + ": missing (" + kind + ")");
+  }
+  auto payload = read(*value, f.Path(key));
+  if (!payload.ok()) return payload.error();
+  if (payload->name != name) {
+    return MakeError(EINVAL, f.Path(key) + ": name differs from the change's");
+  }
+  return std::optional<T>(std::move(payload.value()));
+}
+
 Result<Change> ReadChange(const json& j, const std::string& path) {
   Fields f(j, path);
   Change c;
@@ -342,34 +366,16 @@ Result<Change> ReadChange(const json& j, const std::string& path) {
   const json* record = f.Find("record", false);
   if (!f.ok()) return f.error();
 
-  if (c.kind == Change::Kind::kMemberUpsert) {
-    if (!member) {
-      return MakeError(EINVAL, f.Path("member") + ": missing (member_upsert)");
-    }
-    auto m = ReadMember(*member, f.Path("member"));
-    if (!m.ok()) return m.error();
-    if (m->name != c.name) {
-      return MakeError(EINVAL,
-                       f.Path("member") + ": name differs from the change's");
-    }
-    c.member = std::move(m.value());
-  } else if (member) {
-    return MakeError(EINVAL, f.Path("member") + ": only for member_upsert");
-  }
-  if (c.kind == Change::Kind::kNameUpsert) {
-    if (!record) {
-      return MakeError(EINVAL, f.Path("record") + ": missing (name_upsert)");
-    }
-    auto r = ReadDnsRecord(*record, f.Path("record"));
-    if (!r.ok()) return r.error();
-    if (r->name != c.name) {
-      return MakeError(EINVAL,
-                       f.Path("record") + ": name differs from the change's");
-    }
-    c.record = std::move(r.value());
-  } else if (record) {
-    return MakeError(EINVAL, f.Path("record") + ": only for name_upsert");
-  }
+  auto m = ReadPayload<Member>(f, member, "member",
+                               c.kind == Change::Kind::kMemberUpsert, c.name,
+                               ReadMember);
+  if (!m.ok()) return m.error();
+  c.member = std::move(m.value());
+  auto r = ReadPayload<DnsRecord>(f, record, "record",
+                                  c.kind == Change::Kind::kNameUpsert, c.name,
+                                  ReadDnsRecord);
+  if (!r.ok()) return r.error();
+  c.record = std::move(r.value());
   return c;
 }
 

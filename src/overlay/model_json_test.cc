@@ -8,12 +8,14 @@
 #include <iterator>
 #include <string>
 
+#include "overlay/overlay_test_util.h"
+
 namespace zl::overlay {
 namespace {
 
-using nlohmann::json;
+using test_values::C;
 
-Cidr C(const char* text) { return *Cidr::Parse(text); }
+using nlohmann::json;
 
 crypto::PublicKey Key(uint8_t fill) {
   crypto::PublicKey k;

@@ -5,20 +5,13 @@
 #include <cerrno>
 #include <string>
 
+#include "overlay/overlay_test_util.h"
+
 namespace zl::overlay {
 namespace {
 
-Cidr C(const char* text) {
-  auto c = Cidr::Parse(text);
-  EXPECT_TRUE(c.ok()) << text;
-  return c.ok() ? *c : Cidr();
-}
-
-IpAddress A(const char* text) {
-  auto a = IpAddress::Parse(text);
-  EXPECT_TRUE(a.ok()) << text;
-  return a.ok() ? *a : IpAddress();
-}
+using test_values::A;
+using test_values::C;
 
 TEST(ModelTest, NodeAddressIsTheFirstHostOfTheSubnet) {
   const std::pair<const char*, const char*> cases[] = {

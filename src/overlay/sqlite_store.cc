@@ -83,6 +83,8 @@ class SqliteStore final : public Store {
   template <typename... Args>
   Result<void> Run(std::string_view sql, const Args&... args) REQUIRES(mu_);
 
+  // Begins a transaction on an initialised store (ENOENT otherwise).
+  Result<SqliteTransaction> BeginLocked(Mode mode) REQUIRES(mu_);
   // Params, cached once read (they never change after Initialize).
   Result<OverlayParams> ParamsLocked() REQUIRES(mu_);
   Result<uint64_t> RevisionLocked() REQUIRES(mu_);
@@ -137,6 +139,13 @@ Result<OverlayParams> SqliteStore::ParamsLocked() {
   auto params = ReadParams(db_);
   if (params.ok()) params_ = *params;
   return params;
+}
+
+Result<SqliteTransaction> SqliteStore::BeginLocked(Mode mode) {
+  auto tx = SqliteTransaction::Begin(db_, mode);
+  if (!tx.ok()) return tx.error();
+  if (auto params = ParamsLocked(); !params.ok()) return params.error();
+  return tx;
 }
 
 Result<uint64_t> SqliteStore::RevisionLocked() {
@@ -339,9 +348,9 @@ Result<TokenRecord> SqliteStore::CreateToken(
     return MakeError(EINVAL, "the token would expire before it is created");
   }
   MutexLock lock(mu_);
-  auto tx = SqliteTransaction::Begin(db_, Mode::kWrite);
+  auto tx = BeginLocked(Mode::kWrite);
   if (!tx.ok()) return tx.error();
-  auto params = ParamsLocked();
+  auto params = ParamsLocked();  // cached by BeginLocked
   if (!params.ok()) return params.error();
   ZL_RETURN_IF_ERROR(ReleaseExpiredLocked(now));
 
@@ -401,25 +410,22 @@ Result<TokenRecord> SqliteStore::CreateToken(
 
 Result<std::vector<TokenRecord>> SqliteStore::Tokens() {
   MutexLock lock(mu_);
-  auto tx = SqliteTransaction::Begin(db_, Mode::kRead);
+  auto tx = BeginLocked(Mode::kRead);
   if (!tx.ok()) return tx.error();
-  if (auto params = ParamsLocked(); !params.ok()) return params.error();
   return TokensWhereLocked("");
 }
 
 Result<TokenRecord> SqliteStore::FindToken(const std::string& id) {
   MutexLock lock(mu_);
-  auto tx = SqliteTransaction::Begin(db_, Mode::kRead);
+  auto tx = BeginLocked(Mode::kRead);
   if (!tx.ok()) return tx.error();
-  if (auto params = ParamsLocked(); !params.ok()) return params.error();
   return FindTokenLocked(id);
 }
 
 Result<TokenRecord> SqliteStore::RevokeToken(const std::string& id) {
   MutexLock lock(mu_);
-  auto tx = SqliteTransaction::Begin(db_, Mode::kWrite);
+  auto tx = BeginLocked(Mode::kWrite);
   if (!tx.ok()) return tx.error();
-  if (auto params = ParamsLocked(); !params.ok()) return params.error();
   auto t = FindTokenLocked(id);
   if (!t.ok()) return t.error();
   if (t->state == TokenRecord::State::kUsed) {
@@ -447,10 +453,8 @@ Result<Member> SqliteStore::RedeemToken(const std::string& id,
   ZL_RETURN_IF_ERROR(ValidateKey(node_key, "the node's public key"));
   ZL_RETURN_IF_ERROR(ValidateEndpoint(endpoint));
   MutexLock lock(mu_);
-  auto tx = SqliteTransaction::Begin(db_, Mode::kWrite);
+  auto tx = BeginLocked(Mode::kWrite);
   if (!tx.ok()) return tx.error();
-  auto params = ParamsLocked();
-  if (!params.ok()) return params.error();
   auto t = FindTokenLocked(id);
   if (!t.ok()) return t.error();
   if (t->state == TokenRecord::State::kUsed) {
@@ -522,24 +526,22 @@ Result<Member> SqliteStore::RedeemToken(const std::string& id,
 
 Result<std::vector<Member>> SqliteStore::Members() {
   MutexLock lock(mu_);
-  auto tx = SqliteTransaction::Begin(db_, Mode::kRead);
+  auto tx = BeginLocked(Mode::kRead);
   if (!tx.ok()) return tx.error();
-  if (auto params = ParamsLocked(); !params.ok()) return params.error();
   return MembersWhereLocked("");
 }
 
 Result<Member> SqliteStore::FindMember(const std::string& name) {
   MutexLock lock(mu_);
-  auto tx = SqliteTransaction::Begin(db_, Mode::kRead);
+  auto tx = BeginLocked(Mode::kRead);
   if (!tx.ok()) return tx.error();
   return FindMemberLocked(name);
 }
 
 Result<Member> SqliteStore::FindMemberByKey(const crypto::PublicKey& key) {
   MutexLock lock(mu_);
-  auto tx = SqliteTransaction::Begin(db_, Mode::kRead);
+  auto tx = BeginLocked(Mode::kRead);
   if (!tx.ok()) return tx.error();
-  if (auto params = ParamsLocked(); !params.ok()) return params.error();
   auto found = MembersWhereLocked("WHERE m.public_key = ?1", key);
   if (!found.ok()) return found.error();
   if (found->empty()) {
@@ -552,7 +554,7 @@ Result<Member> SqliteStore::UpdateEndpoint(const std::string& name,
                                            std::optional<Endpoint> endpoint) {
   ZL_RETURN_IF_ERROR(ValidateEndpoint(endpoint));
   MutexLock lock(mu_);
-  auto tx = SqliteTransaction::Begin(db_, Mode::kWrite);
+  auto tx = BeginLocked(Mode::kWrite);
   if (!tx.ok()) return tx.error();
   auto m = FindMemberLocked(name);
   if (!m.ok()) return m.error();
@@ -572,7 +574,7 @@ Result<Member> SqliteStore::UpdateEndpoint(const std::string& name,
 
 Result<Member> SqliteStore::RemoveMember(const std::string& name) {
   MutexLock lock(mu_);
-  auto tx = SqliteTransaction::Begin(db_, Mode::kWrite);
+  auto tx = BeginLocked(Mode::kWrite);
   if (!tx.ok()) return tx.error();
   auto m = FindMemberLocked(name);
   if (!m.ok()) return m.error();
@@ -592,9 +594,8 @@ Result<Member> SqliteStore::RemoveMember(const std::string& name) {
 Result<DnsRecord> SqliteStore::RegisterName(const DnsRecord& record) {
   ZL_RETURN_IF_ERROR(ValidateDnsRecord(record));
   MutexLock lock(mu_);
-  auto tx = SqliteTransaction::Begin(db_, Mode::kWrite);
+  auto tx = BeginLocked(Mode::kWrite);
   if (!tx.ok()) return tx.error();
-  if (auto params = ParamsLocked(); !params.ok()) return params.error();
   auto clash = Prepare(
       "SELECT (SELECT count(*) FROM members WHERE name = ?1), "
       "(SELECT count(*) FROM tokens WHERE node_name = ?1 AND holds_subnets = "
@@ -642,9 +643,8 @@ Result<DnsRecord> SqliteStore::RegisterName(const DnsRecord& record) {
 Result<void> SqliteStore::UnregisterName(const std::string& name) {
   ZL_RETURN_IF_ERROR(ValidateDnsName(name));
   MutexLock lock(mu_);
-  auto tx = SqliteTransaction::Begin(db_, Mode::kWrite);
+  auto tx = BeginLocked(Mode::kWrite);
   if (!tx.ok()) return tx.error();
-  if (auto params = ParamsLocked(); !params.ok()) return params.error();
   auto stmt = Prepare("DELETE FROM names WHERE name = ?1");
   if (!stmt.ok()) return stmt.error();
   BindAll(*stmt, name);
@@ -659,9 +659,8 @@ Result<void> SqliteStore::UnregisterName(const std::string& name) {
 
 Result<std::vector<DnsRecord>> SqliteStore::Names() {
   MutexLock lock(mu_);
-  auto tx = SqliteTransaction::Begin(db_, Mode::kRead);
+  auto tx = BeginLocked(Mode::kRead);
   if (!tx.ok()) return tx.error();
-  if (auto params = ParamsLocked(); !params.ok()) return params.error();
   return NamesLocked();
 }
 
@@ -672,7 +671,7 @@ Result<uint64_t> SqliteStore::Revision() {
 
 Result<StoreSnapshot> SqliteStore::Snapshot() {
   MutexLock lock(mu_);
-  auto tx = SqliteTransaction::Begin(db_, Mode::kRead);
+  auto tx = BeginLocked(Mode::kRead);
   if (!tx.ok()) return tx.error();
   StoreSnapshot s;
   auto revision = RevisionLocked();
@@ -692,7 +691,7 @@ Result<StoreSnapshot> SqliteStore::Snapshot() {
 
 Result<Delta> SqliteStore::ChangesSince(uint64_t since) {
   MutexLock lock(mu_);
-  auto tx = SqliteTransaction::Begin(db_, Mode::kRead);
+  auto tx = BeginLocked(Mode::kRead);
   if (!tx.ok()) return tx.error();
   auto revision = RevisionLocked();
   if (!revision.ok()) return revision.error();

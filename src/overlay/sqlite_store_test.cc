@@ -118,41 +118,33 @@ TEST_F(SqliteStoreTest, CreateTokenRefusals) {
   Init();
   Token(1, "web");
   Join(2, "db");
-  // Bad arguments.
-  EXPECT_ERRNO(store_->CreateToken("xyz", "", Key(3), kNow, kNow + kHour),
-               EINVAL);
-  EXPECT_ERRNO(
-      store_->CreateToken(TokenId(3), "Bad", Key(3), kNow, kNow + kHour),
-      EINVAL);
-  EXPECT_ERRNO(store_->CreateToken(TokenId(3), "", crypto::PublicKey(), kNow,
-                                   kNow + kHour),
-               EINVAL);
-  EXPECT_ERRNO(store_->CreateToken(TokenId(3), "", Key(3), kNow, kNow), EINVAL);
-  // Taken: id, one-time key, a member's name, a pending token's name, a
-  // member's key as one-time key, a registered name.
-  EXPECT_ERRNO(store_->CreateToken(TokenId(1), "", Key(3), kNow, kNow + kHour),
-               EEXIST);
-  EXPECT_ERRNO(store_->CreateToken(TokenId(3), "", Key(1), kNow, kNow + kHour),
-               EEXIST);
-  EXPECT_ERRNO(
-      store_->CreateToken(TokenId(3), "db", Key(3), kNow, kNow + kHour),
-      EEXIST);
-  EXPECT_ERRNO(
-      store_->CreateToken(TokenId(3), "ctl", Key(3), kNow, kNow + kHour),
-      EEXIST);
-  EXPECT_ERRNO(
-      store_->CreateToken(TokenId(3), "web", Key(3), kNow, kNow + kHour),
-      EEXIST);
-  EXPECT_ERRNO(
-      store_->CreateToken(TokenId(3), "", Key(502), kNow, kNow + kHour),
-      EEXIST);
-  DnsRecord r;
-  r.name = "files";
-  r.address = *IpAddress::Parse("10.200.9.9");
-  ASSERT_OK(store_->RegisterName(r));
-  EXPECT_ERRNO(
-      store_->CreateToken(TokenId(3), "files", Key(3), kNow, kNow + kHour),
-      EEXIST);
+  ASSERT_OK(store_->RegisterName(AddressRecord("files", "10.200.9.9")));
+  struct Case {
+    const char* what;
+    std::string id;
+    const char* name;
+    crypto::PublicKey key;
+    int64_t expires_at;
+    int err;
+  };
+  const Case cases[] = {
+      {"bad id", "xyz", "", Key(3), kNow + kHour, EINVAL},
+      {"bad name", TokenId(3), "Bad", Key(3), kNow + kHour, EINVAL},
+      {"zero key", TokenId(3), "", crypto::PublicKey(), kNow + kHour, EINVAL},
+      {"expires at once", TokenId(3), "", Key(3), kNow, EINVAL},
+      {"id taken", TokenId(1), "", Key(3), kNow + kHour, EEXIST},
+      {"one-time key taken", TokenId(3), "", Key(1), kNow + kHour, EEXIST},
+      {"member's key", TokenId(3), "", Key(502), kNow + kHour, EEXIST},
+      {"member's name", TokenId(3), "db", Key(3), kNow + kHour, EEXIST},
+      {"control's name", TokenId(3), "ctl", Key(3), kNow + kHour, EEXIST},
+      {"pending token's name", TokenId(3), "web", Key(3), kNow + kHour, EEXIST},
+      {"registered name", TokenId(3), "files", Key(3), kNow + kHour, EEXIST},
+  };
+  for (const auto& c : cases) {
+    auto r = store_->CreateToken(c.id, c.name, c.key, kNow, c.expires_at);
+    ASSERT_FALSE(r.ok()) << c.what;
+    EXPECT_EQ(r.error().code(), c.err) << c.what << ": " << r.error().message();
+  }
   // Nothing was reserved by the refusals.
   TokenRecord next = Token(3);
   EXPECT_EQ(next.subnet4, C("10.200.3.0/24"));

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "overlay/model_json.h"
+#include "overlay/overlay_test_util.h"
 #include "overlay/sqlite_store.h"
 
 namespace zl::overlay::store_test {
@@ -22,7 +23,7 @@ namespace zl::overlay::store_test {
 inline constexpr int64_t kNow = 1700000000;
 inline constexpr int64_t kHour = 3600;
 
-inline Cidr C(const char* text) { return *Cidr::Parse(text); }
+using test_values::C;
 
 inline crypto::PublicKey Key(uint32_t n) {
   crypto::PublicKey k;

@@ -10,14 +10,15 @@
 
 #include "base/bytes.h"
 #include "crypto/blake2s.h"
+#include "overlay/overlay_test_util.h"
 
 namespace zl::overlay {
 namespace {
 
+using test_values::C;
+
 constexpr std::string_view kB64UrlAlphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-Cidr C(const char* text) { return *Cidr::Parse(text); }
 
 JoinToken FullToken() {
   JoinToken t;
@@ -211,27 +212,29 @@ TEST(TokenTest, StructuralErrorsBehindAValidChecksum) {
   ExpectMalformed(WithChecksum(version),
                   "unknown version 2 (this build reads version 1)");
 
-  // Offsets in MinimalToken's body: version 1, id 8, name length 1 (empty),
-  // control key 32, endpoint count, then the endpoint's family byte.
+  // Single bytes spoiled at known offsets of MinimalToken's body: version 1,
+  // id 8, name length 1 (empty), control key 32, then the endpoint count,
+  // the endpoint (family, 4 bytes, port 2), the control address (1 + 4) and
+  // the overlay CIDR (1 + 4, then its prefix length).
   constexpr size_t kEndpointCount = 1 + 8 + 1 + 32;
-  std::vector<uint8_t> no_endpoints = body;
-  ASSERT_EQ(no_endpoints[kEndpointCount], 1);
-  no_endpoints[kEndpointCount] = 9;
-  ExpectMalformed(WithChecksum(no_endpoints),
-                  "9 control endpoints (at most 8)");
-  std::vector<uint8_t> family = body;
-  ASSERT_EQ(family[kEndpointCount + 1], 4);
-  family[kEndpointCount + 1] = 5;
-  ExpectMalformed(WithChecksum(family),
-                  "unknown address family 5 in control endpoint");
-  // The overlay CIDR's prefix byte: after the endpoint (1+4+2) and the
-  // control address (1+4), the CIDR's family and address (1+4).
   constexpr size_t kCidr4Prefix = kEndpointCount + 1 + 7 + 5 + 5;
-  std::vector<uint8_t> prefix = body;
-  ASSERT_EQ(prefix[kCidr4Prefix], 16);
-  prefix[kCidr4Prefix] = 33;
-  ExpectMalformed(WithChecksum(prefix),
-                  "prefix length /33 too long in overlay CIDR");
+  struct Spoil {
+    size_t offset;
+    uint8_t was, now;
+    const char* message;
+  };
+  const Spoil spoils[] = {
+      {kEndpointCount, 1, 9, "9 control endpoints (at most 8)"},
+      {kEndpointCount + 1, 4, 5,
+       "unknown address family 5 in control endpoint"},
+      {kCidr4Prefix, 16, 33, "prefix length /33 too long in overlay CIDR"},
+  };
+  for (const Spoil& spoil : spoils) {
+    std::vector<uint8_t> spoilt = body;
+    ASSERT_EQ(spoilt[spoil.offset], spoil.was) << spoil.message;
+    spoilt[spoil.offset] = spoil.now;
+    ExpectMalformed(WithChecksum(spoilt), spoil.message);
+  }
   std::vector<uint8_t> name = body;
   name[9] = 200;  // a name longer than the rest of the body
   ExpectMalformed(WithChecksum(name), "truncated (in node name)");
