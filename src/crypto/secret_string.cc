@@ -19,7 +19,8 @@ SecretString& SecretString::operator=(const SecretString& other) {
   return *this;
 }
 
-SecretString::SecretString(SecretString&& other) noexcept : text_(std::move(other.text_)) {
+SecretString::SecretString(SecretString&& other) noexcept
+    : text_(std::move(other.text_)) {
   // A short string is copied out of the other's inline buffer, which keeps
   // the bytes; a long one's heap buffer moves with it.
   other.Wipe();

@@ -22,7 +22,8 @@ concept Streamable = requires(std::ostream& os, const T& t) {
 
 // A secret text cannot reach a log by accident: no operator<<, no fmt
 // formatter, no implicit conversion to a string type.
-static_assert(Streamable<std::string>, "the concept itself must be able to succeed");
+static_assert(Streamable<std::string>,
+              "the concept itself must be able to succeed");
 static_assert(!Streamable<SecretString>);
 static_assert(fmt::is_formattable<std::string>::value);
 static_assert(!fmt::is_formattable<SecretString>::value);
@@ -37,7 +38,8 @@ static_assert(std::is_nothrow_move_assignable_v<SecretString>);
 // SecretString object and can be inspected after a move or destruction.
 constexpr std::string_view kShort = "open-sesame-42";
 // Long enough for a heap buffer.
-constexpr std::string_view kLong = "zlt1_a-long-secret-token-text-that-does-not-fit-inline";
+constexpr std::string_view kLong =
+    "zlt1_a-long-secret-token-text-that-does-not-fit-inline";
 
 // True when the object representation of `object` contains `needle`.
 template <typename T>
@@ -76,7 +78,8 @@ TEST(SecretStringTest, MoveLeavesTheSourceEmptyAndWiped) {
   ASSERT_TRUE(BytesContain(a, kShort)) << "the test needs an inline buffer";
   SecretString b(std::move(a));
   EXPECT_EQ(b.view(), kShort);
-  EXPECT_TRUE(a.empty());  // NOLINT(bugprone-use-after-move): the point of the test
+  EXPECT_TRUE(
+      a.empty());  // NOLINT(bugprone-use-after-move): the point of the test
   EXPECT_FALSE(BytesContain(a, kShort.substr(1, 8)));
 
   SecretString c;
@@ -102,11 +105,13 @@ TEST(SecretStringTest, MoveAssignmentOverALongerTextLeavesNoTrace) {
 TEST(SecretStringTest, DestructionWipesTheInlineBuffer) {
   alignas(SecretString) unsigned char storage[sizeof(SecretString)];
   auto* s = new (storage) SecretString(kShort);
-  ASSERT_NE(std::string_view(reinterpret_cast<const char*>(storage), sizeof(storage))
-                .find(kShort),
-            std::string_view::npos);
+  ASSERT_NE(
+      std::string_view(reinterpret_cast<const char*>(storage), sizeof(storage))
+          .find(kShort),
+      std::string_view::npos);
   s->~SecretString();
-  std::string_view after(reinterpret_cast<const char*>(storage), sizeof(storage));
+  std::string_view after(reinterpret_cast<const char*>(storage),
+                         sizeof(storage));
   EXPECT_EQ(after.find(kShort.substr(1, 8)), std::string_view::npos);
 }
 

@@ -31,16 +31,19 @@ IpAddress FromU128(U128 v, bool v4) {
 Result<int> CheckPool(const Cidr& pool, uint8_t prefix) {
   const int bits = FamilyBits(pool.address());
   if (pool.prefix_len() > bits) {
-    return MakeError(EINVAL, "invalid pool prefix length /" + std::to_string(pool.prefix_len()));
+    return MakeError(EINVAL, "invalid pool prefix length /" +
+                                 std::to_string(pool.prefix_len()));
   }
   if (pool.Masked() != pool) {
-    return MakeError(EINVAL, "pool " + pool.ToString() + " has host bits set (did you mean " +
+    return MakeError(EINVAL, "pool " + pool.ToString() +
+                                 " has host bits set (did you mean " +
                                  pool.Masked().ToString() + "?)");
   }
   if (prefix <= pool.prefix_len() || prefix > bits) {
-    return MakeError(EINVAL, "subnet prefix /" + std::to_string(prefix) + " must be longer than the pool's /" +
-                                 std::to_string(pool.prefix_len()) + " and at most /" +
-                                 std::to_string(bits));
+    return MakeError(EINVAL, "subnet prefix /" + std::to_string(prefix) +
+                                 " must be longer than the pool's /" +
+                                 std::to_string(pool.prefix_len()) +
+                                 " and at most /" + std::to_string(bits));
   }
   return int(prefix) - int(pool.prefix_len());
 }
@@ -58,8 +61,9 @@ Result<Cidr> NthSubnet(const Cidr& pool, uint8_t prefix, uint64_t index) {
   auto count = SubnetCount(pool, prefix);
   if (!count.ok()) return count.error();
   if (index >= *count) {
-    return MakeError(EINVAL, "subnet index " + std::to_string(index) + " out of range (pool " +
-                                 pool.ToString() + " has " + std::to_string(*count) + " /" +
+    return MakeError(EINVAL, "subnet index " + std::to_string(index) +
+                                 " out of range (pool " + pool.ToString() +
+                                 " has " + std::to_string(*count) + " /" +
                                  std::to_string(prefix) + " subnets)");
   }
   const int host_bits = FamilyBits(pool.address()) - prefix;
@@ -68,7 +72,8 @@ Result<Cidr> NthSubnet(const Cidr& pool, uint8_t prefix, uint64_t index) {
   return Cidr(FromU128(address, pool.address().is_v4()), prefix);
 }
 
-Result<uint64_t> SubnetIndex(const Cidr& pool, uint8_t prefix, const Cidr& subnet) {
+Result<uint64_t> SubnetIndex(const Cidr& pool, uint8_t prefix,
+                             const Cidr& subnet) {
   auto count = SubnetCount(pool, prefix);
   if (!count.ok()) return count.error();
   const std::string what = "subnet " + subnet.ToString();
@@ -78,23 +83,29 @@ Result<uint64_t> SubnetIndex(const Cidr& pool, uint8_t prefix, const Cidr& subne
   if (subnet.prefix_len() != prefix) {
     return MakeError(EINVAL, what + " is not a /" + std::to_string(prefix));
   }
-  if (subnet.Masked() != subnet) return MakeError(EINVAL, what + " has host bits set");
+  if (subnet.Masked() != subnet) {
+    return MakeError(EINVAL, what + " has host bits set");
+  }
   if (!pool.Contains(subnet.address())) {
     return MakeError(EINVAL, what + " is outside the pool " + pool.ToString());
   }
   const int host_bits = FamilyBits(pool.address()) - prefix;
-  U128 offset = (ToU128(subnet.address()) - ToU128(pool.address())) >> host_bits;
+  U128 offset =
+      (ToU128(subnet.address()) - ToU128(pool.address())) >> host_bits;
   if (offset >= *count) {
-    return MakeError(EINVAL, what + " is beyond the first " + std::to_string(*count) +
+    return MakeError(EINVAL, what + " is beyond the first " +
+                                 std::to_string(*count) +
                                  " subnets of the pool");
   }
   return uint64_t(offset);
 }
 
-Result<uint64_t> LowestFreeIndex(std::span<const uint64_t> used, uint64_t count) {
+Result<uint64_t> LowestFreeIndex(std::span<const uint64_t> used,
+                                 uint64_t count) {
   for (size_t i = 1; i < used.size(); ++i) {
     if (used[i] <= used[i - 1]) {
-      return MakeError(EINVAL, "used subnet indices are not strictly ascending");
+      return MakeError(EINVAL,
+                       "used subnet indices are not strictly ascending");
     }
   }
   // Ascending and distinct: used[i] == i up to the first gap, and the first
@@ -102,7 +113,8 @@ Result<uint64_t> LowestFreeIndex(std::span<const uint64_t> used, uint64_t count)
   uint64_t lowest = 0;
   while (lowest < used.size() && used[lowest] == lowest) ++lowest;
   if (lowest >= count) {
-    return MakeError(ENOSPC, "the address pool is full (" + std::to_string(count) +
+    return MakeError(ENOSPC, "the address pool is full (" +
+                                 std::to_string(count) +
                                  " subnets, all in use)");
   }
   return lowest;

@@ -32,9 +32,11 @@ Result<uint64_t> SubnetCount(const Cidr& pool, uint8_t prefix);
 Result<Cidr> NthSubnet(const Cidr& pool, uint8_t prefix, uint64_t index);
 // The number of `subnet`, which must be one of NthSubnet's answers (same
 // family, prefix `prefix`, inside `pool`, host bits clear).
-Result<uint64_t> SubnetIndex(const Cidr& pool, uint8_t prefix, const Cidr& subnet);
+Result<uint64_t> SubnetIndex(const Cidr& pool, uint8_t prefix,
+                             const Cidr& subnet);
 // The lowest index in [0, count) not in `used`, which must be strictly
 // ascending (EINVAL otherwise). ENOSPC when all `count` are used.
-Result<uint64_t> LowestFreeIndex(std::span<const uint64_t> used, uint64_t count);
+Result<uint64_t> LowestFreeIndex(std::span<const uint64_t> used,
+                                 uint64_t count);
 
 }  // namespace zl::overlay

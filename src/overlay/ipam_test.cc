@@ -7,14 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "overlay/overlay_test_util.h"
+
 namespace zl::overlay {
 namespace {
 
-Cidr C(const char* text) {
-  auto c = Cidr::Parse(text);
-  EXPECT_TRUE(c.ok()) << text;
-  return c.ok() ? *c : Cidr();
-}
+using test_values::C;
 
 struct CountCase {
   const char* pool;
@@ -24,26 +22,21 @@ struct CountCase {
 
 TEST(IpamTest, SubnetCountTable) {
   const CountCase cases[] = {
-      {"10.200.0.0/16", 24, 256},
-      {"10.200.0.0/16", 17, 2},
-      {"10.200.0.0/16", 32, 65536},
-      {"10.0.0.0/8", 24, 65536},
+      {"10.200.0.0/16", 24, 256},      {"10.200.0.0/16", 17, 2},
+      {"10.200.0.0/16", 32, 65536},    {"10.0.0.0/8", 24, 65536},
       {"0.0.0.0/0", 32, kMaxSubnets},  // exactly 2^32: no cap needed
-      {"0.0.0.0/0", 24, 1 << 24},
-      {"192.168.1.0/24", 26, 4},
-      {"192.168.1.0/30", 31, 2},
-      {"fd42::/48", 64, 65536},
-      {"fd42::/56", 64, 256},
-      {"fd42::/63", 64, 2},
+      {"0.0.0.0/0", 24, 1 << 24},      {"192.168.1.0/24", 26, 4},
+      {"192.168.1.0/30", 31, 2},       {"fd42::/48", 64, 65536},
+      {"fd42::/56", 64, 256},          {"fd42::/63", 64, 2},
       {"fd42::/32", 64, kMaxSubnets},  // 2^32 exactly
       {"fd42::/16", 64, kMaxSubnets},  // 2^48, capped
       {"::/0", 128, kMaxSubnets},      // 2^128, capped
-      {"fd42::/64", 128, kMaxSubnets},
-      {"fd42::/120", 128, 256},
+      {"fd42::/64", 128, kMaxSubnets}, {"fd42::/120", 128, 256},
   };
   for (const auto& c : cases) {
     auto n = SubnetCount(C(c.pool), c.prefix);
-    ASSERT_TRUE(n.ok()) << c.pool << " /" << int(c.prefix) << ": " << n.error().message();
+    ASSERT_TRUE(n.ok()) << c.pool << " /" << int(c.prefix) << ": "
+                        << n.error().message();
     EXPECT_EQ(*n, c.count) << c.pool << " /" << int(c.prefix);
   }
 }
@@ -105,7 +98,8 @@ TEST(IpamTest, NthSubnetAndSubnetIndexTable) {
   };
   for (const auto& c : cases) {
     auto s = NthSubnet(C(c.pool), c.prefix, c.index);
-    ASSERT_TRUE(s.ok()) << c.pool << " #" << c.index << ": " << s.error().message();
+    ASSERT_TRUE(s.ok()) << c.pool << " #" << c.index << ": "
+                        << s.error().message();
     EXPECT_EQ(s->ToString(), c.subnet) << c.pool << " #" << c.index;
     auto i = SubnetIndex(C(c.pool), c.prefix, C(c.subnet));
     ASSERT_TRUE(i.ok()) << c.subnet << ": " << i.error().message();
@@ -168,7 +162,8 @@ TEST(IpamTest, SubnetIndexRejectsWhatIsNotOneOfThePoolsSubnets) {
   // Beyond the capped count.
   auto far = SubnetIndex(C("fd42::/16"), 64, C("fd42:1::/64"));
   ASSERT_FALSE(far.ok());
-  EXPECT_NE(far.error().message().find("beyond the first 4294967296"), std::string::npos);
+  EXPECT_NE(far.error().message().find("beyond the first 4294967296"),
+            std::string::npos);
 }
 
 struct FreeCase {
@@ -205,7 +200,8 @@ TEST(IpamTest, LowestFreeIndexTable) {
 }
 
 TEST(IpamTest, LowestFreeIndexRejectsUnsortedOrDuplicateInput) {
-  for (std::vector<uint64_t> bad : {std::vector<uint64_t>{1, 0}, {0, 0}, {0, 1, 3, 2}}) {
+  for (std::vector<uint64_t> bad :
+       {std::vector<uint64_t>{1, 0}, {0, 0}, {0, 1, 3, 2}}) {
     auto r = LowestFreeIndex(bad, 10);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code(), EINVAL);

@@ -10,8 +10,8 @@
 namespace zl::overlay {
 namespace {
 
-constexpr size_t kMaxLabel = 63;      // RFC 1035 §2.3.4
-constexpr size_t kMaxDnsName = 253;   // in text form, without the final dot
+constexpr size_t kMaxLabel = 63;     // RFC 1035 §2.3.4
+constexpr size_t kMaxDnsName = 253;  // in text form, without the final dot
 constexpr std::string_view kReservedNames[] = {"leader", "ns1"};
 
 // `text` in quotes for a message: printable ASCII as is, other bytes as
@@ -33,19 +33,25 @@ std::string Quote(std::string_view text) {
   return out + "'";
 }
 
-bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+bool IsLowerAlnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
 
 // One host label: [a-z0-9-]{1,63}, no '-' at either end. `what` names the
 // thing checked in the message.
 Result<void> ValidateHostLabel(std::string_view label, std::string_view what) {
   const std::string quoted = std::string(what) + " " + Quote(label);
-  if (label.empty()) return MakeError(EINVAL, std::string(what) + " has an empty label");
+  if (label.empty()) {
+    return MakeError(EINVAL, std::string(what) + " has an empty label");
+  }
   if (label.size() > kMaxLabel) {
-    return MakeError(EINVAL, std::string(what) + " has a label longer than 63 characters");
+    return MakeError(
+        EINVAL, std::string(what) + " has a label longer than 63 characters");
   }
   for (char c : label) {
     if (!IsLowerAlnum(c) && c != '-') {
-      return MakeError(EINVAL, quoted + " may hold only lowercase letters, digits and '-'");
+      return MakeError(
+          EINVAL, quoted + " may hold only lowercase letters, digits and '-'");
     }
   }
   if (label.front() == '-' || label.back() == '-') {
@@ -58,23 +64,37 @@ Result<void> ValidateHostLabel(std::string_view label, std::string_view what) {
 Result<void> ValidateHostName(std::string_view name, std::string_view what) {
   if (name.empty()) return MakeError(EINVAL, std::string(what) + " is empty");
   if (name.size() > kMaxDnsName) {
-    return MakeError(EINVAL, std::string(what) + " is longer than 253 characters");
+    return MakeError(EINVAL,
+                     std::string(what) + " is longer than 253 characters");
   }
   size_t start = 0;
   while (true) {
     size_t dot = name.find('.', start);
-    ZL_RETURN_IF_ERROR(ValidateHostLabel(name.substr(start, dot - start), what));
+    ZL_RETURN_IF_ERROR(
+        ValidateHostLabel(name.substr(start, dot - start), what));
     if (dot == std::string_view::npos) return Ok();
     start = dot + 1;
   }
 }
 
-Result<void> ValidatePool(const Cidr& pool, IpAddress::Family family, uint8_t prefix,
-                          std::string_view what) {
+// EINVAL when the single label `name` is reserved (a dotted name never is).
+Result<void> CheckNotReserved(std::string_view name, std::string_view what) {
+  for (std::string_view reserved : kReservedNames) {
+    if (name == reserved) {
+      return MakeError(EINVAL,
+                       std::string(what) + " " + Quote(name) + " is reserved");
+    }
+  }
+  return Ok();
+}
+
+Result<void> ValidatePool(const Cidr& pool, IpAddress::Family family,
+                          uint8_t prefix, std::string_view what) {
   if (pool.address().family() != family) {
-    return MakeError(EINVAL, std::string(what) + " " + pool.ToString() + " is not an " +
-                                 (family == IpAddress::Family::kV4 ? "IPv4" : "IPv6") +
-                                 " CIDR");
+    return MakeError(EINVAL,
+                     std::string(what) + " " + pool.ToString() + " is not an " +
+                         (family == IpAddress::Family::kV4 ? "IPv4" : "IPv6") +
+                         " CIDR");
   }
   auto count = SubnetCount(pool, prefix);
   if (!count.ok()) return count.error().Wrap(what);
@@ -90,7 +110,8 @@ IpAddress NodeAddress(const Cidr& subnet) {
   // The network address is not a host's, unless the subnet has no other
   // (/31 and /32, /127 and /128). The host bits are clear, so +1 is |1.
   if (int(n * 8) - masked.prefix_len() >= 2) b[n - 1] |= 1;
-  return masked.address().is_v4() ? IpAddress::V4(b.data()) : IpAddress::V6(b.data());
+  return masked.address().is_v4() ? IpAddress::V4(b.data())
+                                  : IpAddress::V6(b.data());
 }
 
 namespace {
@@ -138,20 +159,15 @@ Result<void> ValidateNodeName(std::string_view name) {
                                  " must be a single DNS label (no '.')");
   }
   ZL_RETURN_IF_ERROR(ValidateHostLabel(name, "node name"));
-  for (std::string_view reserved : kReservedNames) {
-    if (name == reserved) {
-      return MakeError(EINVAL, "node name " + Quote(name) + " is reserved");
-    }
-  }
-  return Ok();
+  return CheckNotReserved(name, "node name");
 }
 
 Result<void> ValidateParams(const OverlayParams& params) {
-  ZL_RETURN_IF_ERROR(
-      ValidatePool(params.cidr4, IpAddress::Family::kV4, params.node_prefix4, "overlay CIDR"));
+  ZL_RETURN_IF_ERROR(ValidatePool(params.cidr4, IpAddress::Family::kV4,
+                                  params.node_prefix4, "overlay CIDR"));
   if (params.cidr6) {
-    ZL_RETURN_IF_ERROR(ValidatePool(*params.cidr6, IpAddress::Family::kV6, params.node_prefix6,
-                                    "overlay IPv6 CIDR"));
+    ZL_RETURN_IF_ERROR(ValidatePool(*params.cidr6, IpAddress::Family::kV6,
+                                    params.node_prefix6, "overlay IPv6 CIDR"));
   }
   ZL_RETURN_IF_ERROR(ValidateHostName(params.dns_zone, "DNS zone"));
   if (params.api_port == 0 || params.dns_port == 0 || params.probe_port == 0) {
@@ -182,7 +198,9 @@ const char* TokenStateName(TokenRecord::State state) {
 
 Result<void> ValidateTokenId(std::string_view id) {
   bool hex = id.size() == 16;
-  for (char c : id) hex = hex && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
+  for (char c : id) {
+    hex = hex && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
+  }
   if (!hex) {
     return MakeError(EINVAL, "token id must be 16 lowercase hex digits");
   }
@@ -192,28 +210,23 @@ Result<void> ValidateTokenId(std::string_view id) {
 Result<void> ValidateDnsName(std::string_view name) {
   if (name.empty() || name[0] != '_') {
     ZL_RETURN_IF_ERROR(ValidateHostName(name, "DNS name"));
-    if (name.find('.') == std::string_view::npos) {
-      for (std::string_view reserved : kReservedNames) {
-        if (name == reserved) {
-          return MakeError(EINVAL, "DNS name " + Quote(name) + " is reserved");
-        }
-      }
-    }
-    return Ok();
+    return CheckNotReserved(name, "DNS name");
   }
   // "_service._proto.host": two '_' labels, then a host name.
   if (name.size() > kMaxDnsName) {
     return MakeError(EINVAL, "DNS name is longer than 253 characters");
   }
   size_t first = name.find('.');
-  size_t second = first == std::string_view::npos ? first : name.find('.', first + 1);
+  size_t second =
+      first == std::string_view::npos ? first : name.find('.', first + 1);
   if (second == std::string_view::npos || name[first + 1] != '_') {
-    return MakeError(EINVAL,
-                     "service name " + Quote(name) + " must look like _service._proto.host");
+    return MakeError(EINVAL, "service name " + Quote(name) +
+                                 " must look like _service._proto.host");
   }
-  ZL_RETURN_IF_ERROR(ValidateHostLabel(name.substr(1, first - 1), "service label"));
   ZL_RETURN_IF_ERROR(
-      ValidateHostLabel(name.substr(first + 2, second - first - 2), "protocol label"));
+      ValidateHostLabel(name.substr(1, first - 1), "service label"));
+  ZL_RETURN_IF_ERROR(ValidateHostLabel(
+      name.substr(first + 2, second - first - 2), "protocol label"));
   return ValidateHostName(name.substr(second + 1), "service host name");
 }
 
@@ -222,9 +235,12 @@ Result<void> ValidateDnsRecord(const DnsRecord& record) {
   ZL_RETURN_IF_ERROR(ValidateDnsName(name));
   if (record.is_service()) {
     ZL_RETURN_IF_ERROR(ValidateHostName(record.target, "SRV target"));
-    if (record.port == 0) return MakeError(EINVAL, "service " + Quote(name) + " needs a port");
+    if (record.port == 0) {
+      return MakeError(EINVAL, "service " + Quote(name) + " needs a port");
+    }
     if (record.address) {
-      return MakeError(EINVAL, "service " + Quote(name) + " is an SRV record: no address");
+      return MakeError(
+          EINVAL, "service " + Quote(name) + " is an SRV record: no address");
     }
     return Ok();
   }

@@ -1,5 +1,6 @@
 #include "overlay/model_json.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <exception>
 #include <limits>
@@ -28,12 +29,16 @@ const char* FamilyName(IpAddress::Family family) {
 class Fields {
  public:
   Fields(const json& j, std::string path) : j_(j), path_(std::move(path)) {
-    if (!j.is_object()) error_ = MakeError(EINVAL, path_ + ": expected a JSON object");
+    if (!j.is_object()) {
+      error_ = MakeError(EINVAL, path_ + ": expected a JSON object");
+    }
   }
 
   bool ok() const { return !error_.has_value(); }
   const Error& error() const { return *error_; }
-  std::string Path(std::string_view key) const { return path_ + "." + std::string(key); }
+  std::string Path(std::string_view key) const {
+    return path_ + "." + std::string(key);
+  }
 
   void Fail(std::string_view key, const std::string& message) {
     if (!error_) error_ = MakeError(EINVAL, Path(key) + ": " + message);
@@ -55,7 +60,8 @@ class Fields {
     return &*it;
   }
 
-  std::optional<std::string> OptionalString(std::string_view key, bool required = false) {
+  std::optional<std::string> OptionalString(std::string_view key,
+                                            bool required = false) {
     const json* v = Find(key, required);
     if (!v) return std::nullopt;
     if (!v->is_string()) {
@@ -65,7 +71,8 @@ class Fields {
     return v->get_ref<const std::string&>();
   }
   // A string short enough to be an address, CIDR or endpoint.
-  std::optional<std::string> OptionalAddressText(std::string_view key, bool required) {
+  std::optional<std::string> OptionalAddressText(std::string_view key,
+                                                 bool required) {
     auto text = OptionalString(key, required);
     if (text && text->size() > kMaxAddressText) {
       Fail(key, "too long for an address");
@@ -93,12 +100,14 @@ class Fields {
       return std::nullopt;
     }
     if (n > max) {
-      Fail(key, std::to_string(n) + " is out of range (0.." + std::to_string(max) + ")");
+      Fail(key, std::to_string(n) + " is out of range (0.." +
+                    std::to_string(max) + ")");
       return std::nullopt;
     }
     return n;
   }
-  uint64_t Uint(std::string_view key, uint64_t max = std::numeric_limits<uint64_t>::max()) {
+  uint64_t Uint(std::string_view key,
+                uint64_t max = std::numeric_limits<uint64_t>::max()) {
     return OptionalUint(key, max, /*required=*/true).value_or(0);
   }
   // Unix seconds, never negative.
@@ -133,7 +142,8 @@ class Fields {
     return out;
   }
 
-  std::optional<Cidr> OptionalCidr(std::string_view key, IpAddress::Family family,
+  std::optional<Cidr> OptionalCidr(std::string_view key,
+                                   IpAddress::Family family,
                                    bool required = false) {
     auto text = OptionalAddressText(key, required);
     if (!text) return std::nullopt;
@@ -147,7 +157,8 @@ class Fields {
       return std::nullopt;
     }
     if (cidr->Masked() != *cidr) {
-      Fail(key, *text + " has host bits set (did you mean " + cidr->Masked().ToString() + "?)");
+      Fail(key, *text + " has host bits set (did you mean " +
+                    cidr->Masked().ToString() + "?)");
       return std::nullopt;
     }
     return cidr.value();
@@ -213,7 +224,9 @@ Result<OverlayParams> ReadParams(const json& j, const std::string& path) {
   p.probe_port = f.Port("probe_port");
   if (f.ok()) {
     auto valid = ValidateParams(p);
-    if (!valid.ok()) return MakeError(EINVAL, path + ": " + valid.error().message());
+    if (!valid.ok()) {
+      return MakeError(EINVAL, path + ": " + valid.error().message());
+    }
   }
   if (!f.ok()) return f.error();
   return p;
@@ -270,7 +283,9 @@ Result<TokenRecord> ReadToken(const json& j, const std::string& path) {
   } else if (f.ok() && !t.used_by.empty()) {
     f.Fail("used_by", "set, but the token is not used");
   }
-  if (f.ok() && t.expires_at < t.created_at) f.Fail("expires_at", "before created_at");
+  if (f.ok() && t.expires_at < t.created_at) {
+    f.Fail("expires_at", "before created_at");
+  }
   if (!f.ok()) return f.error();
   return t;
 }
@@ -285,7 +300,9 @@ Result<DnsRecord> ReadDnsRecord(const json& j, const std::string& path) {
   r.revision = f.Uint("revision");
   if (!f.ok()) return f.error();
   auto valid = ValidateDnsRecord(r);
-  if (!valid.ok()) return MakeError(EINVAL, path + ": " + valid.error().message());
+  if (!valid.ok()) {
+    return MakeError(EINVAL, path + ": " + valid.error().message());
+  }
   return r;
 }
 
@@ -294,9 +311,34 @@ Result<Change::Kind> ChangeKindFromName(std::string_view name) {
                     Change::Kind::kNameUpsert, Change::Kind::kNameRemoved}) {
     if (name == ChangeKindName(kind)) return kind;
   }
-  return MakeError(EINVAL,
-                   "unknown change kind (member_upsert, member_removed, name_upsert or "
-                   "name_removed)");
+  return MakeError(
+      EINVAL,
+      "unknown change kind (member_upsert, member_removed, name_upsert or "
+      "name_removed)");
+}
+
+// A change's upsert payload `key` (`value`, null when absent): required when
+// `wanted` (the change's kind is its upsert), refused otherwise, and named
+// like the change.
+template <typename T, typename ReadFn>
+Result<std::optional<T>> ReadPayload(Fields& f, const json* value,
+                                     const char* key, bool wanted,
+                                     const std::string& name, ReadFn read) {
+  const char* kind =
+      std::string_view(key) == "member" ? "member_upsert" : "name_upsert";
+  if (!wanted) {
+    if (value) return MakeError(EINVAL, f.Path(key) + ": only for " + kind);
+    return std::optional<T>();
+  }
+  if (!value) {
+    return MakeError(EINVAL, f.Path(key) + ": missing (" + kind + ")");
+  }
+  auto payload = read(*value, f.Path(key));
+  if (!payload.ok()) return payload.error();
+  if (payload->name != name) {
+    return MakeError(EINVAL, f.Path(key) + ": name differs from the change's");
+  }
+  return std::optional<T>(std::move(payload.value()));
 }
 
 Result<Change> ReadChange(const json& j, const std::string& path) {
@@ -314,35 +356,26 @@ Result<Change> ReadChange(const json& j, const std::string& path) {
     }
   }
   c.name = f.String("name");
-  const bool member_kind =
-      c.kind == Change::Kind::kMemberUpsert || c.kind == Change::Kind::kMemberRemoved;
-  if (f.ok()) f.Check("name", member_kind ? ValidateNodeName(c.name) : ValidateDnsName(c.name));
+  const bool member_kind = c.kind == Change::Kind::kMemberUpsert ||
+                           c.kind == Change::Kind::kMemberRemoved;
+  if (f.ok()) {
+    f.Check("name",
+            member_kind ? ValidateNodeName(c.name) : ValidateDnsName(c.name));
+  }
   const json* member = f.Find("member", false);
   const json* record = f.Find("record", false);
   if (!f.ok()) return f.error();
 
-  if (c.kind == Change::Kind::kMemberUpsert) {
-    if (!member) return MakeError(EINVAL, f.Path("member") + ": missing (member_upsert)");
-    auto m = ReadMember(*member, f.Path("member"));
-    if (!m.ok()) return m.error();
-    if (m->name != c.name) {
-      return MakeError(EINVAL, f.Path("member") + ": name differs from the change's");
-    }
-    c.member = std::move(m.value());
-  } else if (member) {
-    return MakeError(EINVAL, f.Path("member") + ": only for member_upsert");
-  }
-  if (c.kind == Change::Kind::kNameUpsert) {
-    if (!record) return MakeError(EINVAL, f.Path("record") + ": missing (name_upsert)");
-    auto r = ReadDnsRecord(*record, f.Path("record"));
-    if (!r.ok()) return r.error();
-    if (r->name != c.name) {
-      return MakeError(EINVAL, f.Path("record") + ": name differs from the change's");
-    }
-    c.record = std::move(r.value());
-  } else if (record) {
-    return MakeError(EINVAL, f.Path("record") + ": only for name_upsert");
-  }
+  auto m = ReadPayload<Member>(f, member, "member",
+                               c.kind == Change::Kind::kMemberUpsert, c.name,
+                               ReadMember);
+  if (!m.ok()) return m.error();
+  c.member = std::move(m.value());
+  auto r = ReadPayload<DnsRecord>(f, record, "record",
+                                  c.kind == Change::Kind::kNameUpsert, c.name,
+                                  ReadDnsRecord);
+  if (!r.ok()) return r.error();
+  c.record = std::move(r.value());
   return c;
 }
 
@@ -370,7 +403,8 @@ Result<Delta> ReadDelta(const json& j, const std::string& path) {
   if (!changes.ok()) return changes.error();
   d.changes = std::move(changes.value());
   if (d.full_resync && !d.changes.empty()) {
-    return MakeError(EINVAL, f.Path("changes") + ": must be empty with full_resync");
+    return MakeError(EINVAL,
+                     f.Path("changes") + ": must be empty with full_resync");
   }
   for (size_t i = 0; i < d.changes.size(); ++i) {
     const std::string at = f.Path("changes") + "[" + std::to_string(i) + "]";
@@ -385,7 +419,8 @@ Result<Delta> ReadDelta(const json& j, const std::string& path) {
 }
 
 // The snapshot's members against its parameters and each other.
-Result<void> CheckSnapshotMembers(const StoreSnapshot& s, const std::string& path) {
+Result<void> CheckSnapshotMembers(const StoreSnapshot& s,
+                                  const std::string& path) {
   std::set<crypto::PublicKey> keys;
   std::set<Cidr> subnets;
   size_t controls = 0;
@@ -393,7 +428,8 @@ Result<void> CheckSnapshotMembers(const StoreSnapshot& s, const std::string& pat
     const Member& m = s.members[i];
     const std::string at = path + ".members[" + std::to_string(i) + "]";
     if (i > 0 && m.name <= s.members[i - 1].name) {
-      return MakeError(EINVAL, at + ": members must be strictly ascending by name");
+      return MakeError(EINVAL,
+                       at + ": members must be strictly ascending by name");
     }
     if (!keys.insert(m.public_key).second) {
       return MakeError(EINVAL, at + ": public key already another member's");
@@ -401,12 +437,14 @@ Result<void> CheckSnapshotMembers(const StoreSnapshot& s, const std::string& pat
     auto index4 = SubnetIndex(s.params.cidr4, s.params.node_prefix4, m.subnet4);
     if (!index4.ok()) return index4.error().Wrap(at + ".subnet4");
     if (m.subnet6.has_value() != s.params.cidr6.has_value()) {
-      return MakeError(EINVAL, at + ".subnet6: " +
-                                   (m.subnet6 ? "set, but the overlay has no IPv6"
-                                              : "missing, but the overlay has IPv6"));
+      return MakeError(EINVAL,
+                       at + ".subnet6: " +
+                           (m.subnet6 ? "set, but the overlay has no IPv6"
+                                      : "missing, but the overlay has IPv6"));
     }
     if (m.subnet6) {
-      auto index6 = SubnetIndex(*s.params.cidr6, s.params.node_prefix6, *m.subnet6);
+      auto index6 =
+          SubnetIndex(*s.params.cidr6, s.params.node_prefix6, *m.subnet6);
       if (!index6.ok()) return index6.error().Wrap(at + ".subnet6");
       if (!subnets.insert(*m.subnet6).second) {
         return MakeError(EINVAL, at + ".subnet6: already another member's");
@@ -425,7 +463,8 @@ Result<void> CheckSnapshotMembers(const StoreSnapshot& s, const std::string& pat
   return Ok();
 }
 
-Result<void> CheckSnapshotNames(const StoreSnapshot& s, const std::string& path) {
+Result<void> CheckSnapshotNames(const StoreSnapshot& s,
+                                const std::string& path) {
   std::set<std::string_view> member_names;
   for (const Member& m : s.members) member_names.insert(m.name);
   for (size_t i = 0; i < s.names.size(); ++i) {
@@ -464,6 +503,34 @@ Result<StoreSnapshot> ReadSnapshot(const json& j, const std::string& path) {
   return s;
 }
 
+constexpr size_t kMaxJsonDepth = 64;
+
+// The deepest nesting of arrays and objects in JSON text (brackets inside
+// strings do not count). Malformed text gets some number; the parser then
+// refuses it.
+size_t JsonDepth(std::string_view text) {
+  size_t depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
 // The public readers: nlohmann::json accessors are only used after a type
 // check, but whatever the library might still throw becomes an EINVAL here.
 template <typename T, typename ReadFn>
@@ -479,9 +546,12 @@ Result<T> Guarded(const json& j, const char* what, ReadFn read) {
 
 nlohmann::json ToJson(const OverlayParams& params) {
   json j = {
-      {"cidr4", params.cidr4.ToString()},   {"node_prefix4", params.node_prefix4},
-      {"node_prefix6", params.node_prefix6}, {"dns_zone", params.dns_zone},
-      {"api_port", params.api_port},         {"dns_port", params.dns_port},
+      {"cidr4", params.cidr4.ToString()},
+      {"node_prefix4", params.node_prefix4},
+      {"node_prefix6", params.node_prefix6},
+      {"dns_zone", params.dns_zone},
+      {"api_port", params.api_port},
+      {"dns_port", params.dns_port},
       {"probe_port", params.probe_port},
   };
   if (params.cidr6) j["cidr6"] = params.cidr6->ToString();
@@ -578,6 +648,12 @@ Result<StoreSnapshot> SnapshotFromJson(const nlohmann::json& json) {
 }
 
 Result<nlohmann::json> ParseJson(std::string_view text) {
+  // The parser itself is iterative, but comparing or dumping a value
+  // recurses; nothing on the wire nests deeper than a few levels.
+  if (JsonDepth(text) > kMaxJsonDepth) {
+    return MakeError(EINVAL, "invalid JSON: nested deeper than " +
+                                 std::to_string(kMaxJsonDepth) + " levels");
+  }
   try {
     return json::parse(text);
   } catch (const std::exception& e) {

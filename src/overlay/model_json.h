@@ -23,10 +23,9 @@
 //
 // Thread safety: pure functions.
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "base/result.h"
 #include "overlay/model.h"
@@ -62,7 +61,9 @@ Result<Delta> DeltaFromJson(const nlohmann::json& json);
 // snapshot's.
 Result<StoreSnapshot> SnapshotFromJson(const nlohmann::json& json);
 
-// Parses JSON text. EINVAL with the parser's message; never throws.
+// Parses JSON text. EINVAL with the parser's message, or for nesting deeper
+// than 64 levels (so no later recursion over the value can exhaust the
+// stack); never throws.
 Result<nlohmann::json> ParseJson(std::string_view text);
 // Compact JSON text; invalid UTF-8 in strings is replaced, never thrown on.
 std::string DumpJson(const nlohmann::json& json);

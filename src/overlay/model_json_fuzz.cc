@@ -38,7 +38,8 @@ void RoundTrip(const nlohmann::json& j, FromJson from_json) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace zl::overlay;
-  auto j = ParseJson(std::string_view(reinterpret_cast<const char*>(data), size));
+  auto j =
+      ParseJson(std::string_view(reinterpret_cast<const char*>(data), size));
   if (!j.ok()) {
     Check(j.error().code() == EINVAL);
     return 0;

@@ -5,20 +5,13 @@
 #include <cerrno>
 #include <string>
 
+#include "overlay/overlay_test_util.h"
+
 namespace zl::overlay {
 namespace {
 
-Cidr C(const char* text) {
-  auto c = Cidr::Parse(text);
-  EXPECT_TRUE(c.ok()) << text;
-  return c.ok() ? *c : Cidr();
-}
-
-IpAddress A(const char* text) {
-  auto a = IpAddress::Parse(text);
-  EXPECT_TRUE(a.ok()) << text;
-  return a.ok() ? *a : IpAddress();
-}
+using test_values::A;
+using test_values::C;
 
 TEST(ModelTest, NodeAddressIsTheFirstHostOfTheSubnet) {
   const std::pair<const char*, const char*> cases[] = {
@@ -43,15 +36,17 @@ TEST(ModelTest, MemberAddressesAndAllowedIpsFollowItsSubnets) {
   EXPECT_EQ(MemberAddresses(m), std::vector<IpAddress>{A("10.200.3.1")});
   EXPECT_EQ(MemberAllowedIps(m), std::vector<Cidr>{C("10.200.3.0/24")});
   m.subnet6 = C("fd42:0:0:3::/64");
-  EXPECT_EQ(MemberAddresses(m), (std::vector<IpAddress>{A("10.200.3.1"), A("fd42:0:0:3::1")}));
+  EXPECT_EQ(MemberAddresses(m),
+            (std::vector<IpAddress>{A("10.200.3.1"), A("fd42:0:0:3::1")}));
   EXPECT_EQ(MemberAllowedIps(m),
             (std::vector<Cidr>{C("10.200.3.0/24"), C("fd42:0:0:3::/64")}));
 }
 
 TEST(ModelTest, ValidateNodeNameTable) {
   const std::string max_label(63, 'a');
-  for (const std::string& good : {std::string("a"), std::string("node-1"), std::string("0"),
-                                  std::string("web01"), max_label, std::string("leader1")}) {
+  for (const std::string& good :
+       {std::string("a"), std::string("node-1"), std::string("0"),
+        std::string("web01"), max_label, std::string("leader1")}) {
     EXPECT_TRUE(ValidateNodeName(good).ok()) << good;
   }
   const std::pair<std::string, const char*> bad[] = {
@@ -72,7 +67,8 @@ TEST(ModelTest, ValidateNodeNameTable) {
     auto r = ValidateNodeName(name);
     ASSERT_FALSE(r.ok()) << name;
     EXPECT_EQ(r.error().code(), EINVAL);
-    EXPECT_NE(r.error().message().find(part), std::string::npos) << r.error().message();
+    EXPECT_NE(r.error().message().find(part), std::string::npos)
+        << r.error().message();
   }
 }
 
@@ -99,14 +95,18 @@ TEST(ModelTest, ValidateParamsTable) {
     const char* part;
   };
   const Case cases[] = {
-      {[](OverlayParams& p) { p.cidr4 = C("fd00::/16"); }, "is not an IPv4 CIDR"},
-      {[](OverlayParams& p) { p.cidr6 = C("10.0.0.0/8"); }, "is not an IPv6 CIDR"},
+      {[](OverlayParams& p) { p.cidr4 = C("fd00::/16"); },
+       "is not an IPv4 CIDR"},
+      {[](OverlayParams& p) { p.cidr6 = C("10.0.0.0/8"); },
+       "is not an IPv6 CIDR"},
       {[](OverlayParams& p) { p.cidr4 = C("10.200.0.1/16"); }, "host bits set"},
-      {[](OverlayParams& p) { p.node_prefix4 = 16; }, "longer than the pool's /16"},
+      {[](OverlayParams& p) { p.node_prefix4 = 16; },
+       "longer than the pool's /16"},
       {[](OverlayParams& p) { p.node_prefix4 = 33; }, "at most /32"},
       {[](OverlayParams& p) { p.node_prefix6 = 48; }, "overlay IPv6 CIDR"},
       {[](OverlayParams& p) { p.dns_zone = ""; }, "DNS zone is empty"},
-      {[](OverlayParams& p) { p.dns_zone = "zlayer.internal."; }, "empty label"},
+      {[](OverlayParams& p) { p.dns_zone = "zlayer.internal."; },
+       "empty label"},
       {[](OverlayParams& p) { p.dns_zone = "ZLayer.internal"; }, "lowercase"},
       {[](OverlayParams& p) { p.api_port = 0; }, "must not be 0"},
       {[](OverlayParams& p) { p.probe_port = 0; }, "must not be 0"},
@@ -119,14 +119,15 @@ TEST(ModelTest, ValidateParamsTable) {
     auto r = ValidateParams(p);
     ASSERT_FALSE(r.ok()) << c.part;
     EXPECT_EQ(r.error().code(), EINVAL);
-    EXPECT_NE(r.error().message().find(c.part), std::string::npos) << r.error().message();
+    EXPECT_NE(r.error().message().find(c.part), std::string::npos)
+        << r.error().message();
   }
 }
 
 TEST(ModelTest, ValidateTokenId) {
   EXPECT_TRUE(ValidateTokenId("0123456789abcdef").ok());
-  for (const char* bad : {"", "0123456789abcde", "0123456789abcdef0", "0123456789ABCDEF",
-                          "0123456789abcdeg"}) {
+  for (const char* bad : {"", "0123456789abcde", "0123456789abcdef0",
+                          "0123456789ABCDEF", "0123456789abcdeg"}) {
     auto r = ValidateTokenId(bad);
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.error().code(), EINVAL);
@@ -151,7 +152,8 @@ DnsRecord ServiceRecord(const char* name, const char* target, uint16_t port) {
 TEST(ModelTest, ValidateDnsRecordAcceptsAddressAndServiceRecords) {
   for (const DnsRecord& good :
        {AddressRecord("web", "10.200.3.7"), AddressRecord("db.prod", "fd42::7"),
-        AddressRecord("leader.x", "10.0.0.1"), ServiceRecord("_http._tcp.web", "web", 80),
+        AddressRecord("leader.x", "10.0.0.1"),
+        ServiceRecord("_http._tcp.web", "web", 80),
         ServiceRecord("_sip._udp.voice.prod", "node-1", 5060)}) {
     auto r = ValidateDnsRecord(good);
     EXPECT_TRUE(r.ok()) << good.name << ": " << r.error().message();
@@ -177,7 +179,8 @@ TEST(ModelTest, ValidateDnsRecordTable) {
       {AddressRecord("web", "::"), "needs an address"},
       {no_address, "needs an address"},
       {with_port, "address record"},
-      {AddressRecord(std::string(254, 'a').c_str(), "10.0.0.1"), "longer than 253"},
+      {AddressRecord(std::string(254, 'a').c_str(), "10.0.0.1"),
+       "longer than 253"},
       {ServiceRecord("_http", "web", 80), "_service._proto.host"},
       {ServiceRecord("_http._tcp", "web", 80), "_service._proto.host"},
       {ServiceRecord("_http.tcp.web", "web", 80), "_service._proto.host"},

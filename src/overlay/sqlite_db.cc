@@ -54,13 +54,17 @@ Result<void> SqliteDb::Exec(const char* sql) {
 Error SqliteDb::LastError(int rc, std::string_view what) const {
   // The connection's message can belong to an earlier call when `rc` came
   // from elsewhere (a bind); sqlite3_errstr always matches `rc`.
-  const char* message = sqlite3_extended_errcode(db_) == rc ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+  const char* message = sqlite3_extended_errcode(db_) == rc
+                            ? sqlite3_errmsg(db_)
+                            : sqlite3_errstr(rc);
   return MakeError(ErrnoFor(rc), std::string(what) + ": " + message);
 }
 
-Result<SqliteStatement> SqliteStatement::Prepare(SqliteDb& db, std::string_view sql) {
+Result<SqliteStatement> SqliteStatement::Prepare(SqliteDb& db,
+                                                 std::string_view sql) {
   sqlite3_stmt* stmt = nullptr;
-  int rc = sqlite3_prepare_v2(db.get(), sql.data(), int(sql.size()), &stmt, nullptr);
+  int rc =
+      sqlite3_prepare_v2(db.get(), sql.data(), int(sql.size()), &stmt, nullptr);
   if (rc != SQLITE_OK) {
     sqlite3_finalize(stmt);
     return db.LastError(rc, "database error (prepare)");
@@ -69,7 +73,9 @@ Result<SqliteStatement> SqliteStatement::Prepare(SqliteDb& db, std::string_view 
 }
 
 SqliteStatement::SqliteStatement(SqliteStatement&& other) noexcept
-    : db_(other.db_), stmt_(std::exchange(other.stmt_, nullptr)), bind_rc_(other.bind_rc_) {}
+    : db_(other.db_),
+      stmt_(std::exchange(other.stmt_, nullptr)),
+      bind_rc_(other.bind_rc_) {}
 
 SqliteStatement::~SqliteStatement() { sqlite3_finalize(stmt_); }
 
@@ -83,16 +89,19 @@ SqliteStatement& SqliteStatement::Bind(int index, int64_t value) {
 }
 
 SqliteStatement& SqliteStatement::Bind(int index, std::string_view text) {
-  NoteBind(sqlite3_bind_text(stmt_, index, text.data(), int(text.size()), SQLITE_TRANSIENT));
+  NoteBind(sqlite3_bind_text(stmt_, index, text.data(), int(text.size()),
+                             SQLITE_TRANSIENT));
   return *this;
 }
 
 SqliteStatement& SqliteStatement::Bind(int index, ByteSpan blob) {
-  NoteBind(sqlite3_bind_blob(stmt_, index, blob.data(), int(blob.size()), SQLITE_TRANSIENT));
+  NoteBind(sqlite3_bind_blob(stmt_, index, blob.data(), int(blob.size()),
+                             SQLITE_TRANSIENT));
   return *this;
 }
 
-SqliteStatement& SqliteStatement::Bind(int index, const std::optional<std::string>& text) {
+SqliteStatement& SqliteStatement::Bind(int index,
+                                       const std::optional<std::string>& text) {
   return text ? Bind(index, std::string_view(*text)) : BindNull(index);
 }
 
@@ -102,7 +111,9 @@ SqliteStatement& SqliteStatement::BindNull(int index) {
 }
 
 Result<bool> SqliteStatement::Step() {
-  if (bind_rc_ != SQLITE_OK) return db_->LastError(bind_rc_, "database error (bind)");
+  if (bind_rc_ != SQLITE_OK) {
+    return db_->LastError(bind_rc_, "database error (bind)");
+  }
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
@@ -123,12 +134,15 @@ bool SqliteStatement::IsNull(int column) const {
   return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
 }
 
-int64_t SqliteStatement::Int(int column) const { return sqlite3_column_int64(stmt_, column); }
+int64_t SqliteStatement::Int(int column) const {
+  return sqlite3_column_int64(stmt_, column);
+}
 
 std::string SqliteStatement::Text(int column) const {
   const auto* p = sqlite3_column_text(stmt_, column);
   int n = sqlite3_column_bytes(stmt_, column);
-  return p ? std::string(reinterpret_cast<const char*>(p), size_t(n)) : std::string();
+  return p ? std::string(reinterpret_cast<const char*>(p), size_t(n))
+           : std::string();
 }
 
 std::optional<std::string> SqliteStatement::OptionalText(int column) const {
@@ -137,13 +151,15 @@ std::optional<std::string> SqliteStatement::OptionalText(int column) const {
 }
 
 std::vector<uint8_t> SqliteStatement::Blob(int column) const {
-  const auto* p = static_cast<const uint8_t*>(sqlite3_column_blob(stmt_, column));
+  const auto* p =
+      static_cast<const uint8_t*>(sqlite3_column_blob(stmt_, column));
   int n = sqlite3_column_bytes(stmt_, column);
   return p ? std::vector<uint8_t>(p, p + n) : std::vector<uint8_t>();
 }
 
 Result<SqliteTransaction> SqliteTransaction::Begin(SqliteDb& db, Mode mode) {
-  ZL_RETURN_IF_ERROR(db.Exec(mode == Mode::kWrite ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED"));
+  ZL_RETURN_IF_ERROR(
+      db.Exec(mode == Mode::kWrite ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED"));
   return SqliteTransaction(db);
 }
 

@@ -93,7 +93,9 @@ class SqliteTransaction {
  public:
   enum class Mode { kRead, kWrite };
   static Result<SqliteTransaction> Begin(SqliteDb& db, Mode mode);
-  SqliteTransaction(SqliteTransaction&& other) noexcept : db_(other.db_) { other.db_ = nullptr; }
+  SqliteTransaction(SqliteTransaction&& other) noexcept : db_(other.db_) {
+    other.db_ = nullptr;
+  }
   SqliteTransaction& operator=(SqliteTransaction&&) = delete;
   SqliteTransaction(const SqliteTransaction&) = delete;
   SqliteTransaction& operator=(const SqliteTransaction&) = delete;

@@ -103,15 +103,20 @@ Result<void> PrepareFiles(const std::string& path, bool create) {
   fs::path p(path);
   fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
   if (!fs::is_directory(dir, ec)) {
-    return MakeError(ENOENT, "the store's directory " + dir.string() + " does not exist");
+    return MakeError(
+        ENOENT, "the store's directory " + dir.string() + " does not exist");
   }
   auto status = fs::symlink_status(p, ec);
   if (!fs::exists(status)) {
-    if (!create) return MakeError(ENOENT, "the store " + path + " does not exist");
+    if (!create) {
+      return MakeError(ENOENT, "the store " + path + " does not exist");
+    }
     // Created empty (no data yet) and made 0600 before SQLite writes to it.
     std::ofstream(p, std::ios::app | std::ios::binary);
     status = fs::symlink_status(p, ec);
-    if (!fs::exists(status)) return MakeError(EIO, "cannot create the store " + path);
+    if (!fs::exists(status)) {
+      return MakeError(EIO, "cannot create the store " + path);
+    }
   }
   if (!fs::is_regular_file(status)) {
     return MakeError(EIO, "the store " + path + " is not a regular file");
@@ -123,7 +128,10 @@ Result<void> PrepareFiles(const std::string& path, bool create) {
     if ((st.permissions() & kGroupOther) != fs::perms::none) {
       fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write,
                       fs::perm_options::replace, ec);
-      if (ec) return MakeError(EIO, "cannot make " + file + " mode 0600: " + ec.message());
+      if (ec) {
+        return MakeError(EIO,
+                         "cannot make " + file + " mode 0600: " + ec.message());
+      }
     }
   }
   return Ok();
@@ -144,55 +152,71 @@ Result<void> CreateOrCheckSchema(SqliteDb& db, const std::string& path) {
 
   if (*app == 0 && *version == 0 && *objects == 0) {
     ZL_RETURN_IF_ERROR(db.Exec(kSchemaV1));
-    const std::string pragmas = "PRAGMA application_id = " + std::to_string(kApplicationId) +
-                                "; PRAGMA user_version = " + std::to_string(kSqliteSchemaVersion);
+    const std::string pragmas =
+        "PRAGMA application_id = " + std::to_string(kApplicationId) +
+        "; PRAGMA user_version = " + std::to_string(kSqliteSchemaVersion);
     ZL_RETURN_IF_ERROR(db.Exec(pragmas.c_str()));
     return tx->Commit();
   }
   if (*app != kApplicationId) {
-    return MakeError(EIO, path + " is a SQLite database of another application, not a "
-                               "zlayer-overlay store");
+    return MakeError(EIO,
+                     path +
+                         " is a SQLite database of another application, not a "
+                         "zlayer-overlay store");
   }
   if (*version > kSqliteSchemaVersion) {
-    return MakeError(EIO, path + " was written by a newer zlayer-overlay (schema version " +
-                              std::to_string(*version) + "; this build knows up to " +
-                              std::to_string(kSqliteSchemaVersion) + "): refusing to open it");
+    return MakeError(
+        EIO, path + " was written by a newer zlayer-overlay (schema version " +
+                 std::to_string(*version) + "; this build knows up to " +
+                 std::to_string(kSqliteSchemaVersion) +
+                 "): refusing to open it");
   }
   if (*version != kSqliteSchemaVersion) {
-    return MakeError(EIO, path + " has an unknown schema version " + std::to_string(*version));
+    return MakeError(EIO, path + " has an unknown schema version " +
+                              std::to_string(*version));
   }
   return tx->Commit();
 }
 
-Result<SqliteDb> Configure(SqliteDb db, const std::string& path, int busy_timeout_ms) {
+Result<SqliteDb> Configure(SqliteDb db, const std::string& path,
+                           int busy_timeout_ms) {
   sqlite3_busy_timeout(db.get(), busy_timeout_ms);
   // The first statement reads the header: a file that is not a database
   // fails here.
   auto mode = QueryText(db, "PRAGMA journal_mode = WAL");
   if (!mode.ok()) return mode.error();
-  if (*mode != "wal") return MakeError(EIO, "cannot put " + path + " in WAL mode (" + *mode + ")");
-  ZL_RETURN_IF_ERROR(db.Exec("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"));
+  if (*mode != "wal") {
+    return MakeError(EIO,
+                     "cannot put " + path + " in WAL mode (" + *mode + ")");
+  }
+  ZL_RETURN_IF_ERROR(
+      db.Exec("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"));
   auto check = QueryText(db, "PRAGMA quick_check");
   if (!check.ok()) return check.error();
-  if (*check != "ok") return MakeError(EIO, "integrity check failed: " + *check);
+  if (*check != "ok") {
+    return MakeError(EIO, "integrity check failed: " + *check);
+  }
   ZL_RETURN_IF_ERROR(CreateOrCheckSchema(db, path));
   return db;
 }
 
 }  // namespace
 
-Result<SqliteDb> OpenStoreDatabase(const std::string& path, bool create, int busy_timeout_ms) {
+Result<SqliteDb> OpenStoreDatabase(const std::string& path, bool create,
+                                   int busy_timeout_ms) {
   ZL_RETURN_IF_ERROR(PrepareFiles(path, create));
-  auto db = SqliteDb::Open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
-                                     SQLITE_OPEN_NOFOLLOW);
+  auto db = SqliteDb::Open(
+      path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW);
   if (!db.ok()) return db.error();
   auto configured = Configure(std::move(db.value()), path, busy_timeout_ms);
   if (!configured.ok()) {
     const Error& e = configured.error();
     if (e.code() == EBUSY) return e.Wrap("the store " + path + " is locked");
     return MakeError(e.code() == ENOENT ? ENOENT : EIO,
-                     "the store " + path + " cannot be used (corrupt, or not a zlayer-overlay "
-                     "store): " + e.message());
+                     "the store " + path +
+                         " cannot be used (corrupt, or not a zlayer-overlay "
+                         "store): " +
+                         e.message());
   }
   // SQLite has created the side files by now, with the database's mode.
   ZL_RETURN_IF_ERROR(PrepareFiles(path, false));

@@ -29,6 +29,7 @@ namespace zl::overlay {
 // Opens `path`, creating the file and the schema when `create` and the file
 // is missing or empty. EIO for a corrupt or foreign file or an unknown schema
 // version, ENOENT for a missing directory (or file, without `create`).
-Result<SqliteDb> OpenStoreDatabase(const std::string& path, bool create, int busy_timeout_ms);
+Result<SqliteDb> OpenStoreDatabase(const std::string& path, bool create,
+                                   int busy_timeout_ms);
 
 }  // namespace zl::overlay

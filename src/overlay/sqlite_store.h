@@ -56,8 +56,8 @@ struct SqliteStoreOptions {
 // The schema version this build writes and reads (PRAGMA user_version).
 inline constexpr int kSqliteSchemaVersion = 1;
 
-Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path,
-                                               const SqliteStoreOptions& options);
+Result<std::unique_ptr<Store>> OpenSqliteStore(
+    const std::string& path, const SqliteStoreOptions& options);
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path);
 
 }  // namespace zl::overlay

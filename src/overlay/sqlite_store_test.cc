@@ -1,253 +1,12 @@
-#include "overlay/sqlite_store.h"
-
-#include <gtest/gtest.h>
-#include <signal.h>
-#include <sqlite3.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <random>
-#include <set>
-#include <string>
-#include <thread>
+// The SQLite store's behaviour, method by method (the Store contract).
 #include <vector>
 
-#include "overlay/ipam.h"
-#include "overlay/model_json.h"
+#include "overlay/sqlite_store_test_util.h"
 
 namespace zl::overlay {
 namespace {
 
-namespace fs = std::filesystem;
-
-constexpr int64_t kNow = 1700000000;
-constexpr int64_t kHour = 3600;
-
-Cidr C(const char* text) { return *Cidr::Parse(text); }
-
-crypto::PublicKey Key(uint32_t n) {
-  crypto::PublicKey k;
-  StoreLe32(k.data(), n + 1);
-  k.data()[31] = 0x5a;
-  return k;
-}
-
-std::string TokenId(uint32_t n) {
-  char buf[17];
-  std::snprintf(buf, sizeof(buf), "%016x", n);
-  return buf;
-}
-
-OverlayParams Params() {
-  OverlayParams p;
-  p.cidr4 = C("10.200.0.0/16");
-  p.cidr6 = C("fd42::/48");
-  return p;
-}
-
-// Four /26 subnets per pool: the control node's and three more.
-OverlayParams TinyParams() {
-  OverlayParams p;
-  p.cidr4 = C("192.168.7.0/24");
-  p.node_prefix4 = 26;
-  p.cidr6 = C("fd42::/62");
-  p.node_prefix6 = 64;
-  return p;
-}
-
-std::optional<Endpoint> Ep(const char* text) { return *Endpoint::Parse(text); }
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "zl-store-XXXXXX").string();
-    EXPECT_NE(mkdtemp(tmpl.data()), nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string File(const char* name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
-
-#define ASSERT_OK(expr)                                               \
-  do {                                                                \
-    const auto& r_ = (expr);                                          \
-    ASSERT_TRUE(r_.ok()) << #expr << ": " << r_.error().message();    \
-  } while (0)
-
-#define EXPECT_ERRNO(expr, err)                                               \
-  do {                                                                        \
-    const auto& r_ = (expr);                                                  \
-    EXPECT_FALSE(r_.ok()) << #expr;                                           \
-    if (!r_.ok()) {                                                           \
-      EXPECT_EQ(r_.error().code(), err) << #expr << ": " << r_.error().message(); \
-    }                                                                         \
-  } while (0)
-
-class SqliteStoreTest : public ::testing::Test {
- protected:
-  void SetUp() override { store_ = Open(); }
-
-  std::unique_ptr<Store> Open(SqliteStoreOptions options = {}) {
-    auto s = OpenSqliteStore(path_, options);
-    EXPECT_TRUE(s.ok()) << s.error().message();
-    return s.ok() ? std::move(s.value()) : nullptr;
-  }
-
-  Member Init(const OverlayParams& params = Params()) {
-    auto m = store_->Initialize(params, "ctl", Key(1000), Ep("192.0.2.1:51820"), kNow);
-    EXPECT_TRUE(m.ok()) << m.error().message();
-    return m.ok() ? *m : Member();
-  }
-
-  TokenRecord Token(uint32_t n, const std::string& name = "", int64_t expires_at = kNow + kHour) {
-    auto t = store_->CreateToken(TokenId(n), name, Key(n), kNow, expires_at);
-    EXPECT_TRUE(t.ok()) << t.error().message();
-    return t.ok() ? *t : TokenRecord();
-  }
-
-  Member Join(uint32_t n, const std::string& name) {
-    Token(n);
-    auto m = store_->RedeemToken(TokenId(n), name, Key(500 + n), Ep("192.0.2.9:51820"), kNow);
-    EXPECT_TRUE(m.ok()) << m.error().message();
-    return m.ok() ? *m : Member();
-  }
-
-  uint64_t Revision() { return store_->Revision().ok() ? *store_->Revision() : 0; }
-
-  TempDir dir_;
-  std::string path_ = dir_.File("store.db");
-  std::unique_ptr<Store> store_;
-};
-
-// --- opening ---
-
-TEST_F(SqliteStoreTest, FilesAreMode0600WhateverTheUmask) {
-  store_.reset();
-  fs::remove(path_);
-  mode_t old = umask(022);
-  store_ = Open();
-  umask(old);
-  Init();
-  Token(1);
-  for (const std::string& f : {path_, path_ + "-wal", path_ + "-shm"}) {
-    struct stat st {};
-    ASSERT_EQ(stat(f.c_str(), &st), 0) << f;
-    EXPECT_EQ(st.st_mode & 0777, 0600u) << f;
-  }
-}
-
-TEST_F(SqliteStoreTest, OpeningTightensALooserMode) {
-  store_.reset();
-  chmod(path_.c_str(), 0644);
-  store_ = Open();
-  struct stat st {};
-  ASSERT_EQ(stat(path_.c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 0777, 0600u);
-}
-
-TEST_F(SqliteStoreTest, MissingDirectoryOrFileIsENOENT) {
-  auto r = OpenSqliteStore(dir_.File("no/such/dir/store.db"));
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code(), ENOENT);
-  EXPECT_NE(r.error().message().find("does not exist"), std::string::npos);
-  SqliteStoreOptions no_create;
-  no_create.create = false;
-  EXPECT_ERRNO(OpenSqliteStore(dir_.File("other.db"), no_create), ENOENT);
-  EXPECT_FALSE(fs::exists(dir_.File("other.db")));
-  EXPECT_TRUE(OpenSqliteStore(path_, no_create).ok());
-}
-
-TEST_F(SqliteStoreTest, DataSurvivesReopening) {
-  Init();
-  Join(1, "web");
-  Token(2, "db");
-  const uint64_t revision = Revision();
-  store_.reset();
-  store_ = Open();
-  EXPECT_EQ(Revision(), revision);
-  ASSERT_OK(store_->FindMember("web"));
-  auto tokens = store_->Tokens();
-  ASSERT_OK(tokens);
-  EXPECT_EQ(tokens->size(), 2u);
-  ASSERT_OK(store_->CheckConsistency());
-}
-
-void WriteFile(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
-}
-
-TEST_F(SqliteStoreTest, RefusesAFileThatIsNotADatabase) {
-  store_.reset();
-  WriteFile(path_, std::string(8192, 'x'));
-  auto r = OpenSqliteStore(path_);
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code(), EIO);
-  EXPECT_NE(r.error().message().find("cannot be used"), std::string::npos) << r.error().message();
-}
-
-// Runs SQL on the database file directly, behind the store's back.
-void RawSql(const std::string& path, const char* sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  char* error = nullptr;
-  EXPECT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, &error), SQLITE_OK) << (error ? error : "");
-  sqlite3_free(error);
-  sqlite3_close(db);
-}
-
-TEST_F(SqliteStoreTest, RefusesADatabaseOfAnotherApplication) {
-  store_.reset();
-  const std::string other = dir_.File("other.db");
-  RawSql(other, "CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);");
-  auto r = OpenSqliteStore(other);
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code(), EIO);
-  EXPECT_NE(r.error().message().find("another application"), std::string::npos)
-      << r.error().message();
-}
-
-TEST_F(SqliteStoreTest, RefusesANewerSchema) {
-  Init();
-  store_.reset();
-  RawSql(path_, "PRAGMA user_version = 2");
-  auto r = OpenSqliteStore(path_);
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code(), EIO);
-  EXPECT_NE(r.error().message().find("newer zlayer-overlay (schema version 2"),
-            std::string::npos)
-      << r.error().message();
-}
-
-TEST_F(SqliteStoreTest, RefusesACorruptFile) {
-  Init();
-  for (uint32_t i = 1; i <= 40; ++i) Join(i, "node-" + std::to_string(i));
-  store_.reset();
-  RawSql(path_, "PRAGMA wal_checkpoint(TRUNCATE)");
-  // Scribble over the pages after the first (the header stays valid).
-  {
-    std::fstream f(path_, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(4096 + 100);
-    const std::string junk(3 * 4096, '\x5a');
-    f.write(junk.data(), std::streamsize(junk.size()));
-  }
-  auto r = OpenSqliteStore(path_);
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code(), EIO);
-  EXPECT_NE(r.error().message().find("cannot be used"), std::string::npos) << r.error().message();
-}
+using namespace store_test;  // NOLINT: the store tests' helpers
 
 // --- initialising ---
 
@@ -259,7 +18,8 @@ TEST_F(SqliteStoreTest, EverythingIsENOENTBeforeInitialize) {
   EXPECT_ERRNO(store_->Names(), ENOENT);
   EXPECT_ERRNO(store_->Snapshot(), ENOENT);
   EXPECT_ERRNO(store_->ChangesSince(0), ENOENT);
-  EXPECT_ERRNO(store_->CreateToken(TokenId(1), "", Key(1), kNow, kNow + kHour), ENOENT);
+  EXPECT_ERRNO(store_->CreateToken(TokenId(1), "", Key(1), kNow, kNow + kHour),
+               ENOENT);
   EXPECT_ERRNO(store_->FindMember("ctl"), ENOENT);
   ASSERT_OK(store_->CheckConsistency());
 }
@@ -279,18 +39,25 @@ TEST_F(SqliteStoreTest, InitializeGivesTheControlNodeTheFirstSubnets) {
   auto found = store_->FindMemberByKey(Key(1000));
   ASSERT_OK(found);
   EXPECT_EQ(ToJson(*found), ToJson(m));
-  EXPECT_ERRNO(store_->Initialize(Params(), "ctl2", Key(1001), std::nullopt, kNow), EEXIST);
+  EXPECT_ERRNO(
+      store_->Initialize(Params(), "ctl2", Key(1001), std::nullopt, kNow),
+      EEXIST);
   ASSERT_OK(store_->CheckConsistency());
 }
 
 TEST_F(SqliteStoreTest, InitializeRefusesBadArguments) {
   OverlayParams bad = Params();
   bad.node_prefix4 = 8;
-  EXPECT_ERRNO(store_->Initialize(bad, "ctl", Key(1), std::nullopt, kNow), EINVAL);
-  EXPECT_ERRNO(store_->Initialize(Params(), "Ctl", Key(1), std::nullopt, kNow), EINVAL);
-  EXPECT_ERRNO(store_->Initialize(Params(), "ctl", crypto::PublicKey(), std::nullopt, kNow),
+  EXPECT_ERRNO(store_->Initialize(bad, "ctl", Key(1), std::nullopt, kNow),
                EINVAL);
-  EXPECT_ERRNO(store_->Initialize(Params(), "ctl", Key(1), Ep("0.0.0.0:1"), kNow), EINVAL);
+  EXPECT_ERRNO(store_->Initialize(Params(), "Ctl", Key(1), std::nullopt, kNow),
+               EINVAL);
+  EXPECT_ERRNO(store_->Initialize(Params(), "ctl", crypto::PublicKey(),
+                                  std::nullopt, kNow),
+               EINVAL);
+  EXPECT_ERRNO(
+      store_->Initialize(Params(), "ctl", Key(1), Ep("0.0.0.0:1"), kNow),
+      EINVAL);
   EXPECT_ERRNO(store_->Params(), ENOENT);
 }
 
@@ -337,7 +104,8 @@ TEST_F(SqliteStoreTest, CreateTokenReservesTheNextSubnets) {
 TEST_F(SqliteStoreTest, TokensAreListedNewestFirst) {
   Init();
   for (uint32_t i = 1; i <= 3; ++i) {
-    ASSERT_OK(store_->CreateToken(TokenId(i), "", Key(i), kNow + i, kNow + kHour));
+    ASSERT_OK(
+        store_->CreateToken(TokenId(i), "", Key(i), kNow + i, kNow + kHour));
   }
   auto tokens = store_->Tokens();
   ASSERT_OK(tokens);
@@ -350,25 +118,33 @@ TEST_F(SqliteStoreTest, CreateTokenRefusals) {
   Init();
   Token(1, "web");
   Join(2, "db");
-  // Bad arguments.
-  EXPECT_ERRNO(store_->CreateToken("xyz", "", Key(3), kNow, kNow + kHour), EINVAL);
-  EXPECT_ERRNO(store_->CreateToken(TokenId(3), "Bad", Key(3), kNow, kNow + kHour), EINVAL);
-  EXPECT_ERRNO(store_->CreateToken(TokenId(3), "", crypto::PublicKey(), kNow, kNow + kHour),
-               EINVAL);
-  EXPECT_ERRNO(store_->CreateToken(TokenId(3), "", Key(3), kNow, kNow), EINVAL);
-  // Taken: id, one-time key, a member's name, a pending token's name, a
-  // member's key as one-time key, a registered name.
-  EXPECT_ERRNO(store_->CreateToken(TokenId(1), "", Key(3), kNow, kNow + kHour), EEXIST);
-  EXPECT_ERRNO(store_->CreateToken(TokenId(3), "", Key(1), kNow, kNow + kHour), EEXIST);
-  EXPECT_ERRNO(store_->CreateToken(TokenId(3), "db", Key(3), kNow, kNow + kHour), EEXIST);
-  EXPECT_ERRNO(store_->CreateToken(TokenId(3), "ctl", Key(3), kNow, kNow + kHour), EEXIST);
-  EXPECT_ERRNO(store_->CreateToken(TokenId(3), "web", Key(3), kNow, kNow + kHour), EEXIST);
-  EXPECT_ERRNO(store_->CreateToken(TokenId(3), "", Key(502), kNow, kNow + kHour), EEXIST);
-  DnsRecord r;
-  r.name = "files";
-  r.address = *IpAddress::Parse("10.200.9.9");
-  ASSERT_OK(store_->RegisterName(r));
-  EXPECT_ERRNO(store_->CreateToken(TokenId(3), "files", Key(3), kNow, kNow + kHour), EEXIST);
+  ASSERT_OK(store_->RegisterName(AddressRecord("files", "10.200.9.9")));
+  struct Case {
+    const char* what;
+    std::string id;
+    const char* name;
+    crypto::PublicKey key;
+    int64_t expires_at;
+    int err;
+  };
+  const Case cases[] = {
+      {"bad id", "xyz", "", Key(3), kNow + kHour, EINVAL},
+      {"bad name", TokenId(3), "Bad", Key(3), kNow + kHour, EINVAL},
+      {"zero key", TokenId(3), "", crypto::PublicKey(), kNow + kHour, EINVAL},
+      {"expires at once", TokenId(3), "", Key(3), kNow, EINVAL},
+      {"id taken", TokenId(1), "", Key(3), kNow + kHour, EEXIST},
+      {"one-time key taken", TokenId(3), "", Key(1), kNow + kHour, EEXIST},
+      {"member's key", TokenId(3), "", Key(502), kNow + kHour, EEXIST},
+      {"member's name", TokenId(3), "db", Key(3), kNow + kHour, EEXIST},
+      {"control's name", TokenId(3), "ctl", Key(3), kNow + kHour, EEXIST},
+      {"pending token's name", TokenId(3), "web", Key(3), kNow + kHour, EEXIST},
+      {"registered name", TokenId(3), "files", Key(3), kNow + kHour, EEXIST},
+  };
+  for (const auto& c : cases) {
+    auto r = store_->CreateToken(c.id, c.name, c.key, kNow, c.expires_at);
+    ASSERT_FALSE(r.ok()) << c.what;
+    EXPECT_EQ(r.error().code(), c.err) << c.what << ": " << r.error().message();
+  }
   // Nothing was reserved by the refusals.
   TokenRecord next = Token(3);
   EXPECT_EQ(next.subnet4, C("10.200.3.0/24"));
@@ -398,7 +174,8 @@ TEST_F(SqliteStoreTest, RevokeTokenReleasesItsSubnets) {
 TEST_F(SqliteStoreTest, RedeemTokenAddsTheMemberWithTheReservedSubnets) {
   Init();
   TokenRecord t = Token(1, "web");
-  auto m = store_->RedeemToken(t.id, "web", Key(77), Ep("[2001:db8::7]:51820"), kNow + 5);
+  auto m = store_->RedeemToken(t.id, "web", Key(77), Ep("[2001:db8::7]:51820"),
+                               kNow + 5);
   ASSERT_OK(m);
   EXPECT_EQ(m->name, "web");
   EXPECT_EQ(m->public_key, Key(77));
@@ -422,9 +199,9 @@ TEST_F(SqliteStoreTest, RedeemTokenAddsTheMemberWithTheReservedSubnets) {
 TEST_F(SqliteStoreTest, RedeemTokenRefusalsChangeNothing) {
   Init();
   Join(1, "web");
-  Token(2);                         // pending, any name
-  Token(3, "db");                   // pending, for "db"
-  Token(4, "", kNow + 10);          // expires soon
+  Token(2);                 // pending, any name
+  Token(3, "db");           // pending, for "db"
+  Token(4, "", kNow + 10);  // expires soon
   Token(5);
   ASSERT_OK(store_->RevokeToken(TokenId(5)));
   const uint64_t revision = Revision();
@@ -458,7 +235,8 @@ TEST_F(SqliteStoreTest, RedeemTokenRefusalsChangeNothing) {
   for (const auto& c : cases) {
     auto r = store_->RedeemToken(c.id, c.name, c.key, std::nullopt, c.now);
     ASSERT_FALSE(r.ok()) << c.what;
-    EXPECT_EQ(r.error().code(), c.code) << c.what << ": " << r.error().message();
+    EXPECT_EQ(r.error().code(), c.code)
+        << c.what << ": " << r.error().message();
   }
   EXPECT_EQ(Revision(), revision);
   EXPECT_EQ(store_->Members()->size(), members->size());
@@ -466,7 +244,8 @@ TEST_F(SqliteStoreTest, RedeemTokenRefusalsChangeNothing) {
   EXPECT_EQ(store_->FindToken(TokenId(4))->state, TokenRecord::State::kPending);
   ASSERT_OK(store_->CheckConsistency());
   // The named token still works for its name.
-  ASSERT_OK(store_->RedeemToken(TokenId(3), "db", Key(602), std::nullopt, kNow));
+  ASSERT_OK(
+      store_->RedeemToken(TokenId(3), "db", Key(602), std::nullopt, kNow));
 }
 
 TEST_F(SqliteStoreTest, ExpiredTokensGiveTheirSubnetsAndNamesBack) {
@@ -474,10 +253,13 @@ TEST_F(SqliteStoreTest, ExpiredTokensGiveTheirSubnetsAndNamesBack) {
   TokenRecord a = Token(1, "web", kNow + 10);
   Token(2);
   // A token created after a's expiry takes a's subnet, the lowest free.
-  auto b = store_->CreateToken(TokenId(3), "web", Key(3), kNow + 10, kNow + kHour);
+  auto b =
+      store_->CreateToken(TokenId(3), "web", Key(3), kNow + 10, kNow + kHour);
   ASSERT_OK(b);
   EXPECT_EQ(b->subnet4, a.subnet4);
-  EXPECT_ERRNO(store_->RedeemToken(a.id, "web", Key(77), std::nullopt, kNow + 5), EKEYEXPIRED);
+  EXPECT_ERRNO(
+      store_->RedeemToken(a.id, "web", Key(77), std::nullopt, kNow + 5),
+      EKEYEXPIRED);
   ASSERT_OK(store_->CheckConsistency());
 }
 
@@ -485,23 +267,25 @@ TEST_F(SqliteStoreTest, ExpiredTokensGiveTheirSubnetsAndNamesBack) {
 
 TEST_F(SqliteStoreTest, SubnetsComeBackLowestFirst) {
   Init();
-  Join(1, "a");          // .1
-  Token(2);              // .2
+  Join(1, "a");             // .1
+  Token(2);                 // .2
   Token(3, "", kNow + 10);  // .3, expires
-  Join(4, "d");          // .4
-  Token(5);              // .5
+  Join(4, "d");             // .4
+  Token(5);                 // .5
   ASSERT_OK(store_->RevokeToken(TokenId(2)));
   ASSERT_OK(store_->RemoveMember("a"));
   // Free now: 1 (removed), 2 (revoked); 3 after expiry.
   std::vector<std::string> got;
   for (uint32_t i = 6; i <= 9; ++i) {
-    auto t = store_->CreateToken(TokenId(i), "", Key(i), kNow + 10, kNow + kHour);
+    auto t =
+        store_->CreateToken(TokenId(i), "", Key(i), kNow + 10, kNow + kHour);
     ASSERT_OK(t);
     got.push_back(t->subnet4.ToString() + " " + t->subnet6->ToString());
   }
-  EXPECT_EQ(got, (std::vector<std::string>{
-                     "10.200.1.0/24 fd42:0:0:1::/64", "10.200.2.0/24 fd42:0:0:2::/64",
-                     "10.200.3.0/24 fd42:0:0:3::/64", "10.200.6.0/24 fd42:0:0:6::/64"}));
+  EXPECT_EQ(got, (std::vector<std::string>{"10.200.1.0/24 fd42:0:0:1::/64",
+                                           "10.200.2.0/24 fd42:0:0:2::/64",
+                                           "10.200.3.0/24 fd42:0:0:3::/64",
+                                           "10.200.6.0/24 fd42:0:0:6::/64"}));
   ASSERT_OK(store_->CheckConsistency());
 }
 
@@ -511,7 +295,8 @@ TEST_F(SqliteStoreTest, FullPoolIsENOSPCUntilASubnetIsReleased) {
   auto full = store_->CreateToken(TokenId(4), "", Key(4), kNow, kNow + kHour);
   ASSERT_FALSE(full.ok());
   EXPECT_EQ(full.error().code(), ENOSPC);
-  EXPECT_NE(full.error().message().find("192.168.7.0/24 is full"), std::string::npos)
+  EXPECT_NE(full.error().message().find("192.168.7.0/24 is full"),
+            std::string::npos)
       << full.error().message();
   ASSERT_OK(store_->RevokeToken(TokenId(2)));
   TokenRecord again = Token(4);
@@ -522,11 +307,12 @@ TEST_F(SqliteStoreTest, FullPoolIsENOSPCUntilASubnetIsReleased) {
 
 TEST_F(SqliteStoreTest, FullIpv6PoolIsENOSPCToo) {
   OverlayParams p = TinyParams();
-  p.node_prefix4 = 28;   // 16 IPv4 subnets
+  p.node_prefix4 = 28;       // 16 IPv4 subnets
   p.cidr6 = C("fd42::/63");  // 2 IPv6 subnets
   Init(p);
   Token(1);
-  EXPECT_ERRNO(store_->CreateToken(TokenId(2), "", Key(2), kNow, kNow + kHour), ENOSPC);
+  EXPECT_ERRNO(store_->CreateToken(TokenId(2), "", Key(2), kNow, kNow + kHour),
+               ENOSPC);
   ASSERT_OK(store_->CheckConsistency());
 }
 
@@ -564,18 +350,12 @@ TEST_F(SqliteStoreTest, RemoveMember) {
   EXPECT_ERRNO(store_->RemoveMember("web"), ENOENT);
   // The name and key may join again.
   Token(2);
-  ASSERT_OK(store_->RedeemToken(TokenId(2), "web", web.public_key, std::nullopt, kNow));
+  ASSERT_OK(store_->RedeemToken(TokenId(2), "web", web.public_key, std::nullopt,
+                                kNow));
   ASSERT_OK(store_->CheckConsistency());
 }
 
 // --- names ---
-
-DnsRecord AddressRecord(const char* name, const char* address) {
-  DnsRecord r;
-  r.name = name;
-  r.address = *IpAddress::Parse(address);
-  return r;
-}
 
 TEST_F(SqliteStoreTest, NamesAreRegisteredReplacedAndUnregistered) {
   Init();
@@ -603,7 +383,8 @@ TEST_F(SqliteStoreTest, NamesAreRegisteredReplacedAndUnregistered) {
   EXPECT_EQ((*names)[1].address, *IpAddress::Parse("fd42:0:0:1::7"));
 
   EXPECT_ERRNO(store_->RegisterName(AddressRecord("web", "10.0.0.1")), EINVAL);
-  EXPECT_ERRNO(store_->RegisterName(AddressRecord("Files", "10.0.0.1")), EINVAL);
+  EXPECT_ERRNO(store_->RegisterName(AddressRecord("Files", "10.0.0.1")),
+               EINVAL);
   Token(2, "db");
   EXPECT_ERRNO(store_->RegisterName(AddressRecord("db", "10.0.0.1")), EINVAL);
 
@@ -617,12 +398,12 @@ TEST_F(SqliteStoreTest, NamesAreRegisteredReplacedAndUnregistered) {
 // --- watching ---
 
 TEST_F(SqliteStoreTest, ChangesSinceGivesTheDeltas) {
-  Init();                                                    // 1: ctl
-  Join(1, "web");                                            // 2: web
+  Init();                                                             // 1: ctl
+  Join(1, "web");                                                     // 2: web
   ASSERT_OK(store_->UpdateEndpoint("web", Ep("198.51.100.1:4000")));  // 3: web
   ASSERT_OK(store_->RegisterName(AddressRecord("files", "10.200.1.7")));  // 4
-  ASSERT_OK(store_->RemoveMember("web"));                    // 5
-  ASSERT_OK(store_->UnregisterName("files"));                // 6
+  ASSERT_OK(store_->RemoveMember("web"));                                 // 5
+  ASSERT_OK(store_->UnregisterName("files"));                             // 6
   EXPECT_EQ(Revision(), 6u);
 
   auto all = store_->ChangesSince(0);
@@ -630,9 +411,10 @@ TEST_F(SqliteStoreTest, ChangesSinceGivesTheDeltas) {
   EXPECT_FALSE(all->full_resync);
   EXPECT_EQ(all->revision, 6u);
   ASSERT_EQ(all->changes.size(), 6u);
-  const Change::Kind kinds[] = {Change::Kind::kMemberUpsert, Change::Kind::kMemberUpsert,
-                                Change::Kind::kMemberUpsert, Change::Kind::kNameUpsert,
-                                Change::Kind::kMemberRemoved, Change::Kind::kNameRemoved};
+  const Change::Kind kinds[] = {
+      Change::Kind::kMemberUpsert,  Change::Kind::kMemberUpsert,
+      Change::Kind::kMemberUpsert,  Change::Kind::kNameUpsert,
+      Change::Kind::kMemberRemoved, Change::Kind::kNameRemoved};
   const char* names[] = {"ctl", "web", "web", "files", "web", "files"};
   for (size_t i = 0; i < 6; ++i) {
     EXPECT_EQ(all->changes[i].revision, i + 1);
@@ -669,7 +451,9 @@ TEST_F(SqliteStoreTest, TooOldRevisionsNeedAFullResync) {
   options.change_log_limit = 3;
   store_ = Open(options);
   Init();
-  for (uint32_t i = 1; i <= 5; ++i) Join(i, "n" + std::to_string(i));  // revisions 2..6
+  for (uint32_t i = 1; i <= 5; ++i) {
+    Join(i, "n" + std::to_string(i));  // revisions 2..6
+  }
   EXPECT_EQ(Revision(), 6u);
   auto old = store_->ChangesSince(2);  // needs 3..6, but only 4..6 are kept
   ASSERT_OK(old);
@@ -699,187 +483,6 @@ TEST_F(SqliteStoreTest, SnapshotIsEverythingAtOneRevision) {
   auto back = SnapshotFromJson(ToJson(*s));  // passes the strict reader
   ASSERT_OK(back);
   EXPECT_EQ(ToJson(*back), ToJson(*s));
-}
-
-// --- consistency ---
-
-TEST_F(SqliteStoreTest, CheckConsistencyFindsTampering) {
-  Init();
-  Join(1, "web");
-  Token(2);
-  ASSERT_OK(store_->RegisterName(AddressRecord("files", "10.200.1.7")));
-  ASSERT_OK(store_->CheckConsistency());
-  store_.reset();
-  const char* tamperings[] = {
-      "DELETE FROM subnets WHERE member = 'web' AND family = 6",
-      "UPDATE subnets SET idx = 70000 WHERE member = 'web' AND family = 6",
-      "UPDATE tokens SET subnet4 = '10.200.9.0/24' WHERE id = '0000000000000002'",
-      "INSERT INTO changes (revision, kind, name) VALUES (99, 'member_removed', 'x')",
-      "DELETE FROM changes WHERE revision = 2",
-      "UPDATE names SET revision = 9",
-      "UPDATE members SET control = 0",
-      "UPDATE tokens SET holds_subnets = 0 WHERE id = '0000000000000002'",
-  };
-  const std::string copy = dir_.File("copy.db");
-  for (const char* sql : tamperings) {
-    std::error_code ec;
-    fs::remove(copy, ec);
-    RawSql(path_, "PRAGMA wal_checkpoint(TRUNCATE)");
-    fs::copy_file(path_, copy);
-    RawSql(copy, sql);
-    auto store = OpenSqliteStore(copy);
-    ASSERT_OK(store);
-    auto r = (*store)->CheckConsistency();
-    ASSERT_FALSE(r.ok()) << sql;
-    EXPECT_EQ(r.error().code(), EIO) << sql;
-    EXPECT_NE(r.error().message().find("store inconsistent"), std::string::npos)
-        << r.error().message();
-  }
-}
-
-// --- concurrency ---
-
-TEST_F(SqliteStoreTest, ConcurrentTokenCreationFromThreadsNeverSharesASubnet) {
-  Init();
-  constexpr int kThreads = 4, kPerThread = 10;
-  std::vector<std::thread> threads;
-  std::vector<std::vector<std::string>> subnets(kThreads);
-  std::vector<std::string> errors(kThreads);
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      auto store = OpenSqliteStore(path_);
-      if (!store.ok()) {
-        errors[t] = store.error().message();
-        return;
-      }
-      for (int i = 0; i < kPerThread; ++i) {
-        const uint32_t n = uint32_t(t * 100 + i + 1);
-        auto token = (*store)->CreateToken(TokenId(n), "", Key(n), kNow, kNow + kHour);
-        if (!token.ok()) {
-          errors[t] = token.error().message();
-          return;
-        }
-        subnets[t].push_back(token->subnet4.ToString());
-        subnets[t].push_back(token->subnet6->ToString());
-      }
-    });
-  }
-  for (auto& th : threads) th.join();
-  std::set<std::string> distinct;
-  for (int t = 0; t < kThreads; ++t) {
-    EXPECT_EQ(errors[t], "") << "thread " << t;
-    distinct.insert(subnets[t].begin(), subnets[t].end());
-  }
-  EXPECT_EQ(distinct.size(), size_t(2 * kThreads * kPerThread));
-  // Lowest first overall: exactly the first 40 after the control node's.
-  for (uint32_t i = 1; i <= kThreads * kPerThread; ++i) {
-    EXPECT_TRUE(distinct.count(NthSubnet(Params().cidr4, 24, i)->ToString())) << i;
-  }
-  ASSERT_OK(store_->CheckConsistency());
-}
-
-TEST_F(SqliteStoreTest, ConcurrentTokenCreationFromProcessesNeverSharesASubnet) {
-  Init();
-  store_.reset();  // no open connection may cross fork()
-  constexpr int kProcesses = 5, kPerProcess = 8;
-  std::vector<pid_t> children;
-  for (int p = 0; p < kProcesses; ++p) {
-    pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      auto store = OpenSqliteStore(path_);
-      if (!store.ok()) _exit(2);
-      for (int i = 0; i < kPerProcess; ++i) {
-        const uint32_t n = uint32_t(p * 100 + i + 1);
-        if (!(*store)->CreateToken(TokenId(n), "", Key(n), kNow, kNow + kHour).ok()) _exit(3);
-      }
-      _exit(0);
-    }
-    children.push_back(pid);
-  }
-  for (pid_t pid : children) {
-    int status = 0;
-    ASSERT_EQ(waitpid(pid, &status, 0), pid);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
-  }
-  store_ = Open();
-  auto tokens = store_->Tokens();
-  ASSERT_OK(tokens);
-  ASSERT_EQ(tokens->size(), size_t(kProcesses * kPerProcess));
-  std::set<Cidr> distinct;
-  for (const TokenRecord& t : *tokens) {
-    distinct.insert(t.subnet4);
-    distinct.insert(*t.subnet6);
-  }
-  EXPECT_EQ(distinct.size(), size_t(2 * kProcesses * kPerProcess));
-  ASSERT_OK(store_->CheckConsistency());
-}
-
-// --- crashes ---
-
-// What a child does until it is killed: every kind of write, in a loop.
-[[noreturn]] void MutateForever(const std::string& path, int round, int ready_fd) {
-  auto opened = OpenSqliteStore(path);
-  if (!opened.ok()) _exit(2);
-  Store& store = **opened;
-  if (write(ready_fd, "r", 1) != 1) _exit(3);
-  for (uint32_t i = 0;; ++i) {
-    const uint32_t n = uint32_t(round) * 100000 + i * 2 + 1;
-    const std::string name = "n" + std::to_string(n);
-    (void)store.CreateToken(TokenId(n), "", Key(n), kNow, kNow + kHour);
-    (void)store.RedeemToken(TokenId(n), name, Key(n + 1), Ep("192.0.2.9:51820"), kNow);
-    (void)store.UpdateEndpoint(name, Ep("192.0.2.10:51820"));
-    (void)store.RegisterName(AddressRecord(("x" + name).c_str(), "10.200.1.1"));
-    (void)store.CreateToken(TokenId(n + 1), "", Key(n + 1000000), kNow, kNow + kHour);
-    (void)store.RevokeToken(TokenId(n + 1));
-    if (i % 4 != 0) {  // keep a few members, release the rest
-      (void)store.RemoveMember(name);
-      (void)store.UnregisterName("x" + name);
-    }
-  }
-}
-
-TEST_F(SqliteStoreTest, KillNineAtRandomMomentsLeavesAConsistentStore) {
-  Init();
-  store_.reset();
-  std::mt19937 rng(12345);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  int rounds = 0;
-  for (; rounds < 10 && std::chrono::steady_clock::now() < deadline; ++rounds) {
-    int pipe_fds[2];
-    ASSERT_EQ(pipe(pipe_fds), 0);
-    pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      close(pipe_fds[0]);
-      MutateForever(path_, rounds, pipe_fds[1]);
-    }
-    close(pipe_fds[1]);
-    char ready = 0;
-    const bool started = read(pipe_fds[0], &ready, 1) == 1;
-    close(pipe_fds[0]);
-    // Let it write for a random while (up to a few hundred transactions),
-    // then kill it without warning.
-    if (started) {
-      std::this_thread::sleep_for(std::chrono::microseconds(rng() % 300000));
-    }
-    kill(pid, SIGKILL);
-    int status = 0;
-    ASSERT_EQ(waitpid(pid, &status, 0), pid);
-    ASSERT_TRUE(started) << "the child could not open the store (status " << status << ")";
-    ASSERT_TRUE(WIFSIGNALED(status)) << "the child exited on its own: " << status;
-
-    auto reopened = OpenSqliteStore(path_);
-    ASSERT_OK(reopened);
-    ASSERT_OK((*reopened)->CheckConsistency());
-    auto snapshot = (*reopened)->Snapshot();
-    ASSERT_OK(snapshot);
-    ASSERT_OK(SnapshotFromJson(ToJson(*snapshot)));
-  }
-  EXPECT_GE(rounds, 3);
-  store_ = Open();
-  EXPECT_GT(Revision(), 1u) << "the children never committed anything";
-  std::printf("%d rounds, %llu revisions\n", rounds, (unsigned long long)Revision());
 }
 
 }  // namespace

@@ -42,8 +42,9 @@ constexpr size_t kMaxEndpoints = 8;
 constexpr size_t kMaxString = 255;  // u8 length
 // The largest body (all strings and endpoints at their maximum) is below
 // this, so the buffer never reallocates and leaves no copy of the key behind.
-constexpr size_t kMaxBody = 1 + kIdLen + (1 + kMaxString) + 32 + 1 + kMaxEndpoints * 19 + 17 +
-                            2 * 18 + 2 + (1 + kMaxString) + 6 + 2 * 18 + 32 + 8;
+constexpr size_t kMaxBody = 1 + kIdLen + (1 + kMaxString) + 32 + 1 +
+                            kMaxEndpoints * 19 + 17 + 2 * 18 + 2 +
+                            (1 + kMaxString) + 6 + 2 * 18 + 32 + 8;
 // Text longer than any token's is refused before decoding.
 constexpr size_t kMaxBase64 = (kMaxBody + kChecksumLen) * 4 / 3 + 4;
 
@@ -61,7 +62,9 @@ class WipeOnExit {
 
 class Writer {
  public:
-  explicit Writer(std::vector<uint8_t>& out) : out_(out) { out_.reserve(kMaxBody + kChecksumLen); }
+  explicit Writer(std::vector<uint8_t>& out) : out_(out) {
+    out_.reserve(kMaxBody + kChecksumLen);
+  }
   void U8(uint8_t v) { out_.push_back(v); }
   void U16(uint16_t v) {
     uint8_t b[2];
@@ -147,7 +150,8 @@ class Reader {
   // An address after its family byte.
   IpAddress AddressOf(uint8_t family, const char* field) {
     if (family != 4 && family != 6) {
-      Fail(std::string("unknown address family ") + std::to_string(family) + " in " + field);
+      Fail(std::string("unknown address family ") + std::to_string(family) +
+           " in " + field);
       return IpAddress();
     }
     ByteSpan b = Take(family == 4 ? 4 : 16, field);
@@ -160,7 +164,8 @@ class Reader {
     uint8_t prefix = U8(field);
     if (!ok()) return Cidr();
     if (prefix > a.size() * 8) {
-      Fail(std::string("prefix length /") + std::to_string(prefix) + " too long in " + field);
+      Fail(std::string("prefix length /") + std::to_string(prefix) +
+           " too long in " + field);
       return Cidr();
     }
     return Cidr(a, prefix);
@@ -178,7 +183,9 @@ class Reader {
   std::string error_;
 };
 
-Error Malformed(const std::string& what) { return MakeError(EINVAL, "malformed token: " + what); }
+Error Malformed(const std::string& what) {
+  return MakeError(EINVAL, "malformed token: " + what);
+}
 
 crypto::Hash Checksum(ByteSpan body) { return crypto::Blake2s({body}); }
 
@@ -191,29 +198,39 @@ Result<void> In(std::string_view what, Result<void> r) {
 // What the fields must satisfy beyond their encoding.
 Result<void> CheckToken(const JoinToken& t) {
   if (!t.node_name.empty()) ZL_RETURN_IF_ERROR(ValidateNodeName(t.node_name));
-  if (t.control_public_key.IsZero()) return MakeError(EINVAL, "control public key is all zero");
-  if (t.control_endpoints.empty()) return MakeError(EINVAL, "no control endpoint");
+  if (t.control_public_key.IsZero()) {
+    return MakeError(EINVAL, "control public key is all zero");
+  }
+  if (t.control_endpoints.empty()) {
+    return MakeError(EINVAL, "no control endpoint");
+  }
   for (const Endpoint& e : t.control_endpoints) {
     if (e.port() == 0 || e.address().IsUnspecified()) {
-      return MakeError(EINVAL, "control endpoint " + e.ToString() + " is not reachable");
+      return MakeError(
+          EINVAL, "control endpoint " + e.ToString() + " is not reachable");
     }
   }
   ZL_RETURN_IF_ERROR(In("params", ValidateParams(t.params)));
   if (!t.params.cidr4.Contains(t.control_address)) {
     return MakeError(EINVAL, "control address " + t.control_address.ToString() +
-                                 " is outside the overlay CIDR " + t.params.cidr4.ToString());
+                                 " is outside the overlay CIDR " +
+                                 t.params.cidr4.ToString());
   }
   auto index4 = SubnetIndex(t.params.cidr4, t.params.node_prefix4, t.subnet4);
   if (!index4.ok()) return index4.error();
   if (t.subnet6.has_value() != t.params.cidr6.has_value()) {
-    return MakeError(EINVAL, t.subnet6 ? "an IPv6 subnet, but the overlay has no IPv6"
-                                       : "no IPv6 subnet, but the overlay has IPv6");
+    return MakeError(EINVAL, t.subnet6
+                                 ? "an IPv6 subnet, but the overlay has no IPv6"
+                                 : "no IPv6 subnet, but the overlay has IPv6");
   }
   if (t.subnet6) {
-    auto index6 = SubnetIndex(*t.params.cidr6, t.params.node_prefix6, *t.subnet6);
+    auto index6 =
+        SubnetIndex(*t.params.cidr6, t.params.node_prefix6, *t.subnet6);
     if (!index6.ok()) return index6.error();
   }
-  if (t.onetime_private_key.IsZero()) return MakeError(EINVAL, "one-time key is all zero");
+  if (t.onetime_private_key.IsZero()) {
+    return MakeError(EINVAL, "one-time key is all zero");
+  }
   if (t.expires_at <= 0) return MakeError(EINVAL, "no expiry");
   return Ok();
 }
@@ -230,7 +247,8 @@ crypto::SecretString EncodeJoinToken(const JoinToken& token) {
   w.Bytes(id);
   w.String(token.node_name);
   w.Bytes(token.control_public_key.span());
-  const size_t endpoints = std::min(token.control_endpoints.size(), kMaxEndpoints);
+  const size_t endpoints =
+      std::min(token.control_endpoints.size(), kMaxEndpoints);
   w.U8(uint8_t(endpoints));
   for (size_t i = 0; i < endpoints; ++i) {
     w.Address(token.control_endpoints[i].address());
@@ -264,33 +282,39 @@ crypto::SecretString EncodeJoinToken(const JoinToken& token) {
 
 Result<JoinToken> ParseJoinToken(std::string_view text) {
   // Pasted tokens often come with a newline or spaces around them.
-  const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  const auto is_space = [](char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+  };
   while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
   while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
   if (text.empty()) return Malformed("empty");
   if (!text.starts_with(kTokenPrefix)) {
-    return Malformed("it does not start with \"" + std::string(kTokenPrefix) + "\"");
+    return Malformed("it does not start with \"" + std::string(kTokenPrefix) +
+                     "\"");
   }
   text.remove_prefix(kTokenPrefix.size());
   if (text.size() > kMaxBase64) return Malformed("too long");
   auto decoded = Base64UrlDecode(text);
   if (!decoded) {
-    return Malformed("not base64url (A-Z a-z 0-9 - _ only; mistyped or truncated?)");
+    return Malformed(
+        "not base64url (A-Z a-z 0-9 - _ only; mistyped or truncated?)");
   }
   WipeOnExit wipe_decoded(*decoded);
   if (decoded->size() < 1 + kChecksumLen) return Malformed("truncated");
   ByteSpan all(*decoded);
   ByteSpan body = all.first(all.size() - kChecksumLen);
   const crypto::Hash sum = Checksum(body);
-  if (!crypto::ConstantTimeEqual(ByteSpan(sum.data(), kChecksumLen), all.last(kChecksumLen))) {
+  if (!crypto::ConstantTimeEqual(ByteSpan(sum.data(), kChecksumLen),
+                                 all.last(kChecksumLen))) {
     return Malformed("checksum mismatch (mistyped or truncated?)");
   }
 
   Reader r(body);
   const uint8_t version = r.U8("version");
   if (version != kVersion) {
-    return Malformed("unknown version " + std::to_string(version) + " (this build reads version " +
-                     std::to_string(kVersion) + ")");
+    return Malformed("unknown version " + std::to_string(version) +
+                     " (this build reads version " + std::to_string(kVersion) +
+                     ")");
   }
   JoinToken t;
   t.id = HexEncode(r.Take(kIdLen, "id"));

@@ -40,11 +40,13 @@ void ParseAndReencode(std::string_view text) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace zl;
-  overlay::ParseAndReencode(std::string_view(reinterpret_cast<const char*>(data), size));
+  overlay::ParseAndReencode(
+      std::string_view(reinterpret_cast<const char*>(data), size));
 
   std::vector<uint8_t> body(data, data + size);
   crypto::Hash sum = crypto::Blake2s({body});
   body.insert(body.end(), sum.begin(), sum.begin() + 4);
-  overlay::ParseAndReencode(std::string(overlay::kTokenPrefix) + Base64UrlEncode(body));
+  overlay::ParseAndReencode(std::string(overlay::kTokenPrefix) +
+                            Base64UrlEncode(body));
   return 0;
 }

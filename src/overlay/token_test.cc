@@ -10,14 +10,15 @@
 
 #include "base/bytes.h"
 #include "crypto/blake2s.h"
+#include "overlay/overlay_test_util.h"
 
 namespace zl::overlay {
 namespace {
 
+using test_values::C;
+
 constexpr std::string_view kB64UrlAlphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-Cidr C(const char* text) { return *Cidr::Parse(text); }
 
 JoinToken FullToken() {
   JoinToken t;
@@ -73,12 +74,15 @@ void ExpectSameToken(const JoinToken& a, const JoinToken& b) {
   EXPECT_EQ(a.expires_at, b.expires_at);
 }
 
-std::string Text(const JoinToken& t) { return std::string(EncodeJoinToken(t).view()); }
+std::string Text(const JoinToken& t) {
+  return std::string(EncodeJoinToken(t).view());
+}
 
 // The body of a token text (checksum stripped), and back: for tests that
 // spoil the body but keep the checksum right.
 std::vector<uint8_t> BodyOf(const std::string& text) {
-  auto all = Base64UrlDecode(std::string_view(text).substr(kTokenPrefix.size()));
+  auto all =
+      Base64UrlDecode(std::string_view(text).substr(kTokenPrefix.size()));
   EXPECT_TRUE(all.has_value());
   all->resize(all->size() - 4);
   return *all;
@@ -94,7 +98,8 @@ void ExpectMalformed(std::string_view text, std::string_view part) {
   auto r = ParseJoinToken(text);
   ASSERT_FALSE(r.ok()) << "accepted: " << text;
   EXPECT_EQ(r.error().code(), EINVAL);
-  EXPECT_TRUE(r.error().message().starts_with("malformed token: ")) << r.error().message();
+  EXPECT_TRUE(r.error().message().starts_with("malformed token: "))
+      << r.error().message();
   EXPECT_NE(r.error().message().find(part), std::string::npos)
       << "message: " << r.error().message() << "\nexpected: " << part;
 }
@@ -110,7 +115,8 @@ TEST(TokenTest, RoundTripsEveryField) {
 TEST(TokenTest, TextIsPrefixedBase64Url) {
   const std::string text = Text(FullToken());
   ASSERT_TRUE(text.starts_with("zlt1_"));
-  EXPECT_EQ(text.find_first_not_of(kB64UrlAlphabet, kTokenPrefix.size()), std::string::npos);
+  EXPECT_EQ(text.find_first_not_of(kB64UrlAlphabet, kTokenPrefix.size()),
+            std::string::npos);
   EXPECT_LT(text.size(), 300u);  // pasteable
 }
 
@@ -119,8 +125,10 @@ TEST(TokenTest, TextIsPrefixedBase64Url) {
 // hashlib.blake2s give these fields and this checksum.
 TEST(TokenTest, EncodingIsStable) {
   EXPECT_EQ(Text(MinimalToken()),
-            "zlt1_AQEjRWeJq83vAKChoqOkpaanqKmqq6ytrq-wsbKztLW2t7i5uru8vb6_AQTAAAIBbMoECsgAAQQKyAA"
-            "AEAAYQA96bGF5ZXIuaW50ZXJuYWzSBOkU4RAECsgHABgAAQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0"
+            "zlt1_AQEjRWeJq83vAKChoqOkpaanqKmqq6ytrq-wsbKztLW2t7i5uru8vb6_"
+            "AQTAAAIBbMoECsgAAQQKyAA"
+            "AEAAYQA96bGF5ZXIuaW50ZXJuYWzSBOkU4RAECsgHABgAAQIDBAUGBwgJCgsMDQ4PE"
+            "BESExQVFhcYGRobHB0"
             "eHyAQ_1NlAAAAAETAQ6s");
 }
 
@@ -139,10 +147,13 @@ TEST(TokenTest, EveryMalformationIsReported) {
   ExpectMalformed("zlt2_" + b64, "does not start with \"zlt1_\"");
   ExpectMalformed("ZLT1_" + b64, "does not start with");
   ExpectMalformed(b64, "does not start with");
-  ExpectMalformed("zlt1_" + b64.substr(0, 20) + "+" + b64.substr(21), "not base64url");
-  ExpectMalformed("zlt1_" + b64.substr(0, 20) + "=" + b64.substr(21), "not base64url");
+  ExpectMalformed("zlt1_" + b64.substr(0, 20) + "+" + b64.substr(21),
+                  "not base64url");
+  ExpectMalformed("zlt1_" + b64.substr(0, 20) + "=" + b64.substr(21),
+                  "not base64url");
   ExpectMalformed("zlt1_" + b64 + "=", "not base64url");
-  ExpectMalformed("zlt1_" + b64.substr(0, 20) + " " + b64.substr(20), "not base64url");
+  ExpectMalformed("zlt1_" + b64.substr(0, 20) + " " + b64.substr(20),
+                  "not base64url");
   ExpectMalformed("zlt1_AAAA", "truncated");
   ExpectMalformed("zlt1_" + std::string(5000, 'A'), "too long");
   // Cut short anywhere: the checksum (or the base64 length) notices.
@@ -151,7 +162,8 @@ TEST(TokenTest, EveryMalformationIsReported) {
     ASSERT_FALSE(r.ok()) << cut;
     EXPECT_EQ(r.error().code(), EINVAL);
   }
-  ExpectMalformed("zlt1_" + b64.substr(0, b64.size() - 4), "checksum mismatch (mistyped or truncated?)");
+  ExpectMalformed("zlt1_" + b64.substr(0, b64.size() - 4),
+                  "checksum mismatch (mistyped or truncated?)");
 }
 
 TEST(TokenTest, ChecksumCatchesEverySingleChangedCharacter) {
@@ -166,7 +178,8 @@ TEST(TokenTest, ChecksumCatchesEverySingleChangedCharacter) {
       EXPECT_EQ(r.error().code(), EINVAL);
       // The last character may instead be refused as non-canonical base64.
       if (i + 1 < good.size()) {
-        EXPECT_NE(r.error().message().find("checksum mismatch"), std::string::npos)
+        EXPECT_NE(r.error().message().find("checksum mismatch"),
+                  std::string::npos)
             << "position " << i << ": " << r.error().message();
       }
     }
@@ -180,12 +193,15 @@ TEST(TokenTest, StructuralErrorsBehindAValidChecksum) {
     std::vector<uint8_t> cut(body.begin(), body.begin() + n);
     auto r = ParseJoinToken(WithChecksum(cut));
     ASSERT_FALSE(r.ok()) << n;
-    EXPECT_TRUE(r.error().message().starts_with("malformed token: ")) << r.error().message();
+    EXPECT_TRUE(r.error().message().starts_with("malformed token: "))
+        << r.error().message();
   }
-  ExpectMalformed(WithChecksum(std::vector<uint8_t>(body.begin(), body.end() - 3)),
-                  "truncated (in expiry)");
-  ExpectMalformed(WithChecksum(std::vector<uint8_t>(body.begin(), body.begin() + 5)),
-                  "truncated (in id)");
+  ExpectMalformed(
+      WithChecksum(std::vector<uint8_t>(body.begin(), body.end() - 3)),
+      "truncated (in expiry)");
+  ExpectMalformed(
+      WithChecksum(std::vector<uint8_t>(body.begin(), body.begin() + 5)),
+      "truncated (in id)");
 
   std::vector<uint8_t> trailing = body;
   trailing.push_back(0);
@@ -193,26 +209,32 @@ TEST(TokenTest, StructuralErrorsBehindAValidChecksum) {
 
   std::vector<uint8_t> version = body;
   version[0] = 2;
-  ExpectMalformed(WithChecksum(version), "unknown version 2 (this build reads version 1)");
+  ExpectMalformed(WithChecksum(version),
+                  "unknown version 2 (this build reads version 1)");
 
-  // Offsets in MinimalToken's body: version 1, id 8, name length 1 (empty),
-  // control key 32, endpoint count, then the endpoint's family byte.
+  // Single bytes spoiled at known offsets of MinimalToken's body: version 1,
+  // id 8, name length 1 (empty), control key 32, then the endpoint count,
+  // the endpoint (family, 4 bytes, port 2), the control address (1 + 4) and
+  // the overlay CIDR (1 + 4, then its prefix length).
   constexpr size_t kEndpointCount = 1 + 8 + 1 + 32;
-  std::vector<uint8_t> no_endpoints = body;
-  ASSERT_EQ(no_endpoints[kEndpointCount], 1);
-  no_endpoints[kEndpointCount] = 9;
-  ExpectMalformed(WithChecksum(no_endpoints), "9 control endpoints (at most 8)");
-  std::vector<uint8_t> family = body;
-  ASSERT_EQ(family[kEndpointCount + 1], 4);
-  family[kEndpointCount + 1] = 5;
-  ExpectMalformed(WithChecksum(family), "unknown address family 5 in control endpoint");
-  // The overlay CIDR's prefix byte: after the endpoint (1+4+2) and the
-  // control address (1+4), the CIDR's family and address (1+4).
   constexpr size_t kCidr4Prefix = kEndpointCount + 1 + 7 + 5 + 5;
-  std::vector<uint8_t> prefix = body;
-  ASSERT_EQ(prefix[kCidr4Prefix], 16);
-  prefix[kCidr4Prefix] = 33;
-  ExpectMalformed(WithChecksum(prefix), "prefix length /33 too long in overlay CIDR");
+  struct Spoil {
+    size_t offset;
+    uint8_t was, now;
+    const char* message;
+  };
+  const Spoil spoils[] = {
+      {kEndpointCount, 1, 9, "9 control endpoints (at most 8)"},
+      {kEndpointCount + 1, 4, 5,
+       "unknown address family 5 in control endpoint"},
+      {kCidr4Prefix, 16, 33, "prefix length /33 too long in overlay CIDR"},
+  };
+  for (const Spoil& spoil : spoils) {
+    std::vector<uint8_t> spoilt = body;
+    ASSERT_EQ(spoilt[spoil.offset], spoil.was) << spoil.message;
+    spoilt[spoil.offset] = spoil.now;
+    ExpectMalformed(WithChecksum(spoilt), spoil.message);
+  }
   std::vector<uint8_t> name = body;
   name[9] = 200;  // a name longer than the rest of the body
   ExpectMalformed(WithChecksum(name), "truncated (in node name)");
@@ -226,23 +248,41 @@ TEST(TokenTest, InvalidFieldValuesAreRefused) {
   const Case cases[] = {
       {[](JoinToken& t) { t.node_name = "Web"; }, "node name 'Web'"},
       {[](JoinToken& t) { t.node_name = "leader"; }, "reserved"},
-      {[](JoinToken& t) { t.control_public_key = crypto::PublicKey(); }, "control public key is all zero"},
-      {[](JoinToken& t) { t.control_endpoints.clear(); }, "no control endpoint"},
-      {[](JoinToken& t) { t.control_endpoints[0] = *Endpoint::Parse("192.0.2.1:0"); }, "not reachable"},
-      {[](JoinToken& t) { t.control_endpoints[1] = *Endpoint::Parse("[::]:5"); }, "not reachable"},
-      {[](JoinToken& t) { t.control_address = *IpAddress::Parse("10.201.0.1"); }, "control address 10.201.0.1 is outside"},
-      {[](JoinToken& t) { t.params.cidr4 = C("10.200.0.1/16"); }, "params: overlay CIDR"},
-      {[](JoinToken& t) { t.params.node_prefix4 = 8; }, "longer than the pool's"},
+      {[](JoinToken& t) { t.control_public_key = crypto::PublicKey(); },
+       "control public key is all zero"},
+      {[](JoinToken& t) { t.control_endpoints.clear(); },
+       "no control endpoint"},
+      {[](JoinToken& t) {
+         t.control_endpoints[0] = *Endpoint::Parse("192.0.2.1:0");
+       },
+       "not reachable"},
+      {[](JoinToken& t) {
+         t.control_endpoints[1] = *Endpoint::Parse("[::]:5");
+       },
+       "not reachable"},
+      {[](JoinToken& t) {
+         t.control_address = *IpAddress::Parse("10.201.0.1");
+       },
+       "control address 10.201.0.1 is outside"},
+      {[](JoinToken& t) { t.params.cidr4 = C("10.200.0.1/16"); },
+       "params: overlay CIDR"},
+      {[](JoinToken& t) { t.params.node_prefix4 = 8; },
+       "longer than the pool's"},
       {[](JoinToken& t) { t.params.dns_zone = "Bad Zone"; }, "DNS zone"},
       {[](JoinToken& t) { t.params.api_port = 0; }, "must not be 0"},
       {[](JoinToken& t) { t.subnet4 = C("10.200.7.0/25"); }, "is not a /24"},
-      {[](JoinToken& t) { t.subnet4 = C("10.201.7.0/24"); }, "outside the pool"},
+      {[](JoinToken& t) { t.subnet4 = C("10.201.7.0/24"); },
+       "outside the pool"},
       {[](JoinToken& t) { t.subnet4 = C("10.200.7.1/24"); }, "host bits set"},
       {[](JoinToken& t) { t.subnet4 = C("fd42::/24"); }, "address family"},
-      {[](JoinToken& t) { t.subnet6.reset(); }, "no IPv6 subnet, but the overlay has IPv6"},
-      {[](JoinToken& t) { t.params.cidr6.reset(); }, "an IPv6 subnet, but the overlay has no IPv6"},
-      {[](JoinToken& t) { t.subnet6 = C("fd43:0:0:7::/64"); }, "outside the pool"},
-      {[](JoinToken& t) { t.onetime_private_key = crypto::PrivateKey(); }, "one-time key is all zero"},
+      {[](JoinToken& t) { t.subnet6.reset(); },
+       "no IPv6 subnet, but the overlay has IPv6"},
+      {[](JoinToken& t) { t.params.cidr6.reset(); },
+       "an IPv6 subnet, but the overlay has no IPv6"},
+      {[](JoinToken& t) { t.subnet6 = C("fd43:0:0:7::/64"); },
+       "outside the pool"},
+      {[](JoinToken& t) { t.onetime_private_key = crypto::PrivateKey(); },
+       "one-time key is all zero"},
       {[](JoinToken& t) { t.expires_at = 0; }, "no expiry"},
       {[](JoinToken& t) { t.expires_at = -5; }, "expiry out of range"},
   };
