@@ -127,7 +127,9 @@ Result<void> Daemon::Impl::Start() {
     if (loaded->has_value()) {
       state = std::move(**loaded);
       if (state->role == NodeState::Role::kControl) {
-        auto opened = OpenSqliteStore(StorePath(dir));
+        SqliteStoreOptions store_options;
+        store_options.create = false;  // a lost store is an error, not a new overlay
+        auto opened = OpenSqliteStore(StorePath(dir), store_options);
         if (!opened.ok()) return opened.error().Wrap("refusing to start: the store");
         store = std::move(*opened);
         if (auto consistent = store->CheckConsistency(); !consistent.ok()) {
