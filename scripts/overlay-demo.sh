@@ -34,7 +34,8 @@ ifn() { printf 'zo%s%s' "$$" "${1:0:1}"; }
 zo() {
   local node=$1
   shift
-  printf '   [%s]$ zlayer-overlay %s\n' "$node" "$*"
+  # A token is a secret: shown as $TOKEN.
+  printf '   [%s]$ zlayer-overlay %s\n' "$node" "$(sed 's/zlt1_[A-Za-z0-9_-]*/$TOKEN/g' <<<"$*")"
   ip netns exec "$(ns "$node")" "$ZO" --state-dir "$tmp/$node" "$@"
 }
 
@@ -108,7 +109,7 @@ zo ctl init --cidr 10.200.0.0/16 --name ctl
 say "4. alpha and beta join with single-use tokens (enrolment runs through the tunnel)"
 for n in alpha beta; do
   token=$(zo ctl token create --ttl 10m --name "$n" | tail -n 1)
-  echo "   (token: ${token:0:24}…, ${#token} characters)"
+  echo "   (TOKEN=${token:0:12}…, ${#token} characters: keep it secret, it holds a key)"
   zo "$n" join "$token" --name "$n"
 done
 
@@ -116,11 +117,11 @@ say "5. names resolve in the overlay zone; alpha pings beta by name"
 addr_alpha=$(ip netns exec "$(ns alpha)" "$ZO" --state-dir "$tmp/alpha" status --json | sed -n 's/^  "address": "\(.*\)",$/\1/p')
 mkdir -p "/etc/netns/$(ns alpha)"
 printf 'nameserver %s\n' "$addr_alpha" >"/etc/netns/$(ns alpha)/resolv.conf"
-run ip netns exec "$(ns alpha)" kdig @"$addr_alpha" +short beta.zlayer.internal
 for _ in $(seq 50); do
-  ip netns exec "$(ns alpha)" ping -c 1 -W 1 beta.zlayer.internal >/dev/null 2>&1 && break
+  [[ -n "$(ip netns exec "$(ns alpha)" kdig @"$addr_alpha" +short beta.zlayer.internal 2>/dev/null)" ]] && break
   sleep 0.2
 done
+run ip netns exec "$(ns alpha)" kdig @"$addr_alpha" +short beta.zlayer.internal
 run ip netns exec "$(ns alpha)" ping -c 3 -i 0.2 -W 2 -w 10 beta.zlayer.internal ||
   die "alpha cannot ping beta by name"
 
