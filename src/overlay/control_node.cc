@@ -294,6 +294,24 @@ void Daemon::Impl::OnStoreChanged() {
   UpdateMembershipLocked(snap->revision, std::move(snap->members), std::move(snap->names));
 }
 
+HttpResponse Daemon::Impl::SnapshotAnswer() {
+  // During a storm of joins every node that falls behind asks for the whole
+  // view: it is built at most every kSnapshotReuse, and a slightly old one
+  // is fine (its revision says where the watch goes on from).
+  const MonoTime now = clock.Read().mono;
+  {
+    std::lock_guard lock(snapshot_mu);
+    if (snapshot_cache && now - snapshot_cache_built < kSnapshotReuse) return *snapshot_cache;
+  }
+  auto snap = store->Snapshot();
+  if (!snap.ok()) return ErrorResponse(snap.error());
+  HttpResponse answer = JsonResponse(ToJson(*snap));
+  std::lock_guard lock(snapshot_mu);
+  snapshot_cache = answer;
+  snapshot_cache_built = now;
+  return answer;
+}
+
 HttpResponse Daemon::Impl::WatchAnswer(uint64_t since) {
   Store* s = store.get();
   if (s == nullptr) return ErrorResponse(503, "this node is no longer the control node");
@@ -400,12 +418,11 @@ void Daemon::Impl::HandlePeer(const HttpRequest& request,
         return;
       }
       OnStoreChanged();
-      auto snap = store->Snapshot();
-      if (!snap.ok()) {
-        responder->Respond(ErrorResponse(snap.error()));
-        return;
-      }
-      answer = {{"member", ToJson(*member)}, {"snapshot", ToJson(*snap)}};
+      // The new node learns the rest by its watch (deltas, or a snapshot):
+      // the answer stays small however large the overlay is.
+      answer = {{"member", ToJson(*member)},
+                {"control", ToJson(state->self)},
+                {"params", ToJson(state->params)}};
       LogVerbose("node " + *name + " enrolled with token " + *id);
     }
     responder->Respond(JsonResponse(answer));
@@ -450,8 +467,7 @@ void Daemon::Impl::HandlePeer(const HttpRequest& request,
     return;
   }
   if (request.method == "GET" && request.path == "/v1/snapshot") {
-    auto snap = store->Snapshot();
-    responder->Respond(snap.ok() ? JsonResponse(ToJson(*snap)) : ErrorResponse(snap.error()));
+    responder->Respond(SnapshotAnswer());
     return;
   }
   if (request.method == "PUT" && request.path == "/v1/self") {

@@ -195,6 +195,12 @@ void Daemon::Impl::Stop(bool loop_running) {
       if (t.thread.joinable()) t.thread.join();
     }
   }
+  {
+    std::lock_guard lock(mu);
+    if (state_dirty) {
+      if (auto saved = SaveStateLocked(); !saved.ok()) LogError(saved.error().message());
+    }
+  }
   HttpResponse shutting_down = ErrorResponse(503, "the daemon is shutting down");
   watchers.AnswerAll(shutting_down);
   event_waiters.AnswerAll(shutting_down);
@@ -265,8 +271,10 @@ Result<void> Daemon::Impl::ActivateLocked() {
       auto updated = store->UpdateEndpoint(s.self.name, options.endpoint);
       if (!updated.ok()) return updated.error().Wrap("publish the new endpoint");
     }
-    // node.json may lag the store (it is saved by the ticker): catch up.
-    OnStoreChanged();
+    // The control node's view comes from its store, whole.
+    auto snap = store->Snapshot();
+    if (!snap.ok()) return snap.error().Wrap("read the store");
+    UpdateMembershipLocked(snap->revision, std::move(snap->members), std::move(snap->names));
     if (!state) return MakeError(EIO, "the store no longer lists this node");
   } else {
     StartWatchLocked();
@@ -573,6 +581,14 @@ void Daemon::Impl::ApplyChangesLocked(uint64_t revision, const std::vector<Chang
 Result<void> Daemon::Impl::SaveStateLocked() {
   state_dirty = false;
   if (!state) return Ok();
+  if (state->role == NodeState::Role::kControl) {
+    // The store holds the membership; node.json only says who we are.
+    NodeState slim = *state;
+    slim.members = {slim.self};
+    slim.names.clear();
+    slim.revision = 0;
+    return SaveNodeState(options.state_dir, slim);
+  }
   return SaveNodeState(options.state_dir, *state);
 }
 
@@ -596,7 +612,8 @@ void Daemon::Impl::TickerLoop() {
         }
       }
       if (dns_dirty) RebuildDnsLocked();
-      if (state_dirty) {
+      if (state_dirty && tick >= next_state_save) {
+        next_state_save = tick + kStateSavePeriod;
         if (auto saved = SaveStateLocked(); !saved.ok()) LogError(saved.error().message());
       }
     }

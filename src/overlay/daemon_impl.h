@@ -55,6 +55,11 @@ inline constexpr auto kProbeTimeout = std::chrono::milliseconds(1000);
 inline constexpr size_t kMaxProbesPerRound = 256;
 // The device's peers are compared with the whole membership this often.
 inline constexpr auto kFullSyncPeriod = std::chrono::seconds(10);
+// node.json is saved at most this often (it is a cache; a lost save costs a
+// resync, never a wrong state).
+inline constexpr auto kStateSavePeriod = std::chrono::seconds(2);
+// How long a built snapshot of the store may be served again.
+inline constexpr auto kSnapshotReuse = std::chrono::milliseconds(500);
 // A removed node stays a peer this long, so the watch answer that tells it
 // reaches it through its tunnel.
 inline constexpr auto kRemovalGrace = std::chrono::milliseconds(1500);
@@ -135,6 +140,7 @@ struct Daemon::Impl {
   Result<void> StartPeerApiLocked();
   void HandlePeer(const HttpRequest& request, std::shared_ptr<HttpResponder> responder);
   HttpResponse WatchAnswer(uint64_t since);
+  HttpResponse SnapshotAnswer();
   void ControlTickLocked(MonoTime now);
 
   // --- member_node.cc ---
@@ -208,6 +214,10 @@ struct Daemon::Impl {
   std::vector<Departing> departing;
   bool control_reachable = true;
   size_t probe_cursor = 0;  // guarded by mu
+  MonoTime next_state_save{};
+  std::mutex snapshot_mu;  // guards the two below
+  std::optional<HttpResponse> snapshot_cache;
+  MonoTime snapshot_cache_built{};
   // Member: the watch thread of the current membership. A new generation
   // (join, leave, removal) makes the old thread end on its own; all are
   // joined at Stop, never with `mu` held.

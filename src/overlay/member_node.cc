@@ -200,10 +200,12 @@ Result<nlohmann::json> Daemon::Impl::DoJoin(const JoinToken& token, const std::s
   }
   auto member = (*answer).contains("member") ? MemberFromJson((*answer)["member"])
                                              : Result<Member>(MakeError(EPROTO, "no member"));
-  auto snap = (*answer).contains("snapshot")
-                  ? SnapshotFromJson((*answer)["snapshot"])
-                  : Result<StoreSnapshot>(MakeError(EPROTO, "no snapshot"));
-  if (!member.ok() || !snap.ok() || member->public_key != public_key) {
+  auto control_member = (*answer).contains("control")
+                            ? MemberFromJson((*answer)["control"])
+                            : Result<Member>(MakeError(EPROTO, "no control member"));
+  auto params = (*answer).contains("params") ? ParamsFromJson((*answer)["params"])
+                                             : Result<OverlayParams>(MakeError(EPROTO, "no params"));
+  if (!member.ok() || !control_member.ok() || !params.ok() || member->public_key != public_key) {
     rollback();
     return MakeError(EPROTO, "the control node's answer to the join is malformed");
   }
@@ -220,14 +222,15 @@ Result<nlohmann::json> Daemon::Impl::DoJoin(const JoinToken& token, const std::s
   std::lock_guard lock(mu);
   NodeState s;
   s.role = NodeState::Role::kMember;
-  s.params = snap->params;
+  s.params = *params;
   s.self = *member;
   s.control_public_key = token.control_public_key;
   s.control_endpoints = token.control_endpoints;
   s.control_address = token.control_address;
-  s.revision = snap->revision;
-  s.members = snap->members;
-  s.names = snap->names;
+  // The rest of the membership comes with the first watch answer.
+  s.revision = 0;
+  s.members = {*control_member, *member};
+  if (s.members[1].name < s.members[0].name) std::swap(s.members[0], s.members[1]);
   state = std::move(s);
   if (auto saved = SaveStateLocked(); !saved.ok()) {
     DeactivateLocked("join failed");
@@ -242,8 +245,7 @@ Result<nlohmann::json> Daemon::Impl::DoJoin(const JoinToken& token, const std::s
   return nlohmann::json{{"name", name},
                         {"address", own.ToString()},
                         {"subnet", member->subnet4.ToString()},
-                        {"dns_zone", state->params.dns_zone},
-                        {"members", state->members.size()}};
+                        {"dns_zone", state->params.dns_zone}};
 }
 
 // --- leave ---

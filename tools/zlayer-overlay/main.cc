@@ -315,10 +315,9 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "joining through the tunnel to the control node...\n");
       auto r = api.Call("POST", "/v1/join", body, std::chrono::seconds(60));
       if (!r) return api.exit_code;
-      std::printf("joined the overlay %s as %s, address %s (subnet %s), %d members\n",
+      std::printf("joined the overlay %s as %s, address %s (subnet %s)\n",
                   Describe(*r, "dns_zone").c_str(), Describe(*r, "name").c_str(),
-                  Describe(*r, "address").c_str(), Describe(*r, "subnet").c_str(),
-                  r->value("members", 0));
+                  Describe(*r, "address").c_str(), Describe(*r, "subnet").c_str());
       return 0;
     }
     if (*status) {
