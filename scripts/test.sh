@@ -3,7 +3,7 @@
 #   1. install what is missing (Debian packages only)
 #   2. release build; unit tests, then the netns integration tests (root)
 #   3. ASan+UBSan build; unit tests
-#   4. ThreadSanitizer build of the threaded layers (net, device, uapi); their tests
+#   4. ThreadSanitizer build of the threaded layers (net, device, uapi, overlay); their tests
 #   5. libFuzzer build (clang); every fuzzer for ZL_FUZZ_SECONDS (default 20 s)
 # Set ZL_TEST_SKIP_SLOW=1 to leave out the real-time rekey test (label slow).
 set -euo pipefail
@@ -33,10 +33,10 @@ cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan -L unit --output-on-failure -j"$jobs"
 
-step "ThreadSanitizer: net, device, uapi"
+step "ThreadSanitizer: net, device, uapi, overlay"
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZL_TSAN=ON -DZL_BENCH=OFF >/dev/null
-cmake --build build-tsan -j"$jobs" --target net_test device_test uapi_test
-for t in net_test device_test uapi_test; do
+cmake --build build-tsan -j"$jobs" --target net_test device_test uapi_test overlay_test
+for t in net_test device_test uapi_test overlay_test; do
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 "build-tsan/$t" --gtest_brief=1
 done
 
