@@ -278,6 +278,8 @@ def main():
     if hard < args.members + 1000:
         sys.exit(f"control_plane.py: the open-file limit ({hard}) is too low for {args.members} members")
 
+    # SIGTERM/SIGINT end the run through the cleanup below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args.ns = f"zlb-{os.getpid()}-ctl"
     ifname = f"zb{os.getpid()}c"[:15]
     tmp = tempfile.mkdtemp(prefix="zlayer-cp-bench.")

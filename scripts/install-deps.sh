@@ -17,7 +17,7 @@ PACKAGES=(
   wireguard-go wireguard-tools iperf3 iputils-ping iproute2 nftables
   procps psmisc kmod tshark
   # overlay tests and benchmarks: DNS client, the anchor overlay
-  knot-dnsutils nebula
+  knot-dnsutils nebula curl
   # the netns tests and bench/tunnel.sh: JSON from iperf3, UAPI raw client, flood generator
   jq python3
 )

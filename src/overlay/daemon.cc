@@ -328,7 +328,7 @@ void Daemon::Impl::DeactivateLocked(const std::string& why) {
 const Member* Daemon::Impl::FindMemberLocked(const crypto::PublicKey& key) const {
   if (!state) return nullptr;
   auto it = member_by_key.find(key);
-  return it == member_by_key.end() ? nullptr : &state->members[it->second];
+  return it == member_by_key.end() ? nullptr : MemberByNameLocked(it->second);
 }
 
 const Member* Daemon::Impl::MemberOwningLocked(const IpAddress& address) const {
@@ -336,19 +336,32 @@ const Member* Daemon::Impl::MemberOwningLocked(const IpAddress& address) const {
   const uint8_t prefix = address.is_v4() ? state->params.node_prefix4 : state->params.node_prefix6;
   if (prefix > address.size() * 8) return nullptr;
   auto it = member_by_subnet.find(Cidr(address, prefix).Masked().address());
-  return it == member_by_subnet.end() ? nullptr : &state->members[it->second];
+  return it == member_by_subnet.end() ? nullptr : MemberByNameLocked(it->second);
+}
+
+const Member* Daemon::Impl::MemberByNameLocked(const std::string& name) const {
+  auto it = std::lower_bound(state->members.begin(), state->members.end(), name,
+                             [](const Member& m, const std::string& n) { return m.name < n; });
+  return it != state->members.end() && it->name == name ? &*it : nullptr;
+}
+
+void Daemon::Impl::IndexMemberLocked(const Member& m, bool add) {
+  if (add) {
+    member_by_key[m.public_key] = m.name;
+    member_by_subnet[m.subnet4.Masked().address()] = m.name;
+    if (m.subnet6) member_by_subnet[m.subnet6->Masked().address()] = m.name;
+  } else {
+    member_by_key.erase(m.public_key);
+    member_by_subnet.erase(m.subnet4.Masked().address());
+    if (m.subnet6) member_by_subnet.erase(m.subnet6->Masked().address());
+  }
 }
 
 void Daemon::Impl::IndexMembersLocked() {
   member_by_key.clear();
   member_by_subnet.clear();
   if (!state) return;
-  for (size_t i = 0; i < state->members.size(); ++i) {
-    const Member& m = state->members[i];
-    member_by_key[m.public_key] = i;
-    member_by_subnet[m.subnet4.Masked().address()] = i;
-    if (m.subnet6) member_by_subnet[m.subnet6->Masked().address()] = i;
-  }
+  for (const Member& m : state->members) IndexMemberLocked(m, true);
 }
 
 DesiredPeer Daemon::Impl::DesiredForMember(const Member& m) const {
@@ -457,6 +470,19 @@ void Daemon::Impl::RebuildDnsLocked() {
   dns_zone.Replace(std::move(zone));
 }
 
+bool Daemon::Impl::AdoptMembershipLocked(bool reindex) {
+  if (reindex) IndexMembersLocked();
+  const Member* self = FindMemberLocked(public_key);
+  if (self == nullptr) {
+    DeactivateLocked("this node was removed from the overlay");
+    return false;
+  }
+  state->self = *self;
+  state_dirty = true;
+  dns_dirty = true;
+  return true;
+}
+
 void Daemon::Impl::UpdateMembershipLocked(uint64_t revision, std::vector<Member> members,
                                           std::vector<DnsRecord> names) {
   // A full replacement (resync): the events come from comparing both views.
@@ -492,14 +518,7 @@ void Daemon::Impl::UpdateMembershipLocked(uint64_t revision, std::vector<Member>
   state->revision = revision;
   state->members = std::move(members);
   state->names = std::move(names);
-  IndexMembersLocked();
-  const Member* self = FindMemberLocked(public_key);
-  if (self == nullptr) {
-    DeactivateLocked("this node was removed from the overlay");
-    return;
-  }
-  state->self = *self;
-  state_dirty = true;
+  if (!AdoptMembershipLocked(/*reindex=*/true)) return;
   if (auto applied = ApplyMembershipLocked(); !applied.ok()) {
     LogError("applying the membership: " + applied.error().message());
   }
@@ -523,11 +542,13 @@ void Daemon::Impl::ApplyChangesLocked(uint64_t revision, const std::vector<Chang
           if (it->endpoint != c.member->endpoint || it->public_key != c.member->public_key) {
             events.Append("member-updated", ToJson(*c.member));
           }
+          IndexMemberLocked(*it, false);
           *it = *c.member;
         } else {
           members.insert(it, *c.member);
           events.Append("member-joined", ToJson(*c.member));
         }
+        IndexMemberLocked(*c.member, true);
         if (c.member->public_key != public_key) upserts.push_back(DesiredForMember(*c.member));
         break;
       }
@@ -535,6 +556,7 @@ void Daemon::Impl::ApplyChangesLocked(uint64_t revision, const std::vector<Chang
         auto it = std::lower_bound(members.begin(), members.end(), c.name, by_name);
         if (it == members.end() || it->name != c.name) break;
         if (kept_departing.count(it->public_key) == 0) removals.push_back(it->public_key);
+        IndexMemberLocked(*it, false);
         members.erase(it);
         events.Append("member-left", {{"name", c.name}});
         break;
@@ -560,15 +582,7 @@ void Daemon::Impl::ApplyChangesLocked(uint64_t revision, const std::vector<Chang
     }
   }
   state->revision = revision;
-  IndexMembersLocked();
-  const Member* self = FindMemberLocked(public_key);
-  if (self == nullptr) {
-    DeactivateLocked("this node was removed from the overlay");
-    return;
-  }
-  state->self = *self;
-  state_dirty = true;
-  dns_dirty = true;
+  if (!AdoptMembershipLocked(/*reindex=*/false)) return;
   for (const crypto::PublicKey& key : removals) peer_info.erase(key);
   for (const DesiredPeer& p : upserts) peer_info.try_emplace(p.public_key);
   // A key that left and came back in the same batch stays.
@@ -611,7 +625,12 @@ void Daemon::Impl::TickerLoop() {
           LogError("periodic sync: " + applied.error().message());
         }
       }
-      if (dns_dirty) RebuildDnsLocked();
+      if (dns_dirty && tick >= next_dns_rebuild) {
+        // A large zone is rebuilt less often: at most a fifth of the time.
+        const MonoTime t0 = clock.Read().mono;
+        RebuildDnsLocked();
+        next_dns_rebuild = tick + 4 * (clock.Read().mono - t0);
+      }
       if (state_dirty && tick >= next_state_save) {
         next_state_save = tick + kStateSavePeriod;
         if (auto saved = SaveStateLocked(); !saved.ok()) LogError(saved.error().message());

@@ -104,6 +104,11 @@ struct Daemon::Impl {
   Result<void> ApplyPeerDeltaLocked(const std::vector<DesiredPeer>& upserts,
                                     const std::vector<crypto::PublicKey>& removals);
   void IndexMembersLocked();
+  void IndexMemberLocked(const Member& member, bool add);
+  const Member* MemberByNameLocked(const std::string& name) const;
+  // After the cached membership changed: indexes, our own record (false,
+  // and the node leaves, if it is gone), node.json and the zone marked dirty.
+  bool AdoptMembershipLocked(bool reindex);
   void RebuildDnsLocked();
   // Replaces the cached membership, records events for what changed, saves
   // node.json and applies it.
@@ -125,6 +130,8 @@ struct Daemon::Impl {
   void HandleDnsRegister(const HttpRequest& request, std::shared_ptr<HttpResponder> responder);
   void HandleDnsUnregister(const std::string& name, std::shared_ptr<HttpResponder> responder);
   HttpResponse EventsAnswer(uint64_t since);
+  // True on the control node, false on a member, ENOTCONN in no overlay.
+  Result<bool> IsControlNode();
 
   // --- control_node.cc ---
   Result<nlohmann::json> Init(const nlohmann::json& body);
@@ -195,8 +202,9 @@ struct Daemon::Impl {
   std::unique_ptr<ProbeResponder> probe_responder;
   AppliedEndpoints applied_endpoints;
   std::map<crypto::PublicKey, DesiredPeer> configured;  // what the device was given
-  std::map<crypto::PublicKey, size_t> member_by_key;    // index into state->members
-  std::map<IpAddress, size_t> member_by_subnet;         // subnet network address ->
+  // Indexes of state->members (sorted by name): key -> name, subnet -> name.
+  std::map<crypto::PublicKey, std::string> member_by_key;
+  std::map<IpAddress, std::string> member_by_subnet;
   bool dns_dirty = false;    // the zone is rebuilt by the ticker
   bool state_dirty = false;  // node.json is saved by the ticker
   MonoTime next_full_sync{};
@@ -215,6 +223,7 @@ struct Daemon::Impl {
   bool control_reachable = true;
   size_t probe_cursor = 0;  // guarded by mu
   MonoTime next_state_save{};
+  MonoTime next_dns_rebuild{};
   std::mutex snapshot_mu;  // guards the two below
   std::optional<HttpResponse> snapshot_cache;
   MonoTime snapshot_cache_built{};

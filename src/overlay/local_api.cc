@@ -39,6 +39,12 @@ bool ParseU64(const std::string& text, uint64_t& out) {
 
 }  // namespace
 
+Result<bool> Daemon::Impl::IsControlNode() {
+  std::lock_guard lock(mu);
+  if (!state) return MakeError(ENOTCONN, "this node is not in an overlay");
+  return state->role == NodeState::Role::kControl;
+}
+
 HttpResponse Daemon::Impl::EventsAnswer(uint64_t since) {
   nlohmann::json list = nlohmann::json::array();
   for (const Event& e : events.Since(since)) list.push_back(EventToJson(e));
@@ -84,16 +90,12 @@ void Daemon::Impl::HandleDnsRegister(const HttpRequest& request,
     responder->Respond(ErrorResponse(record.error()));
     return;
   }
-  bool control = false;
-  {
-    std::lock_guard lock(mu);
-    if (!state) {
-      responder->Respond(ErrorResponse(MakeError(ENOTCONN, "this node is not in an overlay")));
-      return;
-    }
-    control = state->role == NodeState::Role::kControl;
+  auto control = IsControlNode();
+  if (!control.ok()) {
+    responder->Respond(ErrorResponse(control.error()));
+    return;
   }
-  if (control) {
+  if (*control) {
     auto stored = RegisterNameOnControl(*record, nullptr);
     responder->Respond(stored.ok() ? JsonResponse(ToJson(*stored)) : ErrorResponse(stored.error()));
     return;
@@ -106,16 +108,12 @@ void Daemon::Impl::HandleDnsRegister(const HttpRequest& request,
 
 void Daemon::Impl::HandleDnsUnregister(const std::string& name,
                                        std::shared_ptr<HttpResponder> responder) {
-  bool control = false;
-  {
-    std::lock_guard lock(mu);
-    if (!state) {
-      responder->Respond(ErrorResponse(MakeError(ENOTCONN, "this node is not in an overlay")));
-      return;
-    }
-    control = state->role == NodeState::Role::kControl;
+  auto control = IsControlNode();
+  if (!control.ok()) {
+    responder->Respond(ErrorResponse(control.error()));
+    return;
   }
-  if (control) {
+  if (*control) {
     auto removed = UnregisterNameOnControl(name);
     responder->Respond(removed.ok() ? JsonResponse({{"removed", name}})
                                     : ErrorResponse(removed.error()));

@@ -158,7 +158,7 @@ lib_cleanup() {
   local rc=$? ns pid ifname
   set +e
   trap - EXIT INT TERM
-  ((rc == 0 || rc == 77)) || dump_state
+  ((rc == 0 || rc == 77 || ${STATE_DUMPED:-0} == 1)) || dump_state
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
   # Anything left inside our namespaces was started by this test (daemons that
   # wg-quick spawned, iperf3 servers): end it by pid.

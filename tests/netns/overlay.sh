@@ -19,6 +19,7 @@ overlay_init_env
 
 step "control node and three joins"
 node_add c; node_add a; node_add b; node_add g
+zo_start c --metrics-listen 127.0.0.1:9586
 overlay_control c ctl
 overlay_join c a alpha
 overlay_join c b beta
@@ -89,6 +90,14 @@ done
 jq -e '.peers[] | select(.name == "beta") | .endpoint and .health and .last_handshake and (.rx_bytes > 0)' <<<"$st" >/dev/null ||
   fail "status --json: beta's peer entry lacks endpoint/health/last_handshake/counters: $(jq -c '.peers' <<<"$st")"
 zo a peers
+
+step "metrics"
+metrics=$(nx "${ZO_NS[c]}" curl -sf http://127.0.0.1:9586/metrics) || fail "no metrics on 127.0.0.1:9586"
+grep -q '^zlayer_overlay_members 4$' <<<"$metrics" || fail "metrics: expected zlayer_overlay_members 4 in: $(head -c 600 <<<"$metrics")"
+grep -q '^zlayer_overlay_peer_rx_bytes_total{peer="alpha"} [0-9]' <<<"$metrics" || fail "metrics: no rx counter for alpha"
+grep -q '^# TYPE zlayer_overlay_peer_health gauge' <<<"$metrics" || fail "metrics: no peer health gauge"
+api=$(nx "${ZO_NS[c]}" curl -sf --unix-socket "$TMP/c/control.sock" http://x/v1/status) || fail "curl --unix-socket on the local API failed"
+expect_eq "local API through curl" ctl "$(jq -r .name <<<"$api")"
 
 step "leave and node remove propagate"
 timeout 20 ip netns exec "${ZO_NS[a]}" "$ZO" --state-dir "$TMP/a" events >"$TMP/events-a.jsonl" 2>&1 &

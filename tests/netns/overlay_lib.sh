@@ -29,7 +29,16 @@ overlay_init_env() {
 }
 
 overlay_cleanup() {
-  local rc=$? d
+  local rc=$? d tag
+  set +e
+  ((rc == 0 || rc == 77)) || dump_state
+  STATE_DUMPED=1
+  # The daemons first, so their UAPI sockets can be removed for certain.
+  for tag in "${!ZO_PID[@]}"; do kill -TERM "${ZO_PID[$tag]}" 2>/dev/null; done
+  for tag in "${!ZO_PID[@]}"; do
+    wait_until 5 eval "! alive ${ZO_PID[$tag]}" || kill -KILL "${ZO_PID[$tag]}" 2>/dev/null
+    rm -f "$WG_RUN_DIR/$(ifname "$tag").sock"
+  done
   for d in "${ETC_NETNS[@]}"; do rm -rf "$d"; done
   (exit $rc)
   lib_cleanup
@@ -91,9 +100,9 @@ use_overlay_dns() {
     >"/etc/netns/${ZO_NS[$1]}/resolv.conf"
 }
 
-# overlay_control TAG NAME — starts TAG and makes it the control node.
+# overlay_control TAG NAME — starts TAG (unless running) and makes it the control node.
 overlay_control() {
-  zo_start "$1"
+  [[ -n "${ZO_PID[$1]:-}" ]] && alive "${ZO_PID[$1]}" || zo_start "$1"
   zo "$1" init --cidr 10.200.0.0/16 --cidr6 fd42:0:0::/48 --name "$2" \
     --endpoint "10.241.0.${ZO_K[$1]}:51820" >/dev/null || fail "init on $1 failed"
 }

@@ -48,6 +48,28 @@ expect_eq "alpha's address after restart" "$addr_a" "$(node_addr a)"
 expect_eq "alpha's key after restart" "$key_a" "$(zo a status --json | jq -r .public_key)"
 ping_ok "${ZO_NS[a]}" "$(node_addr b)"
 
+step "an endpoint change reaches every node within 2 s"
+ip -n "${ZO_NS[b]}" addr add 10.241.0.33/24 dev veth0
+zo_stop b
+zo_start b --endpoint 10.241.0.33:51820
+published() { zo "$1" peers --json | jq -r --arg n "$2" '.[] | select(.name == $n) | .published_endpoint'; }
+wait_until 2 eval "[[ \"\$(published a beta)\" == 10.241.0.33:51820 ]]" ||
+  fail "alpha sees beta's endpoint as '$(published a beta)' 2 s after beta published 10.241.0.33:51820"
+ping_ok "${ZO_NS[a]}" "$(node_addr b)"
+
+step "a damaged state is refused, never replaced"
+zo_stop a
+cp "$TMP/a/node.json" "$TMP/node.json.good"
+head -c 100 "$TMP/node.json.good" >"$TMP/a/node.json"
+out=$(timeout 10 ip netns exec "${ZO_NS[a]}" "$ZO" --state-dir "$TMP/a" daemon --interface "$(ifname a)" 2>&1) &&
+  fail "the daemon started on a half-written node.json"
+[[ "$out" == *"node.json"* && "$out" == *"refusing to start"* ]] ||
+  fail "damaged node.json: expected a refusal naming the file, saw: $out"
+expect_eq "node.json left as it was" 100 "$(stat -c %s "$TMP/a/node.json")"
+cp "$TMP/node.json.good" "$TMP/a/node.json"
+zo_start a
+ping_ok "${ZO_NS[a]}" "$(node_addr b)"
+
 step "the control node goes down: tunnels keep working, joins fail clearly, nodes catch up"
 zo_stop c
 ping_ok "${ZO_NS[a]}" "$(node_addr b)"
