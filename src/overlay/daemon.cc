@@ -459,6 +459,7 @@ Result<void> Daemon::Impl::ApplyPeerDeltaLocked(const std::vector<DesiredPeer>& 
 void Daemon::Impl::RebuildDnsLocked() {
   dns_dirty = false;
   if (!state) return;
+  const MonoTime t0 = clock.Read().mono;
   DnsZoneData zone;
   zone.zone = state->params.dns_zone;
   zone.members = state->members;
@@ -468,6 +469,7 @@ void Daemon::Impl::RebuildDnsLocked() {
   zone.ns_addresses = MemberAddresses(state->self);
   zone.serial = static_cast<uint32_t>(std::max<uint64_t>(state->revision, 1));
   dns_zone.Replace(std::move(zone));
+  last_dns_rebuild_cost = clock.Read().mono - t0;
 }
 
 bool Daemon::Impl::AdoptMembershipLocked(bool reindex) {
@@ -479,7 +481,13 @@ bool Daemon::Impl::AdoptMembershipLocked(bool reindex) {
   }
   state->self = *self;
   state_dirty = true;
-  dns_dirty = true;
+  // A small zone follows at once (names and membership agree at every
+  // moment); a large one is rebuilt by the ticker, a few times a second.
+  if (last_dns_rebuild_cost < std::chrono::milliseconds(2)) {
+    RebuildDnsLocked();
+  } else {
+    dns_dirty = true;
+  }
   return true;
 }
 
@@ -627,9 +635,8 @@ void Daemon::Impl::TickerLoop() {
       }
       if (dns_dirty && tick >= next_dns_rebuild) {
         // A large zone is rebuilt less often: at most a fifth of the time.
-        const MonoTime t0 = clock.Read().mono;
         RebuildDnsLocked();
-        next_dns_rebuild = tick + 4 * (clock.Read().mono - t0);
+        next_dns_rebuild = tick + 4 * last_dns_rebuild_cost;
       }
       if (state_dirty && tick >= next_state_save) {
         next_state_save = tick + kStateSavePeriod;

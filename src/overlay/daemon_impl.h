@@ -224,6 +224,7 @@ struct Daemon::Impl {
   size_t probe_cursor = 0;  // guarded by mu
   MonoTime next_state_save{};
   MonoTime next_dns_rebuild{};
+  Duration last_dns_rebuild_cost{};
   std::mutex snapshot_mu;  // guards the two below
   std::optional<HttpResponse> snapshot_cache;
   MonoTime snapshot_cache_built{};

@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <functional>
@@ -76,6 +77,7 @@ struct HttpClient::Impl {
   CURL* curl = nullptr;
   curl_slist* body_headers = nullptr;
   std::function<bool()> cancelled;
+  std::chrono::milliseconds connect_timeout{0};
 
   ~Impl() {
     if (curl != nullptr) curl_easy_cleanup(curl);
@@ -100,6 +102,10 @@ HttpClient::HttpClient(HttpTarget target) : impl_(std::make_unique<Impl>()) {
 }
 
 HttpClient::~HttpClient() = default;
+
+void HttpClient::SetConnectTimeout(std::chrono::milliseconds timeout) {
+  impl_->connect_timeout = timeout;
+}
 
 void HttpClient::SetCancel(std::function<bool()> cancelled) {
   impl_->cancelled = std::move(cancelled);
@@ -153,8 +159,11 @@ Result<HttpResponse> HttpClient::Request(std::string_view method,
   curl_easy_setopt(curl, CURLOPT_TCP_KEEPIDLE, 3L);
   curl_easy_setopt(curl, CURLOPT_TCP_KEEPINTVL, 2L);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
+  const auto connect_timeout = impl.connect_timeout.count() > 0
+                                   ? std::min(impl.connect_timeout, timeout)
+                                   : timeout;
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(timeout.count()));
+                   static_cast<long>(connect_timeout.count()));
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &WriteBody);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, detail);

@@ -45,6 +45,9 @@ class HttpClient {
   // second once `cancelled` returns true (it is polled on the calling
   // thread). For long polls that must end when their owner stops.
   void SetCancel(std::function<bool()> cancelled);
+  // Caps the time to connect (default: the call's timeout), so a long poll
+  // to a peer that is down is retried soon after it comes back.
+  void SetConnectTimeout(std::chrono::milliseconds timeout);
 
   Result<HttpResponse> Get(std::string_view path_and_query,
                            std::chrono::milliseconds timeout) {

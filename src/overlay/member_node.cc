@@ -19,6 +19,8 @@ namespace {
 constexpr int kWatchSeconds = 25;
 constexpr auto kWatchHttpTimeout = std::chrono::seconds(kWatchSeconds + 10);
 constexpr auto kControlCallTimeout = std::chrono::seconds(10);
+// A watch retries its connection this often while the control node is down.
+constexpr auto kWatchConnectTimeout = std::chrono::seconds(2);
 
 // An Error from an HTTP error answer of the control node.
 Error ErrorFromResponse(const HttpResponse& response, const std::string& what) {
@@ -332,6 +334,7 @@ void Daemon::Impl::WatchLoop(uint64_t generation) {
   }
   HttpClient client(target);
   client.SetCancel([this, generation] { return WatchCancelled(generation) || watch_abort.load(); });
+  client.SetConnectTimeout(kWatchConnectTimeout);
   auto pause = [&](std::chrono::milliseconds d) {
     std::unique_lock lock(mu);
     cv.wait_for(lock, d, [&] { return WatchCancelled(generation); });
@@ -397,7 +400,7 @@ void Daemon::Impl::WatchLoop(uint64_t generation) {
       }
     }
     pause(backoff);
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(4000));
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
   }
 }
 
