@@ -208,7 +208,7 @@ void Daemon::Impl::Stop(bool loop_running) {
     std::lock_guard lock(mu);
     if (peer_api) peer_api->Stop();
     if (enrol_api) enrol_api->Stop();
-    if (dns_server) dns_server->Stop();
+    for (auto& dns : dns_servers) dns->Stop();
     if (probe_responder) probe_responder->Stop();
   }
   if (loop_running && device) {
@@ -252,13 +252,17 @@ Result<void> Daemon::Impl::ActivateLocked() {
   IndexMembersLocked();
   if (auto up = SetOverlayAddresses(true); !up.ok()) return up.error().Wrap("overlay address");
   const IpAddress self_address = NodeAddress(s.self.subnet4);
-  if (!dns_server) {
-    auto dns = DnsServer::Start(Endpoint(self_address, s.params.dns_port), dns_zone);
-    if (!dns.ok()) {
-      return dns.error().Wrap(fmt::format("DNS server on {}:{}", self_address.ToString(),
-                                          s.params.dns_port));
+  // DNS on every overlay address of the node (IPv4, and IPv6 when the
+  // overlay has an IPv6 range).
+  if (dns_servers.empty()) {
+    for (const IpAddress& address : MemberAddresses(s.self)) {
+      auto dns = DnsServer::Start(Endpoint(address, s.params.dns_port), dns_zone);
+      if (!dns.ok()) {
+        return dns.error().Wrap(fmt::format("DNS server on {}",
+                                            Endpoint(address, s.params.dns_port).ToString()));
+      }
+      dns_servers.push_back(std::move(*dns));
     }
-    dns_server = std::move(*dns);
   }
   if (!probe_responder) {
     auto probes = ProbeResponder::Start(Endpoint(self_address, s.params.probe_port));
@@ -293,10 +297,8 @@ void Daemon::Impl::DeactivateLocked(const std::string& why) {
       api->reset();
     }
   }
-  if (dns_server) {
-    dns_server->Stop();
-    dns_server.reset();
-  }
+  for (auto& dns : dns_servers) dns->Stop();
+  dns_servers.clear();
   if (probe_responder) {
     probe_responder->Stop();
     probe_responder.reset();

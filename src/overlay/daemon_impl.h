@@ -198,7 +198,7 @@ struct Daemon::Impl {
   std::unique_ptr<Store> store;           // control node
   std::unique_ptr<HttpServer> peer_api;   // control node, on its overlay address
   std::unique_ptr<HttpServer> enrol_api;  // control node, on EnrolmentControlAddress
-  std::unique_ptr<DnsServer> dns_server;
+  std::vector<std::unique_ptr<DnsServer>> dns_servers;
   std::unique_ptr<ProbeResponder> probe_responder;
   AppliedEndpoints applied_endpoints;
   std::map<crypto::PublicKey, DesiredPeer> configured;  // what the device was given

@@ -63,6 +63,8 @@ aaaa_b=$(dig_short a beta.$ZONE AAAA)
 [[ "$aaaa_b" == fd42:* ]] || fail "AAAA beta: expected an fd42: address, saw '$aaaa_b'"
 expect_eq "PTR of beta" "beta.$ZONE." "$(dig_short a -x "$addr_b")"
 expect_eq "A over TCP" "$addr_g" "$(dig_short a +tcp gamma.$ZONE A)"
+addr6_a=$(zo a status --json | jq -r .address6)
+expect_eq "A over the IPv6 overlay address" "$addr_b" "$(nx "${ZO_NS[a]}" kdig @"$addr6_a" +short +timeout=2 beta.$ZONE A)"
 expect_eq "NXDOMAIN" NXDOMAIN "$(dig_rcode a nosuchnode.$ZONE A)"
 zo b dns register web "$addr_b" >/dev/null || fail "dns register web"
 zo b dns register _http._tcp.web beta:8080 >/dev/null || fail "dns register _http._tcp.web"
