@@ -288,7 +288,7 @@ Result<void> Daemon::Impl::ActivateLocked() {
   return applied;
 }
 
-void Daemon::Impl::DeactivateLocked(const std::string& why) {
+void Daemon::Impl::DeactivateLocked(const std::string& why, bool voluntary) {
   if (!state) return;
   const std::string name = state->self.name;
   for (auto* api : {&peer_api, &enrol_api}) {
@@ -324,7 +324,8 @@ void Daemon::Impl::DeactivateLocked(const std::string& why) {
     LogError("leaving: " + removed.error().message());
   }
   events.Append("left", {{"name", name}, {"reason", why}});
-  LogError("node " + name + " is no longer in an overlay: " + why);
+  Log(voluntary ? LogLevel::kVerbose : LogLevel::kError,
+      "node " + name + " is no longer in an overlay: " + why);
 }
 
 const Member* Daemon::Impl::FindMemberLocked(const crypto::PublicKey& key) const {
@@ -702,10 +703,12 @@ void Daemon::Impl::HealthRound() {
     const Health before = info->second.health.state();
     const bool changed = info->second.health.Observe(obs, now);
     const Member* m = FindMemberLocked(keys[i]);
+    // Probes tell a member early that its control node is gone; the watch
+    // itself is left alone (TCP keepalive ends it if the node really died),
+    // so probes that fail for another reason never stall the membership.
     if (m != nullptr && m->control && state->role == NodeState::Role::kMember &&
-        info->second.health.consecutive_failed_probes() >= 2 && control_reachable) {
+        info->second.health.consecutive_failed_probes() >= 2) {
       SetControlReachableLocked(false, "it does not answer health probes");
-      watch_abort = true;
     }
     if (changed) {
       events.Append("peer-health", {{"name", m != nullptr ? m->name : keys[i].ToBase64()},

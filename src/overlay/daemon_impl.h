@@ -92,7 +92,8 @@ struct Daemon::Impl {
   Result<void> ActivateLocked();
   // Takes the node out of its overlay (leave, removal): servers stopped,
   // peers and addresses removed, node.json deleted.
-  void DeactivateLocked(const std::string& why);
+  // `voluntary` (leave): logged as information, not as an error.
+  void DeactivateLocked(const std::string& why, bool voluntary = false);
   // Makes the device's peers match the membership (+ pending tokens and
   // departing members and token peers on the control node), refreshes the DNS zone and the health map.
   Result<void> ApplyMembershipLocked();
@@ -234,9 +235,6 @@ struct Daemon::Impl {
   std::atomic<uint64_t> watch_generation{0};
   std::vector<std::thread> watch_threads;  // guarded by mu
   bool joining = false;                    // guarded by mu
-  // Set by the health round when the control node stops answering probes:
-  // the watch's call in flight is abandoned (it would wait out its timeout).
-  std::atomic<bool> watch_abort{false};
   std::thread ticker;
   // Slow local requests (join, leave, forwarded names) run on threads of
   // their own so the local API stays responsive; joined at Stop.

@@ -587,13 +587,14 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(UniqueFd listen_fd,
   // once it started.
   impl->daemon = MHD_start_daemon(
       flags, 0, nullptr, nullptr, &Impl::AccessThunk, raw,
+      // The logger first, so MHD logs nothing of its own on the way.
+      MHD_OPTION_EXTERNAL_LOGGER, &Impl::LogThunk, raw,
       MHD_OPTION_LISTEN_SOCKET, listen_fd.get(),
       MHD_OPTION_CONNECTION_LIMIT, options.max_connections,
       MHD_OPTION_CONNECTION_TIMEOUT,
       static_cast<unsigned>(options.idle_timeout.count()),
       MHD_OPTION_NOTIFY_COMPLETED, &Impl::CompletedThunk, raw,
       MHD_OPTION_NOTIFY_CONNECTION, &Impl::ConnectionThunk, raw,
-      MHD_OPTION_EXTERNAL_LOGGER, &Impl::LogThunk, raw,
       MHD_OPTION_UNESCAPE_CALLBACK, &Impl::KeepEscapesThunk, raw,
       MHD_OPTION_END);
   if (impl->daemon == nullptr) {

@@ -164,13 +164,15 @@ Result<nlohmann::json> Daemon::Impl::DoJoin(const JoinToken& token, const std::s
     rollback();
     return r.error().Wrap("configure the tunnel to the control node");
   }
-  if (auto r = net::AddAddress(*index, enrolment, 64); !r.ok()) {
-    rollback();
-    return r.error().Wrap("the enrolment address (IPv6 must be enabled)");
-  }
+  // The link first: an IPv6 address added to a down link is not yet
+  // usable when it comes up, and the control node's first SYN-ACK is lost.
   if (auto r = net::SetLinkUp(*index, true); !r.ok()) {
     rollback();
     return r.error();
+  }
+  if (auto r = net::AddAddress(*index, enrolment, 64); !r.ok()) {
+    rollback();
+    return r.error().Wrap("the enrolment address (IPv6 must be enabled)");
   }
 
   // Enrol through the tunnel: our own public key never crosses the underlay
@@ -268,7 +270,8 @@ Result<nlohmann::json> Daemon::Impl::Leave(bool force) {
                              "locally; then run `node remove " + name + "` on the control node)");
   }
   std::lock_guard lock(mu);
-  DeactivateLocked(told.ok() ? "left the overlay" : "left the overlay locally (--force)");
+  DeactivateLocked(told.ok() ? "left the overlay" : "left the overlay locally (--force)",
+                   /*voluntary=*/true);
   return nlohmann::json{{"left", name}, {"control_node_told", told.ok()}};
 }
 
@@ -333,7 +336,7 @@ void Daemon::Impl::WatchLoop(uint64_t generation) {
     if (options.endpoint && state->self.endpoint != options.endpoint) publish = options.endpoint;
   }
   HttpClient client(target);
-  client.SetCancel([this, generation] { return WatchCancelled(generation) || watch_abort.load(); });
+  client.SetCancel([this, generation] { return WatchCancelled(generation); });
   client.SetConnectTimeout(kWatchConnectTimeout);
   auto pause = [&](std::chrono::milliseconds d) {
     std::unique_lock lock(mu);
@@ -356,7 +359,6 @@ void Daemon::Impl::WatchLoop(uint64_t generation) {
       if (!state) return;
       since = state->revision;
     }
-    watch_abort = false;
     auto response = client.Get(fmt::format("/v1/watch?since={}&timeout={}", since, kWatchSeconds),
                                kWatchHttpTimeout);
     if (WatchCancelled(generation)) return;
