@@ -49,71 +49,31 @@
 #   NODES (50, 2…200), JOIN_PARALLEL (0 = all at once), CHANGES (20),
 #   LEAVES (5), IDLE_SECONDS (10), POLL_INTERVAL (0.25), MESH_TIMEOUT (180),
 #   BENCH_TIMEOUT (900, the whole measurement), DAEMON_LOG_LEVEL (error;
-#   verbose to debug), BENCH_JSON.
+#   verbose to debug), KEEP_LOGS (an existing directory: the daemon logs are
+#   copied there at exit), LOG_SUMMARY_LINES (15), BENCH_JSON.
 # shellcheck disable=SC2154 # NS_<tag> are assigned by netns_new (lib.sh)
-. "$(dirname "$0")/../tests/netns/lib.sh"
-. "$(dirname "$0")/../tests/netns/overlay_lib.sh"
-lib_init jq
+. "$(dirname "$0")/overlay_bench_lib.sh"
 
 NODES=${NODES:-50}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-900}
 [[ "$NODES" =~ ^[0-9]+$ ]] && ((NODES >= 2 && NODES <= 200)) || fail "NODES: 2…200 expected, saw '$NODES'"
-overlay_init_env
-# overlay_lib's overlay_cleanup runs `(exit $rc)` under set -e, which ends the
-# trap before lib_cleanup when rc != 0 (daemons and namespaces would be left
-# behind on failure): our own trap, errexit off first.
-bench_cleanup() {
-  local rc=$? d
-  set +e
-  for d in "${ETC_NETNS[@]}"; do rm -rf "$d"; done
-  (exit "$rc")
-  lib_cleanup
-}
-trap bench_cleanup EXIT
+overlay_bench_init jq
 
 step "$NODES nodes + control: namespaces on one bridge"
-t_ns=$(date +%s.%N)
+t_ns=$(now)
 node_add c
 for ((i = 1; i <= NODES; i++)); do node_add "n$i"; done
-# All namespaces share the kernel's one IPv4 neighbour table, whose entries
-# are capped host-wide (net.ipv4.neigh.default.gc_thresh3, 1024 by default):
-# NODES+1 hosts that all talk to each other need (NODES+1)·NODES ARP entries
-# (2550 at 50), and past the cap new entries fail, so sends fail with ENOBUFS
-# (dmesg: "neighbor table overflow"). Permanent entries are exempt from the
-# cap: every node gets one for each other node's underlay address, as if ARP
-# had settled. This changes nothing outside our namespaces.
-static_neighbours() {
-  local tag other mac
-  declare -A macs=()
-  for tag in "$@"; do
-    mac=$(ip -n "${ZO_NS[$tag]}" -br link show veth0 | awk '{ print $3 }')
-    [[ "$mac" =~ ^[0-9a-f:]{17}$ ]] || fail "$tag: no MAC address on veth0 (saw '$mac')"
-    macs[$tag]=$mac
-  done
-  for tag in "$@"; do
-    for other in "$@"; do
-      [[ $other == "$tag" ]] && continue
-      printf 'neigh replace 10.241.0.%s lladdr %s dev veth0 nud permanent\n' "${ZO_K[$other]}" "${macs[$other]}"
-    done | ip -n "${ZO_NS[$tag]}" -batch - || fail "$tag: could not add the static neighbour entries"
-  done
-}
 static_neighbours c $(seq -f 'n%g' 1 "$NODES")
-log "namespaces ready in $(awk -v a="$t_ns" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
+log "namespaces ready in $(since "$t_ns") s"
 
 step "starting $((NODES + 1)) daemons"
 : >"$TMP/nodes.tsv"
 for tag in c $(seq -f 'n%g' 1 "$NODES"); do
-  mkdir -p "$TMP/$tag"
-  ip netns exec "${ZO_NS[$tag]}" env LOG_LEVEL="${DAEMON_LOG_LEVEL:-error}" "$ZO" --state-dir "$TMP/$tag" daemon \
-    --interface "$(ifname "$tag")" --listen-port 51820 </dev/null >>"$TMP/$tag.log" 2>&1 &
-  pid=$!
-  PIDS+=("$pid")
-  ZO_PID[$tag]=$pid
-  WG_IFS+=("$(ifname "$tag")")
+  zo_daemon "$tag" "$(ifname "$tag")"
   role=member
   [[ $tag == c ]] && role=control
   printf '%s %s %s %s %s %s\n' "$tag" "$role" "$TMP/$tag/control.sock" \
-    "$WG_RUN_DIR/$(ifname "$tag").sock" "$pid" "10.241.0.${ZO_K[$tag]}" >>"$TMP/nodes.tsv"
+    "$WG_RUN_DIR/$(ifname "$tag").sock" "${ZO_PID[$tag]}" "10.241.0.${ZO_K[$tag]}" >>"$TMP/nodes.tsv"
 done
 
 step "measuring (bench/overlay_mesh.py)"
@@ -124,7 +84,7 @@ for tag in "${!ZO_PID[@]}"; do
 done
 # Daemon log lines other than the start banner, grouped (digits masked): a
 # daemon that logs trouble during a benchmark is a finding.
-cat "$TMP"/*.log | grep -v ' running on ' | sed -E 's/[0-9]+/N/g' | sort | uniq -c | sort -rn >"$TMP/log-summary"
+cat "$TMP"/*.log | grep -v ' running on ' | sed -E 's/peer\([^)]*\)/peer(K)/g; s/[0-9]+/N/g' | sort | uniq -c | sort -rn >"$TMP/log-summary"
 errors=$(awk '{ s += $1 } END { print s + 0 }' "$TMP/log-summary")
 
 "$PYTHON" - "$TMP/result.json" "$errors" <<'PY'
@@ -163,7 +123,7 @@ print("| daemon log lines (beyond the start banner), all daemons | %s |" % sys.a
 PY
 if [[ -s "$TMP/log-summary" ]]; then
   echo; log "daemon log lines, grouped (count, text with digits as N):"
-  head -n 15 "$TMP/log-summary"
+  head -n "${LOG_SUMMARY_LINES:-15}" "$TMP/log-summary"
 fi
 echo
 jq -c 'del(.changes.samples)' "$TMP/result.json"
