@@ -131,6 +131,17 @@ def proc_fields(pid):
     return ticks, rss, hwm
 
 
+def syn_retransmits(pid):
+    """TCPSynRetrans of the network namespace `pid` lives in."""
+    with open("/proc/%d/net/netstat" % pid) as f:
+        lines = f.read().splitlines()
+    for names, values in zip(lines[::2], lines[1::2]):
+        if names.startswith("TcpExt:"):
+            d = dict(zip(names.split()[1:], values.split()[1:]))
+            return int(d.get("TCPSynRetrans", 0))
+    return 0
+
+
 def pct(values, p):
     """Nearest-rank percentile (p in 0..100) of a non-empty list."""
     v = sorted(values)
@@ -189,8 +200,10 @@ def wait_ready(nodes, timeout=60.0):
 
 # ------------------------------------------------------------- mesh phase --
 
-def mesh_levels(node, want_members, expected_keys_b64):
-    """Which of the levels hold on `node` now: (members, configured, handshakes, healthy)."""
+def mesh_levels(node, want_members, expected_keys_b64, handshaken):
+    """Which of the levels hold on `node` now: (members, configured, handshakes,
+    healthy). Adds the peers (hex keys) with a completed handshake to the set
+    `handshaken`."""
     try:
         status, st = api(node.sock, "GET", "/v1/status", timeout=10)
         peers = uapi_peers(node.uapi)
@@ -199,6 +212,7 @@ def mesh_levels(node, want_members, expected_keys_b64):
     if status != 200 or not st.get("in_overlay"):
         return (False, False, False, False)
     others = expected_keys_b64 - {st.get("public_key")}
+    handshaken.update(k for k, t in peers.items() if t > 0)
     members = st.get("members") == want_members
     configured = members and all(b64_to_hex(k) in peers for k in others)
     handshakes = configured and all(peers.get(b64_to_hex(k), 0) > 0 for k in others)
@@ -249,6 +263,7 @@ def mesh_phase(nodes, ctl, expected_keys):
         if status != 200:
             join_errors.append("%s: HTTP %d %s" % (n.tag, status, j.get("error", j)))
 
+    syn0 = {n.tag: syn_retransmits(n.pid) for n in members}
     ticks0 = sum(proc_fields(n.pid)[0] for n in nodes)
     ctl_ticks0 = proc_fields(ctl.pid)[0]
     t0 = time.monotonic()
@@ -258,6 +273,7 @@ def mesh_phase(nodes, ctl, expected_keys):
     # Poll every node for the four levels while the joins run; record when
     # each node first meets each level (seconds after t0).
     first = {n.tag: [None, None, None, None] for n in nodes}
+    pair_first = {}  # (node, peer key hex) -> first poll that saw a handshake
     deadline = t0 + MESH_TIMEOUT
     joins_done_at = None
     rounds = 0
@@ -273,8 +289,11 @@ def mesh_phase(nodes, ctl, expected_keys):
             f = first[n.tag]
             if f[3] is not None:
                 continue
-            lv = mesh_levels(n, n_total, expected_keys)
+            seen = set()
+            lv = mesh_levels(n, n_total, expected_keys, seen)
             now = time.monotonic() - t0
+            for k in seen:
+                pair_first.setdefault((n.tag, k), now)
             for i in range(4):
                 if lv[i] and f[i] is None:
                     f[i] = now
@@ -289,10 +308,16 @@ def mesh_phase(nodes, ctl, expected_keys):
         fail("%d of %d joins failed: %s" % (len(join_errors), len(members), "; ".join(join_errors[:5])))
     if joins_done_at is None:
         joins_done_at = round(time.monotonic() - t0, 3)
+    # Joins that needed a TCP SYN retransmission (1 s initial RTO) through
+    # the enrolment tunnel, and how long those joins took.
+    syn = {n.tag: syn_retransmits(n.pid) - syn0[n.tag] for n in members}
+    slow = sorted(round(join_times[t], 2) for t, v in syn.items() if v > 0)
     ticks1 = sum(proc_fields(n.pid)[0] for n in nodes)
     ctl_ticks1 = proc_fields(ctl.pid)[0]
     names = ["members", "configured", "handshakes", "healthy"]
     result = {"tokens_s": round(token_s, 3), "joins_returned_s": joins_done_at,
+              "joins_with_syn_retransmit": len(slow), "their_join_call_s": slow[:10],
+              "join_call_s_without": summary([join_times[t] for t, v in syn.items() if v == 0]),
               "join_call_s": summary(list(join_times.values())), "poll_rounds": rounds}
     for i, name in enumerate(names):
         vals = [first[n.tag][i] for n in nodes]
@@ -305,6 +330,16 @@ def mesh_phase(nodes, ctl, expected_keys):
             log("diagnosis %s: %s" % (n.tag, diagnose(n)))
         fail("no full mesh within %.0f s: %s" % (MESH_TIMEOUT, json.dumps(
             {k: v for k, v in result.items() if k.startswith("missing")})[:800]))
+    # When each directed pair (node, member peer) was first seen with a
+    # handshake: the retry pattern of the handshakes shows in the histogram.
+    member_hex = {b64_to_hex(k) for k in expected_keys}
+    pair_times = [t for (tag, k), t in pair_first.items() if k in member_hex]
+    result["pair_handshake_s"] = summary(pair_times)
+    if pair_times:
+        hist = {}
+        for t in pair_times:
+            hist[int(t)] = hist.get(int(t), 0) + 1
+        result["pair_handshake_histogram_1s"] = {str(k): hist[k] for k in sorted(hist)}
     result["cpu_s_all_daemons"] = round((ticks1 - ticks0) / CLK_TCK, 2)
     result["cpu_s_control"] = round((ctl_ticks1 - ctl_ticks0) / CLK_TCK, 2)
     return result

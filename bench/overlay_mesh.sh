@@ -14,6 +14,9 @@
 # dir; all of it (and every process started) is removed on exit, also on
 # failure or Ctrl-C (tests/netns/lib.sh's trap). The only traffic is inside
 # these namespaces; the driver talks to the daemons through their unix sockets.
+# Every node has permanent ARP entries for the others (static_neighbours in
+# overlay_bench_lib.sh): all namespaces share one kernel neighbour table
+# capped at 1024 entries, which 51 meshed hosts overflow (2550 entries).
 #
 # What happens (bench/overlay_mesh.py drives the daemons through their local
 # APIs, the calls the CLI makes):
@@ -29,7 +32,11 @@
 #                    through the tunnel: the data path works both ways)
 #      FULL MESH = "handshakes" on every node: every member knows every other,
 #      has it configured as a direct peer, and has shaken hands with it. The
-#      time reported is from t0 to the last node reaching the level.
+#      time reported is from t0 to the last node reaching the level. Also:
+#      when each (node, peer) pair was first seen with a handshake (p50/p99
+#      and a 1-s histogram: WireGuard's 5 s handshake retry shows in it), and
+#      how many joins needed a TCP SYN retransmission (TCPSynRetrans in the
+#      joiner's namespace) and how long those took.
 #   3. IDLE_SECONDS of idle: CPU per daemon (health probes, watches).
 #   4. propagation: every node's `events` stream is followed (long polls);
 #      CHANGES DNS changes on c (`dns register benchK ADDR`, then
@@ -97,10 +104,14 @@ print("|---|---:|")
 print("| %d tokens created on the control node | %s s |" % (r["nodes"], f(m["tokens_s"])))
 print("| all joins returned | %s s |" % f(m["joins_returned_s"]))
 print("| one join call, p50 / p99 | %s / %s s |" % (f(m["join_call_s"]["p50"]), f(m["join_call_s"]["p99"])))
+print("| joins with a TCP SYN retransmission (their durations) | %d (%s) |" % (m["joins_with_syn_retransmit"], ", ".join("%.2f s" % t for t in m["their_join_call_s"]) or "-"))
 print("| every node sees all members | %s s |" % f(m["all_members_s"]))
 print("| … and has all of them as WireGuard peers | %s s |" % f(m["all_configured_s"]))
 print("| **… and has a handshake with every peer (full mesh)** | **%s s** |" % f(m["all_handshakes_s"]))
 print("| … and sees every peer's health up | %s s |" % f(m["all_healthy_s"]))
+if m.get("pair_handshake_s"):
+    print("| first handshake of a (node, peer) pair, p50 / p99 | %s / %s s |" % (f(m["pair_handshake_s"]["p50"]), f(m["pair_handshake_s"]["p99"])))
+    print("| … pairs per second after t0 (histogram) | %s |" % " ".join("%s:%d" % kv for kv in m["pair_handshake_histogram_1s"].items()))
 print("| CPU of all daemons from the joins to the end of the mesh poll | %s s (control: %s s) |" % (f(m["cpu_s_all_daemons"]), f(m["cpu_s_control"])))
 for label, key in (("DNS name change", "names"), ("membership change (leave, rejoin)", "membership")):
     a = c.get(key)

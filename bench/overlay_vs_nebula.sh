@@ -22,9 +22,10 @@
 # time with fresh daemons and state:
 #   first ping  from starting the three daemons to the first echo reply a → b
 #               through the overlay:
-#                 zlayer: start 3 daemons, wait for their APIs, `init` on c,
-#                 2× `token create`, `join` on a and b (in parallel), ping
-#                 (the split is reported too);
+#                 zlayer: start 3 daemons; as soon as c's API answers
+#                 (`status`, polled every ~20 ms), `init` on c and 2×
+#                 `token create`; once a's and b's APIs answer, `join` on a
+#                 and b (in parallel); ping (the split is reported too);
 #                 nebula: start lighthouse + 2 nodes (certificates and
 #                 configs made beforehand, by nebula-cert: the offline
 #                 equivalent of init + tokens), ping.
@@ -108,6 +109,20 @@ i = max(1, min(len(t), int(len(t) * 0.99 + 0.999999)))
 print("%.3f %.3f %d" % (sum(t) / len(t), t[i - 1], len(t)))' <<<"$out"
 }
 
+# wait_api TAG… — until every TAG's daemon answers `status` (polled every
+# ~20 ms, ≤ 15 s).
+wait_api() {
+  local pending=("$@") still tag i
+  for ((i = 0; i < 750 && ${#pending[@]} > 0; i++)); do
+    still=()
+    for tag in "${pending[@]}"; do zo "$tag" status >/dev/null 2>&1 || still+=("$tag"); done
+    pending=("${still[@]}")
+    ((${#pending[@]} == 0)) || sleep 0.02
+    (($(date +%s) - ${first_ping_start:-0} < 15)) || break
+  done
+  ((${#pending[@]} == 0))
+}
+
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 # measure LABEL DST PID_C PID_A PID_B FIRST_PING_S — the traffic figures, one
@@ -134,16 +149,16 @@ zlayer_round() {
   local r=$1 t0 t_ready t_init t_joined first addr_b tag tok_a tok_b ja jb
   for tag in c a b; do rm -rf "${TMP:?}/$tag"; done
   t0=$(now)
+  first_ping_start=$(date +%s)
   for tag in c a b; do zo_daemon "$tag" "$(ifname "$tag$r")"; done
-  for tag in c a b; do
-    wait_until 15 zo "$tag" status || fail "zlayer $tag: daemon not answering: $(tail -3 "$TMP/$tag.log")"
-  done
+  wait_api c || fail "zlayer c: daemon not answering: $(tail -3 "$TMP/c.log")"
   t_ready=$(since "$t0")
   zo c init --cidr 10.200.0.0/16 --cidr6 fd42:0:0::/48 --name ctl --endpoint 10.241.0.1:51820 >/dev/null ||
     fail "zlayer: init failed"
   t_init=$(since "$t0")
   tok_a=$(zo c token create --ttl 10m 2>/dev/null | tail -n 1)
   tok_b=$(zo c token create --ttl 10m 2>/dev/null | tail -n 1)
+  wait_api a b || fail "zlayer a/b: daemons not answering: $(tail -3 "$TMP/a.log" "$TMP/b.log")"
   zo a join "$tok_a" --name node1 --endpoint 10.241.0.2:51820 >"$TMP/join-a.out" 2>&1 &
   ja=$!
   zo b join "$tok_b" --name node2 --endpoint 10.241.0.3:51820 >"$TMP/join-b.out" 2>&1 &
@@ -155,7 +170,7 @@ zlayer_round() {
   first_ping_start=$(date +%s)
   first_ping "${ZO_NS[a]}" "$addr_b" || fail "zlayer: no ping node1 → node2 ($addr_b) within 60 s"
   first=$(since "$t0")
-  log "zlayer round $r: daemons answering $t_ready s, init $t_init s, joined $t_joined s, first ping $first s"
+  log "zlayer round $r: control answering $t_ready s, init $t_init s, joined $t_joined s, first ping $first s"
   printf '%s %s %s %s %s\n' "$r" "$t_ready" "$t_init" "$t_joined" "$first" >>"$TMP/zlayer-split"
   measure zlayer-overlay "$addr_b" "${ZO_PID[c]}" "${ZO_PID[a]}" "${ZO_PID[b]}" "$first"
   for tag in c a b; do stop_pid "${ZO_PID[$tag]}"; done
@@ -262,7 +277,7 @@ a, b = "zlayer-overlay", "nebula"
 ratio = {c: round(med[a][c] / med[b][c], 3) if med[b][c] else None for c in cols}
 sp = [list(map(float, l.split()[1:])) for l in open(split) if l.strip()]
 split_med = {k: round(statistics.median(s[i] for s in sp), 3) for i, k in
-             enumerate(["daemons_answering_s", "init_done_s", "joins_done_s", "first_ping_s"])}
+             enumerate(["control_answering_s", "init_done_s", "joins_done_s", "first_ping_s"])}
 json.dump({"runs": int(runs), "duration_s": int(duration), "pings": int(pings), "ping_interval_s": float(interval),
            "nebula_version": nver, "nebula_mtu": int(mtu), "nebula_cert_s": float(cert_s),
            "median": med, "ratio": {"of": a, "to": b, **ratio}, "zlayer_first_ping_split": split_med,
@@ -285,8 +300,8 @@ for c, n, d in names:
         va, vb = va / 1024, vb / 1024
     print("| %s | %.*f | %.*f | %.2f |" % (n, d, va, d, vb, r[c]))
 z = s["zlayer_first_ping_split"]
-print("\nzlayer first ping, split (medians): daemons answering %.3f s, init done %.3f s, both joins done %.3f s, first ping %.3f s" % (
-    z["daemons_answering_s"], z["init_done_s"], z["joins_done_s"], z["first_ping_s"]))
+print("\nzlayer first ping, split (medians): control's API answering %.3f s, init done %.3f s, both joins done %.3f s, first ping %.3f s" % (
+    z["control_answering_s"], z["init_done_s"], z["joins_done_s"], z["first_ping_s"]))
 print("nebula-cert (CA + 3 host certificates, before the timed part): %.3f s" % s["nebula_cert_s"])
 PY
 echo
