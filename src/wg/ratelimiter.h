@@ -25,6 +25,15 @@
 
 namespace zl::wg {
 
+// How the limiters name a source: an IPv4 address (IPv4-mapped IPv6 ones
+// included), or the /64 of an IPv6 address.
+struct SourcePrefix {
+  uint64_t prefix = 0;  // IPv4 address, or the top 64 bits of an IPv6 one
+  bool v6 = false;
+  friend bool operator==(const SourcePrefix&, const SourcePrefix&) = default;
+};
+SourcePrefix SourcePrefixOf(const IpAddress& address);
+
 class RateLimiter {
  public:
   // per_second and burst are raised to at least 1. `hash_seed` keys the
@@ -41,11 +50,7 @@ class RateLimiter {
   size_t size() const { return buckets_.size(); }
 
  private:
-  struct Key {
-    uint64_t prefix = 0;  // IPv4 address, or the top 64 bits of an IPv6 one
-    bool v6 = false;
-    friend bool operator==(const Key&, const Key&) = default;
-  };
+  using Key = SourcePrefix;
   struct KeyHash {
     uint64_t seed;
     size_t operator()(const Key& k) const;
@@ -56,7 +61,6 @@ class RateLimiter {
     MonoTime last;
   };
 
-  static Key KeyOf(const IpAddress& address);
   void Refill(Bucket& bucket, MonoTime now) const;
   bool IsStale(const Bucket& bucket, MonoTime now) const;
   // Examines up to `budget` entries from the sweep cursor, removing stale ones.
