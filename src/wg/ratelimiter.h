@@ -12,6 +12,11 @@
 // examines a few entries in turn (more when the table is full), so the work
 // per call is bounded and a whole sweep is amortised over calls.
 //
+// The engine counts here only handshakes with a valid mac2, i.e. from sources
+// that proved they receive at their address, so only those can fill the
+// table (as in the kernel). Unauthenticated messages meet FloodShedder
+// (flood_shedder.h) instead, which has no table to fill.
+//
 // Time is a parameter: nothing here reads a clock.
 // Thread safety: single-threaded, owned by the engine.
 
