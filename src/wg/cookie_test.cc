@@ -118,6 +118,17 @@ TEST_F(CookieTest, CookieReplyFlowYieldsValidMac2) {
   EXPECT_EQ(checker_.Check(ByteSpan(retry), source_, t1), Verdict::kValidMac1);
 }
 
+TEST_F(CookieTest, ZeroMac2IsOnlyValidMac1WhileASecretIsFresh) {
+  auto first = NewInitiation();
+  generator_.AddMacs(MutableByteSpan(first), t0_);
+  CookieReply reply;
+  checker_.CreateCookieReply(ByteSpan(first), 1, source_, t0_, rng_, reply);
+  auto msg = NewInitiation();
+  generator_.AddMacs(MutableByteSpan(msg), t0_);  // no cookie: mac2 zero
+  ASSERT_TRUE(IsAllZero(Mac2Of(msg)));
+  EXPECT_EQ(checker_.Check(ByteSpan(msg), source_, t0_), Verdict::kValidMac1);
+}
+
 TEST_F(CookieTest, Mac2FromAnotherSourceIsOnlyValidMac1) {
   auto first = NewInitiation();
   generator_.AddMacs(MutableByteSpan(first), t0_);

@@ -66,9 +66,13 @@ Engine::Impl::Impl(EngineOptions opts, crypto::Rng& r)
       jitter(r.NextU64()),
       rate_limiter(opts.initiations_per_second_per_source,
                    opts.initiation_burst_per_source, 65536, r.NextU64()),
-      flood_limiter(opts.handshakes_per_second_per_source_under_load,
-                    opts.handshake_burst_per_source_under_load, 65536,
-                    r.NextU64()),
+      flood_shedder(opts.handshakes_per_second_per_source_under_load,
+                    opts.handshake_burst_per_source_under_load,
+                    [&r] {
+                      crypto::SipHashKey key;
+                      r.Fill(MutableByteSpan(key));
+                      return key;
+                    }()),
       scratch(kMaxIpPacketSize + kMaxTransportOverhead) {}
 
 Peer* Engine::Impl::FindPeer(PeerId id) const {

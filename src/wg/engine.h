@@ -162,11 +162,12 @@ struct EngineOptions {
   // Initiations accepted per source address per second (then kRateLimited).
   uint32_t initiations_per_second_per_source = 20;
   uint32_t initiation_burst_per_source = 5;
-  // Under load, handshake messages per second per source address (IPv6: per
-  // /64) that may cost any cryptography at all (mac1/mac2 checks, cookie
-  // replies); the rest are dropped first thing. Keeps a flood from one source
-  // from eating the thread that also carries the data path. See
-  // docs/ARCHITECTURE.md ("Shedding a handshake flood").
+  // Under load, handshake messages per second that the sources of one bucket
+  // of the FloodShedder (a source: an IPv4 address or an IPv6 /64; a bucket:
+  // chosen by a keyed hash) may have reach any cryptography (mac1/mac2
+  // checks, cookie replies); the rest are dropped first thing. Keeps a flood
+  // from a few sources from eating the thread that also carries the data
+  // path. See docs/ARCHITECTURE.md ("Shedding a handshake flood").
   uint32_t handshakes_per_second_per_source_under_load = 50;
   uint32_t handshake_burst_per_source_under_load = 10;
   // Prefixes the allowed-IPs table may hold (then ENOSPC).

@@ -19,6 +19,7 @@
 #include "wg/allowed_ips.h"
 #include "wg/cookie.h"
 #include "wg/engine.h"
+#include "wg/flood_shedder.h"
 #include "wg/index_table.h"
 #include "wg/noise.h"
 #include "wg/peer.h"
@@ -109,8 +110,8 @@ struct Engine::Impl {
 
   std::optional<LocalStatic> local;
   CookieChecker cookie_checker;
-  RateLimiter rate_limiter;   // valid-mac2 handshakes under load
-  RateLimiter flood_limiter;  // any handshake message under load, pre-crypto
+  RateLimiter rate_limiter;    // valid-mac2 handshakes under load
+  FloodShedder flood_shedder;  // any handshake message under load, pre-crypto
   IndexTable indices;
   AllowedIps allowed_ips;
   std::unordered_map<PeerId, std::unique_ptr<Peer>> peers;

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <vector>
 
 #include "wg/engine_test_util.h"
@@ -614,6 +615,52 @@ TEST_F(EngineTest, UnderLoadAFloodFromOneSourceIsShedWithoutStarvingOthers) {
   // Another source is still answered: the flood did not use up its budget.
   EXPECT_EQ(Receive(*b, initiation, a->address).drop,
             DropReason::kCookieRequired);
+}
+
+// Issue 7: the pre-crypto shedding once kept a table of sources that refused
+// new ones when full, so junk from more than 65,536 /64s (one IPv6 /48, or
+// spoofing) locked every new peer out of handshakes. However many sources a
+// flood uses, a real peer still gets its cookie reply and completes.
+TEST_F(EngineTest, FloodFromManySlash64sDoesNotLockARealPeerOut) {
+  constexpr uint32_t kSources = 100'000;
+  uint32_t next_source = 0;
+  // One junk initiation from each of kSources new /64s (2001:db8::/32).
+  auto flood = [&] {
+    std::vector<uint8_t> junk(kInitiationSize, 0x5a);
+    StoreLe32(junk.data(), 1);
+    std::array<uint8_t, 16> address{0x20, 0x01, 0x0d, 0xb8};
+    address[15] = 1;
+    size_t shed = 0;
+    for (uint32_t i = 0; i < kSources; ++i, ++next_source) {
+      StoreBe32(address.data() + 4, next_source);
+      const Endpoint from(IpAddress::V6(address.data()), 4444);
+      shed += Receive(*b, junk, from).drop == DropReason::kRateLimited;
+    }
+    b->sink.outbox.clear();
+    b->results.clear();
+    return shed;
+  };
+  EXPECT_EQ(flood(), 0u);  // one message per source is never over its rate
+
+  // a's initiation: under load, so b answers with a cookie reply.
+  a->Send(Ipv4Packet("10.0.0.1", "10.0.0.2", 40), now());
+  auto results = Deliver(*a);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].drop, DropReason::kCookieRequired);
+  ASSERT_EQ(b->sink.outbox.size(), 1u);
+  EXPECT_EQ(TypeOf(b->sink.outbox[0].data), MessageType::kCookieReply);
+  results = Deliver(*b);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].kind, Kind::kHandshake);  // a took the cookie
+
+  // a retries after REKEY_TIMEOUT with mac2, into a fresh flood.
+  while (a->sink.outbox.empty()) Advance(kTickInterval, /*pump=*/false);
+  EXPECT_EQ(flood(), 0u);
+  results = Deliver(*a);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].kind, Kind::kHandshake);
+  Pump();
+  ASSERT_EQ(b->delivered.size(), 1u);
 }
 
 }  // namespace

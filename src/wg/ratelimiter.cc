@@ -32,17 +32,17 @@ RateLimiter::RateLimiter(uint32_t per_second, uint32_t burst,
       max_entries_(max_entries),
       index_(0, KeyHash{hash_seed}) {}
 
-RateLimiter::Key RateLimiter::KeyOf(const IpAddress& address) {
+SourcePrefix SourcePrefixOf(const IpAddress& address) {
   const auto& b = address.bytes();
-  if (address.is_v4()) return Key{LoadBe32(b.data()), false};
+  if (address.is_v4()) return SourcePrefix{LoadBe32(b.data()), false};
   static constexpr uint8_t kV4MappedPrefix[12] = {0, 0, 0, 0, 0,    0,
                                                   0, 0, 0, 0, 0xff, 0xff};
   if (std::equal(std::begin(kV4MappedPrefix), std::end(kV4MappedPrefix),
                  b.begin())) {
-    return Key{LoadBe32(b.data() + 12), false};
+    return SourcePrefix{LoadBe32(b.data() + 12), false};
   }
-  return Key{(uint64_t(LoadBe32(b.data())) << 32) | LoadBe32(b.data() + 4),
-             true};
+  return SourcePrefix{
+      (uint64_t(LoadBe32(b.data())) << 32) | LoadBe32(b.data() + 4), true};
 }
 
 void RateLimiter::Refill(Bucket& bucket, MonoTime now) const {
@@ -82,7 +82,7 @@ void RateLimiter::Collect(MonoTime now, size_t budget) {
 
 bool RateLimiter::Allow(const IpAddress& source, MonoTime now) {
   Collect(now, kCollectPerAllow);
-  const Key key = KeyOf(source);
+  const Key key = SourcePrefixOf(source);
   if (auto it = index_.find(key); it != index_.end()) {
     Bucket& bucket = buckets_[it->second];
     Refill(bucket, now);

@@ -12,6 +12,11 @@
 // examines a few entries in turn (more when the table is full), so the work
 // per call is bounded and a whole sweep is amortised over calls.
 //
+// The engine counts here only handshakes with a valid mac2, i.e. from sources
+// that proved they receive at their address, so only those can fill the
+// table (as in the kernel). Unauthenticated messages meet FloodShedder
+// (flood_shedder.h) instead, which has no table to fill.
+//
 // Time is a parameter: nothing here reads a clock.
 // Thread safety: single-threaded, owned by the engine.
 
@@ -24,6 +29,15 @@
 #include "base/ip.h"
 
 namespace zl::wg {
+
+// How the limiters name a source: an IPv4 address (IPv4-mapped IPv6 ones
+// included), or the /64 of an IPv6 address.
+struct SourcePrefix {
+  uint64_t prefix = 0;  // IPv4 address, or the top 64 bits of an IPv6 one
+  bool v6 = false;
+  friend bool operator==(const SourcePrefix&, const SourcePrefix&) = default;
+};
+SourcePrefix SourcePrefixOf(const IpAddress& address);
 
 class RateLimiter {
  public:
@@ -41,11 +55,7 @@ class RateLimiter {
   size_t size() const { return buckets_.size(); }
 
  private:
-  struct Key {
-    uint64_t prefix = 0;  // IPv4 address, or the top 64 bits of an IPv6 one
-    bool v6 = false;
-    friend bool operator==(const Key&, const Key&) = default;
-  };
+  using Key = SourcePrefix;
   struct KeyHash {
     uint64_t seed;
     size_t operator()(const Key& k) const;
@@ -56,7 +66,6 @@ class RateLimiter {
     MonoTime last;
   };
 
-  static Key KeyOf(const IpAddress& address);
   void Refill(Bucket& bucket, MonoTime now) const;
   bool IsStale(const Bucket& bucket, MonoTime now) const;
   // Examines up to `budget` entries from the sweep cursor, removing stale ones.

@@ -33,9 +33,10 @@ DecapsulateResult Engine::Impl::ReceiveHandshake(const Path& from,
                                                  PacketSink& sink) {
   const bool under_load = IsUnderLoad(now.mono);
   if (!local) return Drop(nullptr, DropReason::kNoPrivateKey);
-  // Shed a flood before it costs any cryptography: one core cannot check
-  // mac1 and answer cookie replies at the rate one core can send them.
-  if (under_load && !flood_limiter.Allow(from.remote.address(), now.mono)) {
+  // Shed a flood from few sources before it costs any cryptography: one core
+  // cannot check mac1 and answer cookie replies at the rate one core can send
+  // them. Fixed buckets, so no flood can fill a table and lock others out.
+  if (under_load && !flood_shedder.Allow(from.remote.address(), now.mono)) {
     return Drop(nullptr, DropReason::kRateLimited);
   }
 
