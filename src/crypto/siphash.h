@@ -3,11 +3,11 @@
 // 2012): a keyed hash of short inputs whose outputs cannot be predicted or
 // made to collide without the 128-bit key. For hash tables and bucket
 // choices that remote senders must not be able to aim at; not a MAC for
-// messages. Our own implementation (OpenSSL's EVP SipHash costs a context
-// and a fetch per call); siphash_test checks it against OpenSSL's and the
-// paper's vector.
+// messages. OpenSSL's SipHash (EVP_MAC "SIPHASH", fetched once, one context
+// per thread re-keyed per call); siphash_test checks the paper's vector.
+// Returns 0 if OpenSSL fails (it does not, once the provider loaded).
 //
-// Thread safety: pure functions.
+// Thread safety: thread-safe (per-thread contexts).
 
 #include <array>
 #include <cstdint>
