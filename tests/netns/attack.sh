@@ -33,23 +33,7 @@ port_a=51820
 
 for n in s a b c m; do netns_new $n; done
 bridge_ns "$NS_s" "$NS_a" "$NS_b" "$NS_c" "$NS_m"
-pub_a=$(gen_key a)
-pub_b=$(gen_key b)
-pub_c=$(gen_key c)
-if_a=$(ifname a)
-if_b=$(ifname b)
-if_c=$(ifname c)
-
-wg_start "$NS_a" "$if_a" "$IMPL_A"
-wg_start "$NS_b" "$if_b" "$IMPL_B"
-wg_start "$NS_c" "$if_c" "$IMPL_B"
-wg_iface "$NS_a" "$if_a" a $port_a 1
-wg_iface "$NS_b" "$if_b" b 51821 2
-wg_iface "$NS_c" "$if_c" c 51822 3
-wg_peer "$NS_a" "$if_a" "$pub_b" "$(tunnel_ips 2)"
-wg_peer "$NS_a" "$if_a" "$pub_c" "$(tunnel_ips 3)"
-wg_peer "$NS_b" "$if_b" "$pub_a" "$(tunnel_ips 1)" endpoint "10.241.0.1:$port_a"
-pid_a=${WG_PID[$if_a]}
+target_and_two_peers "10.241.0.1:$port_a"
 
 step "a ↔ b established"
 ping_ok "$NS_b" 192.168.241.1 2

@@ -299,6 +299,30 @@ two_nodes() {
   wg_iface "$NS_b" "$if_b" b $port_b 2
 }
 
+# target_and_two_peers ENDPOINT_A — the flood tests' nodes, in $NS_a, $NS_b and
+# $NS_c (created by the test): IMPL_A in a (node 1, port $port_a, the target) with
+# peers b and c; IMPL_B in b (node 2, port 51821; knows a at ENDPOINT_A) and in c
+# (node 3, port 51822; configured by the test). Sets pub_a pub_b pub_c, if_a if_b
+# if_c and pid_a.
+target_and_two_peers() {
+  pub_a=$(gen_key a)
+  pub_b=$(gen_key b)
+  pub_c=$(gen_key c)
+  if_a=$(ifname a)
+  if_b=$(ifname b)
+  if_c=$(ifname c)
+  wg_start "$NS_a" "$if_a" "$IMPL_A"
+  wg_start "$NS_b" "$if_b" "$IMPL_B"
+  wg_start "$NS_c" "$if_c" "$IMPL_B"
+  wg_iface "$NS_a" "$if_a" a "$port_a" 1
+  wg_iface "$NS_b" "$if_b" b 51821 2
+  wg_iface "$NS_c" "$if_c" c 51822 3
+  wg_peer "$NS_a" "$if_a" "$pub_b" "$(tunnel_ips 2)"
+  wg_peer "$NS_a" "$if_a" "$pub_c" "$(tunnel_ips 3)"
+  wg_peer "$NS_b" "$if_b" "$pub_a" "$(tunnel_ips 1)" endpoint "$1"
+  pid_a=${WG_PID[$if_a]}
+}
+
 # wg_peer NS IFNAME PUBKEY ALLOWED [endpoint E] [psk NAME] [keepalive N]
 wg_peer() {
   local ns=$1 ifn=$2 pub=$3 allowed=$4
