@@ -58,9 +58,9 @@ TEST(SystemClockTest, MonoCountsTimeSpentSuspended) {
     const pid_t inside = fork();
     if (inside < 0) _exit(2);
     if (inside == 0) {
-      const bool apart = ReadClock(CLOCK_BOOTTIME) -
-                             ReadClock(CLOCK_MONOTONIC) >=
-                         seconds(86400);
+      const bool apart =
+          ReadClock(CLOCK_BOOTTIME) - ReadClock(CLOCK_MONOTONIC) >=
+          seconds(86400);
       _exit(!apart ? kSkip : MonoIsBetweenBootTimeReadings() ? 0 : 1);
     }
     int status = 0;

@@ -281,7 +281,8 @@ bool XChaChaPoly::Seal(const SymmetricKey& key, const uint8_t nonce[kXNonceLen],
 bool XChaChaPoly::Open(const SymmetricKey& key, const uint8_t nonce[kXNonceLen],
                        ByteSpan ad, ByteSpan ciphertext, MutableByteSpan out) {
   const SymmetricKey subkey = HChaCha20(key, nonce);
-  const bool ok = inner_.Open(subkey, LoadLe64(nonce + 16), ad, ciphertext, out);
+  const bool ok =
+      inner_.Open(subkey, LoadLe64(nonce + 16), ad, ciphertext, out);
   inner_.Wipe();
   return ok;
 }

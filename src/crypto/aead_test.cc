@@ -380,10 +380,12 @@ TEST(XChaChaPolyTest, LeavesNoKeyInItsContexts) {
   XChaChaPoly aead;
   uint8_t sealed[16 + kAeadTagLen], opened[16];
   const uint8_t cookie[16] = {9, 9, 9};
-  ASSERT_TRUE(aead.Seal(key, nonce, {}, ByteSpan(cookie), MutableByteSpan(sealed)));
+  ASSERT_TRUE(
+      aead.Seal(key, nonce, {}, ByteSpan(cookie), MutableByteSpan(sealed)));
   EXPECT_FALSE(aead.HoldsKeyForTesting());
   EXPECT_FALSE(internal::KeystreamContextHoldsKeyForTesting());
-  ASSERT_TRUE(aead.Open(key, nonce, {}, ByteSpan(sealed), MutableByteSpan(opened)));
+  ASSERT_TRUE(
+      aead.Open(key, nonce, {}, ByteSpan(sealed), MutableByteSpan(opened)));
   EXPECT_FALSE(aead.HoldsKeyForTesting());
   EXPECT_FALSE(internal::KeystreamContextHoldsKeyForTesting());
 }

@@ -182,8 +182,8 @@ bool MacContextsHoldKeyForTesting() {
   const bool hmac_keyed = ThreadHmacCtx().ComputeWithHeldKey(
       ByteSpan(kProbe), held_hmac.data(), held_hmac.size());
   MacCtx mac_reference(Blake2sMacAlg(), Blake2sMacParams());
-  mac_reference.Compute(ByteSpan(kZeroKey), {ByteSpan(kProbe)},
-                        zero_mac.data(), zero_mac.size());
+  mac_reference.Compute(ByteSpan(kZeroKey), {ByteSpan(kProbe)}, zero_mac.data(),
+                        zero_mac.size());
   MacCtx hmac_reference(HmacAlg(), HmacParams());
   hmac_reference.Compute(ByteSpan(kZeroKey), {ByteSpan(kProbe)},
                          zero_hmac.data(), zero_hmac.size());

@@ -196,7 +196,8 @@ TEST(Blake2sTest, FreeFunctionsAgreeAcrossThreads) {
 // hold the cookie secret. Every call leaves its context keyed with zeros.
 TEST(KdfTest, LeavesNoKeyInTheMacContexts) {
   SymmetricKey chaining_key, t1, t2;
-  for (size_t i = 0; i < SymmetricKey::size(); ++i) chaining_key.data()[i] = uint8_t(i + 1);
+  for (size_t i = 0; i < SymmetricKey::size(); ++i)
+    chaining_key.data()[i] = uint8_t(i + 1);
   Kdf2(chaining_key, ByteSpan(), t1, t2);
   EXPECT_FALSE(internal::MacContextsHoldKeyForTesting());
   (void)HmacBlake2s(chaining_key.span(), {t1.span()});

@@ -24,8 +24,9 @@ uint64_t OpenSslSipHash(const SipHashKey& key, ByteSpan data) {
   EVP_MAC* mac = EVP_MAC_fetch(nullptr, "SIPHASH", nullptr);
   EVP_MAC_CTX* ctx = mac != nullptr ? EVP_MAC_CTX_new(mac) : nullptr;
   size_t size = 8;
-  OSSL_PARAM params[] = {OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size),
-                         OSSL_PARAM_construct_end()};
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size),
+      OSSL_PARAM_construct_end()};
   uint8_t out[8] = {};
   size_t written = 0;
   const bool ok = ctx != nullptr &&
@@ -53,7 +54,8 @@ TEST(SipHashTest, MatchesOpenSslForEveryLengthUpTo64) {
     rng.Fill(MutableByteSpan(key));
     std::vector<uint8_t> data(n);
     rng.Fill(MutableByteSpan(data));
-    EXPECT_EQ(SipHash24(key, ByteSpan(data)), OpenSslSipHash(key, ByteSpan(data)))
+    EXPECT_EQ(SipHash24(key, ByteSpan(data)),
+              OpenSslSipHash(key, ByteSpan(data)))
         << n << " bytes";
   }
 }
@@ -62,7 +64,8 @@ TEST(SipHashTest, DependsOnTheKey) {
   const uint8_t data[9] = {4, 192, 0, 2, 1};
   SipHashKey other = SequentialKey();
   other[15] ^= 1;
-  EXPECT_NE(SipHash24(SequentialKey(), ByteSpan(data)), SipHash24(other, ByteSpan(data)));
+  EXPECT_NE(SipHash24(SequentialKey(), ByteSpan(data)),
+            SipHash24(other, ByteSpan(data)));
 }
 
 }  // namespace

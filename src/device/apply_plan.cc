@@ -56,8 +56,9 @@ wg::PeerUpdate ToPeerUpdate(const PeerConfig& block, const PeerSlice& slice) {
     // not create it (update_only, or over the peer cap), nothing happens.
     u.update_only = true;
   }
-  u.allowed_ips.assign(block.allowed_ips.begin() + ptrdiff_t(slice.first_prefix),
-                       block.allowed_ips.begin() + ptrdiff_t(slice.end_prefix));
+  u.allowed_ips.assign(
+      block.allowed_ips.begin() + ptrdiff_t(slice.first_prefix),
+      block.allowed_ips.begin() + ptrdiff_t(slice.end_prefix));
   return u;
 }
 

@@ -33,7 +33,9 @@ void ExpectCoversInOrder(const ConfigRequest& r,
     for (const PeerSlice& s : step) {
       if (s.head) {
         if (head_seen) {
-          EXPECT_EQ(next, r.peers[peer].remove ? 0 : r.peers[peer].allowed_ips.size());
+          EXPECT_EQ(next, r.peers[peer].remove
+                              ? 0
+                              : r.peers[peer].allowed_ips.size());
           ++peer;
         }
         head_seen = true;
@@ -47,7 +49,8 @@ void ExpectCoversInOrder(const ConfigRequest& r,
   }
   if (!r.peers.empty()) {
     EXPECT_EQ(peer + 1, r.peers.size());
-    EXPECT_EQ(next, r.peers.back().remove ? 0 : r.peers.back().allowed_ips.size());
+    EXPECT_EQ(next,
+              r.peers.back().remove ? 0 : r.peers.back().allowed_ips.size());
   }
 }
 
@@ -56,7 +59,8 @@ TEST(ApplyPlanTest, SmallRequestIsOneStep) {
   for (uint32_t n = 0; n < 3; ++n) r.peers.push_back(Block(n, 2));
   auto steps = PlanApplySteps(r);
   ASSERT_EQ(steps.size(), 1u);
-  EXPECT_EQ(steps[0], (ApplyStep{{0, 0, 2, true}, {1, 0, 2, true}, {2, 0, 2, true}}));
+  EXPECT_EQ(steps[0],
+            (ApplyStep{{0, 0, 2, true}, {1, 0, 2, true}, {2, 0, 2, true}}));
   EXPECT_TRUE(PlanApplySteps(ConfigRequest{}).empty());
 }
 

@@ -120,8 +120,7 @@ bool EventLoop::ResetTimer(TimerId id, Duration first, Duration interval) {
   auto it = timers_.find(id.value);
   if (it == timers_.end()) return false;
   timer_queue_.erase(TimerKey{it->second.deadline, id.value});
-  it->second.deadline =
-      BootClock::now() + std::max(first, Duration::zero());
+  it->second.deadline = BootClock::now() + std::max(first, Duration::zero());
   it->second.interval = std::max(interval, Duration::zero());
   timer_queue_.emplace(TimerKey{it->second.deadline, id.value}, id.value);
   ArmTimerFd();

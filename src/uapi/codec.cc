@@ -304,7 +304,8 @@ size_t RequestParser::Feed(ByteSpan data) {
       break;
     }
 
-    line_.append(std::string_view(reinterpret_cast<const char*>(begin), content));
+    line_.append(
+        std::string_view(reinterpret_cast<const char*>(begin), content));
     used += take;
     transaction_bytes_ += take;
     if (newline != nullptr) {

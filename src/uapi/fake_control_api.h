@@ -113,11 +113,11 @@ class FakeControlApi : public device::ControlApi {
   }
 
   mutable std::mutex mu_;
-  device::DeviceState state_;         // GUARDED_BY(mu_)
-  std::optional<Error> apply_error_;  // GUARDED_BY(mu_)
+  device::DeviceState state_;            // GUARDED_BY(mu_)
+  std::optional<Error> apply_error_;     // GUARDED_BY(mu_)
   std::optional<Error> snapshot_error_;  // GUARDED_BY(mu_)
-  int apply_calls_ = 0;               // GUARDED_BY(mu_)
-  int snapshot_calls_ = 0;            // GUARDED_BY(mu_)
+  int apply_calls_ = 0;                  // GUARDED_BY(mu_)
+  int snapshot_calls_ = 0;               // GUARDED_BY(mu_)
   std::atomic<std::chrono::milliseconds> apply_delay_{
       std::chrono::milliseconds(0)};
 };

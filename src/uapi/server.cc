@@ -63,23 +63,26 @@ Result<void> MakeDirectories(const std::string& dir) {
 // followed if it is a symlink; the directory it names is what counts.
 Result<void> CheckSocketDirectory(const std::string& dir) {
   struct stat st;
-  if (stat(dir.c_str(), &st) != 0) return ErrnoError(fmt::format("stat {}", dir));
+  if (stat(dir.c_str(), &st) != 0)
+    return ErrnoError(fmt::format("stat {}", dir));
   if (!S_ISDIR(st.st_mode)) {
     return MakeError(ENOTDIR, fmt::format("'{}' is not a directory", dir));
   }
   if (st.st_uid != 0 && st.st_uid != geteuid()) {
     return MakeError(
-        EPERM, fmt::format("UAPI socket directory {} is owned by uid {}, not by "
-                           "root or by us: refusing to serve there (its owner "
-                           "could replace the socket)",
-                           dir, st.st_uid));
+        EPERM,
+        fmt::format("UAPI socket directory {} is owned by uid {}, not by "
+                    "root or by us: refusing to serve there (its owner "
+                    "could replace the socket)",
+                    dir, st.st_uid));
   }
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
     return MakeError(
-        EPERM, fmt::format("UAPI socket directory {} is writable by group or "
-                           "others (mode {:04o}): refusing to serve there; make "
-                           "it writable by its owner only (e.g. root, 0755)",
-                           dir, st.st_mode & 07777));
+        EPERM,
+        fmt::format("UAPI socket directory {} is writable by group or "
+                    "others (mode {:04o}): refusing to serve there; make "
+                    "it writable by its owner only (e.g. root, 0755)",
+                    dir, st.st_mode & 07777));
   }
   return Ok();
 }
@@ -291,7 +294,8 @@ void UapiServer::Loop::CheckTimes(Client& c, MonoTime now) {
     c.idle_since = now;
   }
   if (c.deadline && now >= *c.deadline) {
-    LogVerbose("UAPI: closing a connection whose transaction missed its deadline");
+    LogVerbose(
+        "UAPI: closing a connection whose transaction missed its deadline");
     c.dead = true;
   } else if (!c.deadline && now - c.idle_since >= options_.idle_timeout) {
     LogVerbose("UAPI: closing an idle connection");

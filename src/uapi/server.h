@@ -13,9 +13,9 @@
 // holds up another, and nothing here touches the data path. Each complete
 // transaction calls the ControlApi once (Snapshot for get, Apply for set) and
 // is answered (a get whose Snapshot fails with its errno, never with an empty
-// configuration); several transactions per connection are served in order. A bad
-// set line is answered with its errno and the connection closed; a first line
-// that is not get=1/set=1 closes it without an answer (as wireguard-go).
+// configuration); several transactions per connection are served in order. A
+// bad set line is answered with its errno and the connection closed; a first
+// line that is not get=1/set=1 closes it without an answer (as wireguard-go).
 //
 // Bounds: at most max_clients connections (more are accepted and closed at
 // once) and max_transaction_bytes per transaction (together at most 128 MiB

@@ -12,11 +12,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstddef>
-
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -189,8 +188,7 @@ bool DenyChmod() {
     filter.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM));
   }
   filter.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
-  sock_fprog program{static_cast<unsigned short>(filter.size()),
-                     filter.data()};
+  sock_fprog program{static_cast<unsigned short>(filter.size()), filter.data()};
   return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
          prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
 }
@@ -200,7 +198,13 @@ bool DenyChmod() {
 // where chmod always fails and the umask is 0, the socket is still 0600, and
 // the umask is restored afterwards.
 TEST_F(UapiServerTest, SocketModeComesFromTheUmaskNotFromAChmodOfThePath) {
-  enum Exit { kOk = 0, kStartFailed = 10, kWrongMode, kUmaskChanged, kSkip = 77 };
+  enum Exit {
+    kOk = 0,
+    kStartFailed = 10,
+    kWrongMode,
+    kUmaskChanged,
+    kSkip = 77
+  };
   const pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {

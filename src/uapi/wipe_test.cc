@@ -187,8 +187,8 @@ TEST(UapiWipeTest, ServerLeavesNoKeyTextInFreedMemory) {
       for (int i = 0; i < 100; ++i) {
         pollfd p{fd, POLLIN, 0};
         if (poll(&p, 1, 50) != 1) continue;
-        const ssize_t n = recv(fd, answers.data() + got,
-                               answers.size() - got - 1, 0);
+        const ssize_t n =
+            recv(fd, answers.data() + got, answers.size() - got - 1, 0);
         if (n <= 0) break;
         got += size_t(n);
       }

@@ -264,7 +264,8 @@ TEST_F(CookieTest, NoCookieSecretStaysInTheMacContexts) {
   EXPECT_FALSE(crypto::internal::MacContextsHoldKeyForTesting());
   auto second = NewInitiation();
   generator_.AddMacs(MutableByteSpan(second), t0_);
-  ASSERT_EQ(checker_.Check(ByteSpan(second), source_, t0_), Verdict::kValidMac2);
+  ASSERT_EQ(checker_.Check(ByteSpan(second), source_, t0_),
+            Verdict::kValidMac2);
   EXPECT_FALSE(crypto::internal::MacContextsHoldKeyForTesting());
 }
 

@@ -246,8 +246,8 @@ Result<void> Engine::ApplyPeerUpdate(const PeerUpdate& update, Now now,
   if (peer == nullptr) {
     if (update.update_only) return Ok();
     if (s.peers.size() >= kMaxPeers) {
-      return MakeError(EINVAL, "too many peers (at most " +
-                                   std::to_string(kMaxPeers) + ")");
+      return MakeError(
+          EINVAL, "too many peers (at most " + std::to_string(kMaxPeers) + ")");
     }
     peer = s.FindPeer(s.CreatePeer(update.public_key));
   }

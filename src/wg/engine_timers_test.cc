@@ -6,9 +6,8 @@
 
 #include <vector>
 
-#include "wg/engine.h"
-
 #include "crypto/blake2s.h"
+#include "wg/engine.h"
 #include "wg/engine_test_util.h"
 #include "wg/timers.h"
 

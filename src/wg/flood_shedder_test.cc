@@ -41,11 +41,13 @@ TEST(FloodShedderTest, BurstThenRate) {
   EXPECT_TRUE(shedder.Allow(a, kT0 + milliseconds(20)));
   EXPECT_FALSE(shedder.Allow(a, kT0 + milliseconds(20)));
   int allowed = 0;
-  for (int ms = 21; ms <= 10'020; ++ms) allowed += shedder.Allow(a, kT0 + milliseconds(ms));
+  for (int ms = 21; ms <= 10'020; ++ms)
+    allowed += shedder.Allow(a, kT0 + milliseconds(ms));
   EXPECT_EQ(allowed, 500);
   // A long pause gives back the burst, no more.
   const MonoTime later = kT0 + seconds(60);
-  for (uint32_t i = 0; i < kBurst; ++i) EXPECT_TRUE(shedder.Allow(a, later)) << i;
+  for (uint32_t i = 0; i < kBurst; ++i)
+    EXPECT_TRUE(shedder.Allow(a, later)) << i;
   EXPECT_FALSE(shedder.Allow(a, later));
 }
 
@@ -53,7 +55,8 @@ TEST(FloodShedderTest, SourcesAreNamedAsTheRateLimiterNamesThem) {
   FloodShedder shedder(kPerSecond, kBurst, Key(2));
   EXPECT_EQ(shedder.BucketOf(Ip("2001:db8:0:1::1")),
             shedder.BucketOf(Ip("2001:db8:0:1:ffff::9")));  // one /64
-  EXPECT_EQ(shedder.BucketOf(Ip("::ffff:192.0.2.1")), shedder.BucketOf(Ip("192.0.2.1")));
+  EXPECT_EQ(shedder.BucketOf(Ip("::ffff:192.0.2.1")),
+            shedder.BucketOf(Ip("192.0.2.1")));
 }
 
 // The old table refused every new source once 65,536 were tracked. Here
@@ -75,9 +78,11 @@ TEST(FloodShedderTest, AFloodFromAMillionSourcesLeavesRoomForANewOne) {
 // The bucket of a source depends on the secret key: without it, a sender
 // cannot pick sources that share a victim's bucket.
 TEST(FloodShedderTest, BucketsDependOnTheKey) {
-  FloodShedder one(kPerSecond, kBurst, Key(4)), other(kPerSecond, kBurst, Key(5));
+  FloodShedder one(kPerSecond, kBurst, Key(4)),
+      other(kPerSecond, kBurst, Key(5));
   size_t same = 0;
-  for (uint32_t n = 0; n < 10'000; ++n) same += one.BucketOf(Slash64(n)) == other.BucketOf(Slash64(n));
+  for (uint32_t n = 0; n < 10'000; ++n)
+    same += one.BucketOf(Slash64(n)) == other.BucketOf(Slash64(n));
   EXPECT_LT(same, 5u);  // ~10,000 / 131,072 by chance
 }
 
@@ -89,7 +94,8 @@ TEST(FloodShedderTest, OnlySourcesSharingABucketShareItsBudget) {
   const IpAddress victim = Ip("192.0.2.1");
   uint32_t n = 0;
   while (shedder.BucketOf(Slash64(n)) != shedder.BucketOf(victim)) ++n;
-  for (uint32_t i = 0; i < kBurst; ++i) ASSERT_TRUE(shedder.Allow(Slash64(n), kT0));
+  for (uint32_t i = 0; i < kBurst; ++i)
+    ASSERT_TRUE(shedder.Allow(Slash64(n), kT0));
   EXPECT_FALSE(shedder.Allow(victim, kT0));
   EXPECT_TRUE(shedder.Allow(Ip("192.0.2.2"), kT0));
   EXPECT_TRUE(shedder.Allow(victim, kT0 + milliseconds(20)));

@@ -21,8 +21,7 @@ SymmetricState::SymmetricState(std::string_view protocol_name) {
   ck_ = SymmetricKey(ByteSpan(h_));
 }
 
-SymmetricState::SymmetricState(const SymmetricKey& chaining_key,
-                               ByteSpan hash)
+SymmetricState::SymmetricState(const SymmetricKey& chaining_key, ByteSpan hash)
     : ck_(chaining_key) {
   std::copy_n(hash.begin(), std::min(hash.size(), h_.size()), h_.begin());
 }

@@ -28,9 +28,11 @@
 # initiations, each from the next of SOURCES (default 70,000) forged /64s,
 # as fast as one core can (~80-90k/s here: each source is back within a
 # second, so the old table, full of sources seen in the last second, never
-# forgot one and refused every new source). Their mac1 is junk by default, as from
-# a sender who does not know a's key (MAC1=valid: a valid one, so each costs
-# a cookie reply; see docs/ARCHITECTURE.md for what that flood costs).
+# forgot one and refused every new source). Their mac1 is junk by default, as
+# from a sender who does not know a's key. MAC1=valid makes it valid, so each
+# costs a cookie reply: that saturates a's one thread (docs/ARCHITECTURE.md,
+# "Shedding a handshake flood"); it is an experiment, run with
+# MAX_FLOOD_LOSS=90, and the new peer may get in only after the flood.
 # Meanwhile: a stays alive with VmRSS below MAX_RSS_MB (200); the established
 # a↔b session keeps carrying pings (loss ≤ MAX_FLOOD_LOSS %, default 50); c,
 # a new peer, gets a cookie reply from a (a was under load and did not shed
