@@ -50,7 +50,7 @@ function(zl_layer name)
   endif()
   add_library(zl::${name} ALIAS zl_${name})
 
-  if(tests AND NOT ZL_FUZZ)
+  if(tests AND BUILD_TESTING AND NOT ZL_FUZZ)
     add_executable(${name}_test ${tests})
     target_link_libraries(${name}_test PRIVATE zl_${name} zl_test_support
                           ${ZL_TEST_EXTRA_LIBS_${name}} GTest::gtest GTest::gmock GTest::gtest_main)
@@ -66,7 +66,7 @@ function(zl_layer name)
   # layer, label "netns", run serially. Each test process moves itself into a
   # private network namespace (tests/support/netns.h), which the kernel
   # removes when the process exits, even on a crash.
-  if(netns_tests AND NOT ZL_FUZZ)
+  if(netns_tests AND BUILD_TESTING AND NOT ZL_FUZZ)
     add_executable(${name}_netns_test ${netns_tests})
     target_link_libraries(${name}_netns_test PRIVATE zl_${name} zl_test_support
                           GTest::gtest GTest::gmock GTest::gtest_main)

@@ -11,6 +11,10 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # the overlay: store, HTTP server and client, DNS messages
   libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev libldns-dev
+  # zlayer-wg's readiness notification to systemd
+  libsystemd-dev
+  # packaging: the man page (scdoc), the .deb's dependencies (dpkg-shlibdeps), unit checks
+  scdoc dpkg-dev systemd
   # test oracle and fuzzers
   libsodium-dev clang libclang-rt-14-dev
   # real peers and tools the tests and benchmarks use

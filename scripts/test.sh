@@ -12,6 +12,9 @@ jobs=$(nproc)
 fuzz_seconds=${ZL_FUZZ_SECONDS:-20}
 step() { printf '\n=== %s (%s)\n' "$*" "$(date +%H:%M:%S)"; }
 
+# A developer's build: tests, benchmarks, and warnings as errors.
+dev="-DBUILD_TESTING=ON -DZL_WERROR=ON -DZL_BENCH=ON"
+
 step "dependencies"
 ./scripts/install-deps.sh
 
@@ -19,7 +22,7 @@ step "release build"
 # Optimised as users get it, without debug info (it costs a third of the
 # compile time); the sanitizer builds keep line tables for their reports.
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -DNDEBUG" >/dev/null
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -DNDEBUG" $dev >/dev/null
 cmake --build build -j"$jobs"
 
 step "unit tests"
@@ -32,14 +35,14 @@ ctest --test-dir build -L netns "${exclude[@]}" --output-on-failure
 
 step "ASan+UBSan build and unit tests"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1" \
-  -DZL_SANITIZE=ON -DZL_BENCH=OFF >/dev/null
+  -DZL_SANITIZE=ON $dev -DZL_BENCH=OFF >/dev/null
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan -L unit --output-on-failure -j"$jobs"
 
 step "ThreadSanitizer: net, device, uapi, overlay"
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DZL_TSAN=ON -DZL_BENCH=OFF >/dev/null
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DZL_TSAN=ON $dev -DZL_BENCH=OFF >/dev/null
 cmake --build build-tsan -j"$jobs" --target net_test device_test uapi_test overlay_test
 for t in net_test device_test uapi_test overlay_test; do
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 "build-tsan/$t" --gtest_brief=1
@@ -48,7 +51,7 @@ done
 step "fuzzers (${fuzz_seconds}s each)"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
-  -DZL_FUZZ=ON -DZL_FUZZ_SECONDS="$fuzz_seconds" >/dev/null
+  -DZL_FUZZ=ON -DZL_WERROR=ON -DZL_FUZZ_SECONDS="$fuzz_seconds" >/dev/null
 cmake --build build-fuzz -j"$jobs"
 ctest --test-dir build-fuzz -L fuzz --output-on-failure
 
