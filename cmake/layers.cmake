@@ -40,15 +40,20 @@ function(zl_layer name)
 
   if(srcs)
     add_library(zl_${name} STATIC ${srcs})
-    target_include_directories(zl_${name} PUBLIC ${inc})
+    # Installed, the headers live under include/zlayer/NAME (cmake/install.cmake).
+    target_include_directories(zl_${name} PUBLIC $<BUILD_INTERFACE:${inc}>
+                                                 $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}/zlayer>)
     target_link_libraries(zl_${name} PUBLIC ${ARG_DEPS} fmt::fmt PRIVATE ${ARG_PRIVATE_DEPS})
     target_compile_options(zl_${name} PRIVATE ${ZL_WARNINGS})
   else()
     add_library(zl_${name} INTERFACE)
-    target_include_directories(zl_${name} INTERFACE ${inc})
+    target_include_directories(zl_${name} INTERFACE $<BUILD_INTERFACE:${inc}>
+                                                    $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}/zlayer>)
     target_link_libraries(zl_${name} INTERFACE ${ARG_DEPS} fmt::fmt)
   endif()
   add_library(zl::${name} ALIAS zl_${name})
+  # find_package(ZlayerOverlay) names it ZlayerOverlay::NAME.
+  set_target_properties(zl_${name} PROPERTIES EXPORT_NAME ${name})
 
   if(tests AND BUILD_TESTING AND NOT ZL_FUZZ)
     add_executable(${name}_test ${tests})

@@ -2,9 +2,12 @@
 # The whole test suite, as CI runs it (.ci/run calls this and nothing else).
 #   1. install what is missing (Debian packages only)
 #   2. release build; unit tests, then the netns integration tests (root)
-#   3. ASan+UBSan build; unit tests
-#   4. ThreadSanitizer build of the threaded layers (net, device, uapi, overlay); their tests
-#   5. libFuzzer build (clang); every fuzzer for ZL_FUZZ_SECONDS (default 20 s)
+#   3. packages: a packager's Release build (GCC, no tests) made into .debs, which
+#      tests/package/install.sh installs in a scratch root and uses; a clang
+#      Release build; the units verified
+#   4. ASan+UBSan build; unit tests
+#   5. ThreadSanitizer build of the threaded layers (net, device, uapi, overlay); their tests
+#   6. libFuzzer build (clang); every fuzzer for ZL_FUZZ_SECONDS (default 20 s)
 # Set ZL_TEST_SKIP_SLOW=1 to leave out the real-time rekey test (label slow).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +35,19 @@ step "netns integration tests"
 exclude=()
 if [ "${ZL_TEST_SKIP_SLOW:-0}" = 1 ]; then exclude=(-LE slow); fi
 ctest --test-dir build -L netns "${exclude[@]}" --output-on-failure
+
+step "packages: Release build as a packager makes it (GCC), .debs, install test"
+# What README "Install from source" and a Debian packager run, plus -Werror.
+cmake -S . -B build-pkg -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
+  -DZL_WERROR=ON >/dev/null
+cmake --build build-pkg -j"$jobs"
+(cd build-pkg && cpack >/dev/null && ls -1 ./*.deb)
+tests/package/install.sh build-pkg
+
+step "Release build with clang"
+CC=clang CXX=clang++ cmake -S . -B build-clang -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DZL_WERROR=ON >/dev/null
+cmake --build build-clang -j"$jobs"
 
 step "ASan+UBSan build and unit tests"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1" \
