@@ -14,7 +14,7 @@ PACKAGES=(
   # zlayer-wg's readiness notification to systemd
   libsystemd-dev
   # packaging: the man page (scdoc), the .deb's dependencies (dpkg-shlibdeps), unit checks
-  scdoc dpkg-dev systemd
+  scdoc dpkg-dev file systemd man-db
   # test oracle and fuzzers
   libsodium-dev clang libclang-rt-14-dev
   # real peers and tools the tests and benchmarks use
