@@ -45,14 +45,18 @@ else()
 endif()
 
 # --- systemd -------------------------------------------------------------------
-# zlayer-wg@IFNAME.service runs zlayer-wg in the foreground (Type=notify).
+# zlayer-wg@IFNAME.service runs zlayer-wg in the foreground (Type=notify);
+# zlayer-overlay.service runs the overlay daemon.
 # The wg-quick@ drop-in is opt-in: it is installed as a plain file for the
 # user to link into /etc/systemd/system/wg-quick@IFNAME.service.d/.
 configure_file(${CMAKE_SOURCE_DIR}/packaging/systemd/zlayer-wg@.service.in
                ${CMAKE_BINARY_DIR}/systemd/zlayer-wg@.service @ONLY)
+configure_file(${CMAKE_SOURCE_DIR}/packaging/systemd/zlayer-overlay.service.in
+               ${CMAKE_BINARY_DIR}/systemd/zlayer-overlay.service @ONLY)
 configure_file(${CMAKE_SOURCE_DIR}/packaging/systemd/wg-quick-zlayer-wg.conf.in
                ${CMAKE_BINARY_DIR}/systemd/wg-quick-zlayer-wg.conf @ONLY)
 install(FILES ${CMAKE_BINARY_DIR}/systemd/zlayer-wg@.service
+              ${CMAKE_BINARY_DIR}/systemd/zlayer-overlay.service
         DESTINATION ${ZL_SYSTEMD_UNITDIR} COMPONENT runtime)
 install(FILES ${CMAKE_BINARY_DIR}/systemd/wg-quick-zlayer-wg.conf
         DESTINATION ${ZL_DATADIR}/systemd COMPONENT runtime)

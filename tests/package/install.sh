@@ -68,7 +68,7 @@ outer() {
   dpkg-deb -c "$DEV_DEB" | awk '{print $6}' >"$TMP/dev-files"
   for f in ./usr/sbin/zlayer-wg ./usr/sbin/zlayer-overlay \
            ./usr/share/man/man8/zlayer-wg.8.gz ./usr/share/man/man8/zlayer-overlay.8.gz \
-           ./usr/lib/systemd/system/zlayer-wg@.service \
+           ./usr/lib/systemd/system/zlayer-wg@.service ./usr/lib/systemd/system/zlayer-overlay.service \
            ./usr/share/zlayer-overlay/systemd/wg-quick-zlayer-wg.conf \
            ./usr/share/doc/zlayer-overlay/copyright; do
     grep -qxF "$f" "$TMP/files" || fail "zlayer-overlay package lacks $f"
@@ -137,8 +137,13 @@ inner() {
   log "installed: $(zlayer-wg --version)"
 
   step "systemd units"
+  # Any output is a warning (an unknown setting, a missing man page): fail on it.
   systemd-analyze verify zlayer-wg@zt0.service >"$TMP/verify.log" 2>&1 ||
     fail "systemd-analyze verify zlayer-wg@zt0.service: $(cat "$TMP/verify.log")"
+  [[ ! -s "$TMP/verify.log" ]] || fail "systemd-analyze verify zlayer-wg@zt0.service warns: $(cat "$TMP/verify.log")"
+  systemd-analyze verify zlayer-overlay.service >"$TMP/verify-overlay.log" 2>&1 ||
+    fail "systemd-analyze verify zlayer-overlay.service: $(cat "$TMP/verify-overlay.log")"
+  [[ ! -s "$TMP/verify-overlay.log" ]] || fail "systemd-analyze verify zlayer-overlay.service warns: $(cat "$TMP/verify-overlay.log")"
   [[ -f /lib/systemd/system/wg-quick@.service ]] || fail "wireguard-tools' wg-quick@.service missing"
   mkdir -p /etc/systemd/system/wg-quick@zt0.service.d
   ln -s /usr/share/zlayer-overlay/systemd/wg-quick-zlayer-wg.conf \
@@ -148,7 +153,7 @@ inner() {
   grep -q '^Environment=WG_QUICK_USERSPACE_IMPLEMENTATION=/usr/sbin/zlayer-wg$' \
     /usr/share/zlayer-overlay/systemd/wg-quick-zlayer-wg.conf || fail "the drop-in does not name /usr/sbin/zlayer-wg"
   rm -r /etc/systemd/system/wg-quick@zt0.service.d
-  log "zlayer-wg@.service and the wg-quick@ drop-in verify"
+  log "zlayer-wg@.service, zlayer-overlay.service and the wg-quick@ drop-in verify"
 
   netns_new a
   netns_new b
