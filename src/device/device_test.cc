@@ -239,13 +239,16 @@ TEST_F(DeviceTest, VerboseLogTellsEachChangeAndHandshakeStepButNoSecret) {
   ASSERT_EQ(::send(a_.tun->peer_fd(), ping.data(), ping.size(), 0), ssize_t(ping.size()));
   ASSERT_EQ(ReadPacket(b_.tun->peer_fd()), ping);
 
-  // Changes that undo: b's peer loses its preshared key and keepalive, then
-  // b removes a.
+  // Changes that undo: a moves to another port, its peer b loses its
+  // preshared key and keepalive and gets other allowed IPs; then b removes a.
   ConfigRequest undo;
+  undo.listen_port = 0;
   PeerConfig pb2;
   pb2.public_key = b_.pub;
   pb2.preshared_key = crypto::PresharedKey();
   pb2.persistent_keepalive_interval = 0;
+  pb2.replace_allowed_ips = true;
+  pb2.allowed_ips = {*Cidr::Parse("10.0.0.3/32")};
   undo.peers.push_back(pb2);
   ASSERT_TRUE(a_.device->Apply(undo).ok());
   ConfigRequest remove;
@@ -266,9 +269,8 @@ TEST_F(DeviceTest, VerboseLogTellsEachChangeAndHandshakeStepButNoSecret) {
       b_name + ": preshared key set",
       b_name + ": endpoint set to 127.0.0.1:",
       b_name + ": persistent keepalive every 25 s",
-      b_name + ": all allowed IPs removed (replace)",
-      b_name + ": 2 allowed IPs added: 10.0.0.2/32, fd00::2/128",
-      a_name + ": 1 allowed IP added: 10.0.0.1/32",
+      b_name + ": added 2 allowed IPs: 10.0.0.2/32, fd00::2/128",
+      a_name + ": added 1 allowed IP: 10.0.0.1/32",
       b_name + ": sending handshake initiation",
       a_name + ": received handshake initiation",
       a_name + ": sending handshake response",
@@ -281,6 +283,8 @@ TEST_F(DeviceTest, VerboseLogTellsEachChangeAndHandshakeStepButNoSecret) {
       "dropped a packet for the tunnel: no_route",
       b_name + ": preshared key cleared",
       b_name + ": persistent keepalive off",
+      b_name + ": replaced by 1 allowed IP: 10.0.0.3/32",
+      "listen port changed to ",
       a_name + ": removed",
   };
   for (const std::string& line : expected) EXPECT_TRUE(Contains(log, line)) << line << "\n" << log;

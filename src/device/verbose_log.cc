@@ -81,11 +81,13 @@ void LogPeerUpdate(std::string_view name, const wg::PeerUpdate& update,
     line(interval == 0 ? std::string("persistent keepalive off")
                        : fmt::format("persistent keepalive every {} s", interval));
   }
-  if (update.replace_allowed_ips) line("all allowed IPs removed (replace)");
-  if (!update.allowed_ips.empty()) {
-    line(fmt::format("{} allowed IP{} added: {}", update.allowed_ips.size(),
-                     update.allowed_ips.size() == 1 ? "" : "s",
-                     ListPrefixes(update.allowed_ips)));
+  // wg(8) asks to replace whenever it sets allowed IPs; a new peer had none.
+  const bool replaced = update.replace_allowed_ips && change.existed;
+  const size_t n = update.allowed_ips.size();
+  if (replaced && n == 0) line("all allowed IPs removed");
+  if (n > 0) {
+    line(fmt::format("{} {} allowed IP{}: {}", replaced ? "replaced by" : "added", n,
+                     n == 1 ? "" : "s", ListPrefixes(update.allowed_ips)));
   }
   if (!result.ok()) line("update stopped: " + result.error().message());
 }

@@ -98,10 +98,22 @@ TEST(VerboseLogTest, PeerUpdateTellsEachChangeButNotThePresharedKey) {
                 "peer(x): created", "peer(x): preshared key set",
                 "peer(x): endpoint set to [2001:db8::1]:51820",
                 "peer(x): persistent keepalive every 15 s",
-                "peer(x): 20 allowed IPs added: 10.0.0.0/24, 10.0.1.0/24, 10.0.2.0/24, "
+                "peer(x): added 20 allowed IPs: 10.0.0.0/24, 10.0.1.0/24, 10.0.2.0/24, "
                 "10.0.3.0/24, 10.0.4.0/24, 10.0.5.0/24, 10.0.6.0/24, 10.0.7.0/24 (and 12 more)"}));
   EXPECT_EQ(all.find(HexEncode(update.preshared_key->span())), std::string::npos);
   EXPECT_EQ(all.find(Base64Encode(update.preshared_key->span())), std::string::npos);
+}
+
+TEST(VerboseLogTest, AllowedIpsOfAnExistingPeerAreReplacedOrRemoved) {
+  wg::PeerUpdate update;
+  update.public_key = SomeKey(6);
+  update.replace_allowed_ips = true;
+  Lines log;
+  LogPeerUpdate("peer(x)", update, PeerChange{true, true}, Ok());
+  update.allowed_ips = {Cidr::Parse("fd00::/64").value()};
+  LogPeerUpdate("peer(x)", update, PeerChange{true, true}, Ok());
+  EXPECT_EQ(log.lines, (std::vector<std::string>{"peer(x): all allowed IPs removed",
+                                                 "peer(x): replaced by 1 allowed IP: fd00::/64"}));
 }
 
 TEST(VerboseLogTest, PeerUpdateThatCreatedNothingSaysWhyOrNothing) {
