@@ -1,7 +1,6 @@
 #include "device/device.h"
 
 #include <list>
-#include <unordered_map>
 #include <thread>
 #include <vector>
 
@@ -10,6 +9,7 @@
 #include "base/log.h"
 #include "base/mutex.h"
 #include "device/apply_plan.h"
+#include "device/verbose_log.h"
 #include "net/netlink.h"
 #include "net/udp_bind.h"
 #include "wg/engine.h"
@@ -69,6 +69,21 @@ struct Device::Impl final : public wg::PacketSink {
 
   void WriteToTun(wg::PeerId, ByteSpan packet) override {
     if (auto r = tun->Write(packet); !r.ok()) ++glue.tun_write_errors;
+  }
+
+  // Handshake-rate events, but cookie replies answer anyone under load.
+  void OnEvent(const wg::EngineEventInfo& info) override {
+    if (GetLogLevel() < LogLevel::kVerbose) return;
+    if (info.event == wg::EngineEvent::kCookieReplySent && !drop_log.Allow(clock.Read().mono)) {
+      return;
+    }
+    // Events during a peer update (a keepalive turned on starts a
+    // handshake) follow the update's own lines.
+    if (updating_peer) {
+      events_of_update.push_back(info);
+      return;
+    }
+    LogEngineEvent(peer_names, info);
   }
 
   // --- data path ---
@@ -145,46 +160,18 @@ struct Device::Impl final : public wg::PacketSink {
   // --- verbose logging (LOG_LEVEL=verbose); never a key but public ones ---
 
   // "peer(AbCd…wXyZ): " as wireguard-go names peers, or "" for none.
-  std::string PeerName(wg::PeerId id) const {
-    auto it = peer_names.find(id);
-    return it == peer_names.end() ? std::string() : it->second + ": ";
-  }
-
-  void RefreshPeerNames() {
-    peer_names.clear();
-    for (const auto& p : engine.Snapshot()) {
-      std::string b64 = p.public_key.ToBase64();
-      peer_names[p.id] = "peer(" + b64.substr(0, 4) + "…" + b64.substr(b64.size() - 5, 4) + ")";
-    }
-  }
+  std::string PeerName(wg::PeerId id) const { return peer_names.Prefix(id); }
 
   void LogDecapsulate(const wg::DecapsulateResult& r, const Endpoint& from, Now now) {
+    // Handshake messages are told by OnEvent.
     using Kind = wg::DecapsulateResult::Kind;
-    if (r.kind == Kind::kHandshake) {
-      LogVerbose(fmt::format("{}handshake message from {} consumed", PeerName(r.peer),
-                             from.ToString()));
-    } else if (r.kind == Kind::kKeepalive) {
+    if (r.kind == Kind::kKeepalive) {
       LogVerbose(fmt::format("{}keepalive received", PeerName(r.peer)));
     } else if (r.kind == Kind::kDropped && drop_log.Allow(now.mono)) {
       LogVerbose(fmt::format("{}dropped a datagram from {}: {}", PeerName(r.peer),
                              from.ToString(), wg::DropReasonName(r.drop)));
     }
   }
-
-  // At most kMaxPerSecond drop messages a second: a flood must not become a
-  // flood of log lines.
-  struct LogBudget {
-    static constexpr int kMaxPerSecond = 20;
-    MonoTime window_start{};
-    int used = 0;
-    bool Allow(MonoTime now) {
-      if (now - window_start >= std::chrono::seconds(1)) {
-        window_start = now;
-        used = 0;
-      }
-      return used++ < kMaxPerSecond;
-    }
-  };
 
   void OnTick() {
     engine.Tick(clock.Read(), *this);
@@ -237,21 +224,32 @@ struct Device::Impl final : public wg::PacketSink {
 
   // The interface part of a set: private key, listen port, fwmark. Notes
   // the first error in `first_error` and goes on, as wireguard-go does.
+  // Verbose logs tell each change, never the private key itself.
   void ApplyInterfaceOnLoop(const ConfigRequest& req, std::optional<Error>& first_error) {
     Now now = clock.Read();
+    const bool verbose = GetLogLevel() >= LogLevel::kVerbose;
     auto note = [&](const Error& e) {
+      if (verbose) LogVerbose("configuration change failed: " + e.message());
       if (!first_error) first_error = e;
     };
     if (req.private_key) {
       std::optional<crypto::PrivateKey> key;
       if (!req.private_key->IsZero()) key = *req.private_key;
+      const auto old_public = engine.public_key();
       if (auto r = engine.SetPrivateKey(key, now); !r.ok()) note(r.error());
+      const auto new_public = engine.public_key();
+      if (verbose && new_public != old_public) {
+        LogVerbose(new_public ? "private key updated; public key now " + ShortKey(*new_public)
+                              : std::string("private key cleared"));
+      }
     }
     if (req.listen_port && *req.listen_port != bind->port()) {
       UnwatchSockets();
       auto r = bind->Rebind(*req.listen_port);
       if (!r.ok()) {
         note(r.error().Wrap(fmt::format("listen-port {}", *req.listen_port)));
+      } else if (verbose) {
+        LogVerbose(fmt::format("listen port changed to {}", bind->port()));
       }
       if (auto w = WatchSockets(); !w.ok()) note(w.error());
     }
@@ -259,6 +257,10 @@ struct Device::Impl final : public wg::PacketSink {
       if (auto r = bind->SetFwmark(*req.fwmark); !r.ok()) {
         note(r.error().Wrap("fwmark"));
       } else {
+        if (verbose && fwmark != *req.fwmark) {
+          LogVerbose(*req.fwmark == 0 ? std::string("fwmark cleared")
+                                      : fmt::format("fwmark set to {:#x}", *req.fwmark));
+        }
         fwmark = *req.fwmark;
       }
     }
@@ -275,11 +277,28 @@ struct Device::Impl final : public wg::PacketSink {
   void ApplyPeersOnLoop(const ConfigRequest& req, const ApplyStep& step,
                         std::optional<Error>& first_error) {
     Now now = clock.Read();
+    const bool verbose = GetLogLevel() >= LogLevel::kVerbose;
     for (const PeerSlice& slice : step) {
-      auto r = engine.ApplyPeerUpdate(ToPeerUpdate(req.peers[slice.peer], slice), now, *this);
+      const wg::PeerUpdate update = ToPeerUpdate(req.peers[slice.peer], slice);
+      const wg::PeerId before = verbose ? engine.FindPeerId(update.public_key) : wg::kNoPeer;
+      updating_peer = verbose;
+      auto r = engine.ApplyPeerUpdate(update, now, *this);
+      updating_peer = false;
       if (!r.ok() && !first_error) first_error = r.error();
+      if (verbose) NoteAppliedPeerUpdate(update, before, r);
     }
     FlushSends();
+  }
+
+  void NoteAppliedPeerUpdate(const wg::PeerUpdate& update, wg::PeerId before,
+                             const Result<void>& result) {
+    const wg::PeerId after = engine.FindPeerId(update.public_key);
+    if (before != wg::kNoPeer && after != before) peer_names.Remove(before);
+    if (after != wg::kNoPeer) peer_names.Add(after, update.public_key);
+    LogPeerUpdate(ShortPeerName(update.public_key), update,
+                  PeerChange{before != wg::kNoPeer, after != wg::kNoPeer}, result);
+    for (const auto& info : events_of_update) LogEngineEvent(peer_names, info);
+    events_of_update.clear();
   }
 
   // A set in steps of bounded work, each a loop turn of its own (on the loop
@@ -291,17 +310,20 @@ struct Device::Impl final : public wg::PacketSink {
     ZL_RETURN_IF_ERROR(RunOnLoop([&] { ApplyInterfaceOnLoop(req, first_error); }));
     if (req.replace_peers) {
       size_t left = 0;
+      bool first = true;
       do {
-        ZL_RETURN_IF_ERROR(
-            RunOnLoop([&] { left = engine.RemovePeersUpTo(kPeersRemovedPerStep); }));
+        ZL_RETURN_IF_ERROR(RunOnLoop([&] {
+          if (first && GetLogLevel() >= LogLevel::kVerbose) {
+            LogVerbose(fmt::format("removing all {} peers (replace_peers)", engine.peer_count()));
+            peer_names.Clear();
+          }
+          first = false;
+          left = engine.RemovePeersUpTo(kPeersRemovedPerStep);
+        }));
       } while (left > 0);
     }
     for (const ApplyStep& step : PlanApplySteps(req)) {
       ZL_RETURN_IF_ERROR(RunOnLoop([&] { ApplyPeersOnLoop(req, step, first_error); }));
-    }
-    // The names are for verbose logs only; building them walks every peer.
-    if (GetLogLevel() >= LogLevel::kVerbose) {
-      ZL_RETURN_IF_ERROR(RunOnLoop([&] { RefreshPeerNames(); }));
     }
     if (first_error) return *first_error;
     return Ok();
@@ -427,7 +449,11 @@ struct Device::Impl final : public wg::PacketSink {
   wg::Engine engine;
   DeviceOptions options;
   GlueCounters glue;
-  std::unordered_map<wg::PeerId, std::string> peer_names;
+  PeerNames peer_names;  // kept only while verbose logging is on
+  // While a peer update is applied (verbose only), OnEvent keeps the events
+  // for after the update's own lines.
+  bool updating_peer = false;
+  std::vector<wg::EngineEventInfo> events_of_update;
   LogBudget drop_log;
 
   size_t mtu = net::kDefaultTunMtu;  // the TUN's, followed through rtnetlink

@@ -60,6 +60,38 @@ const char* DropReasonName(DropReason reason) {
   return "unknown";
 }
 
+const char* EngineEventName(EngineEvent event) {
+  switch (event) {
+    case EngineEvent::kHandshakeInitiationSent:
+      return "handshake_initiation_sent";
+    case EngineEvent::kHandshakeInitiationReceived:
+      return "handshake_initiation_received";
+    case EngineEvent::kHandshakeResponseSent:
+      return "handshake_response_sent";
+    case EngineEvent::kHandshakeResponseReceived:
+      return "handshake_response_received";
+    case EngineEvent::kCookieReplySent:
+      return "cookie_reply_sent";
+    case EngineEvent::kCookieReplyReceived:
+      return "cookie_reply_received";
+    case EngineEvent::kKeypairCreated:
+      return "keypair_created";
+    case EngineEvent::kHandshakeCompleted:
+      return "handshake_completed";
+    case EngineEvent::kHandshakeRetry:
+      return "handshake_retry";
+    case EngineEvent::kHandshakeGivenUp:
+      return "handshake_given_up";
+    case EngineEvent::kHandshakeAfterSilence:
+      return "handshake_after_silence";
+    case EngineEvent::kKeepaliveSent:
+      return "keepalive_sent";
+    case EngineEvent::kKeysZeroed:
+      return "keys_zeroed";
+  }
+  return "unknown";
+}
+
 Engine::Impl::Impl(EngineOptions opts, crypto::Rng& r)
     : options(opts),
       rng(r),
@@ -132,6 +164,15 @@ void Engine::Impl::CountDrop(Peer* peer, DropReason reason) {
   }
 }
 
+void Engine::Impl::Report(PacketSink& sink, EngineEvent event,
+                          const Peer& peer, uint32_t attempt) {
+  EngineEventInfo info;
+  info.event = event;
+  info.peer = peer.id;
+  info.attempt = attempt;
+  sink.OnEvent(info);
+}
+
 void Engine::Impl::TickPeer(Peer& peer, Now now, PacketSink& sink) {
   while (auto expired = peer.timers.TakeExpired(now.mono)) {
     switch (*expired) {
@@ -141,8 +182,13 @@ void Engine::Impl::TickPeer(Peer& peer, Now now, PacketSink& sink) {
           // stop trying until something new is sent.
           peer.timers.OnHandshakeGivenUp(now.mono);
           peer.staged.Clear();
+          // The first initiation and every retry: kMaxTimerHandshakes + 2.
+          Report(sink, EngineEvent::kHandshakeGivenUp, peer,
+                 peer.timers.handshake_attempts() + 1);
         } else {
           peer.timers.CountHandshakeAttempt();
+          Report(sink, EngineEvent::kHandshakeRetry, peer,
+                 peer.timers.handshake_attempts() + 1);
           // The sticky source address may be what breaks the path.
           if (peer.endpoint) peer.endpoint->local.reset();
           SendHandshakeInitiation(peer, /*is_retry=*/true, now, sink);
@@ -154,11 +200,13 @@ void Engine::Impl::TickPeer(Peer& peer, Now now, PacketSink& sink) {
         break;
       case PeerTimers::Expired::kNewHandshake:
         // Data went out and nothing came back for KEEPALIVE + REKEY_TIMEOUT.
+        Report(sink, EngineEvent::kHandshakeAfterSilence, peer);
         if (peer.endpoint) peer.endpoint->local.reset();
         SendHandshakeInitiation(peer, /*is_retry=*/false, now, sink);
         break;
       case PeerTimers::Expired::kZeroKeyMaterial:
         peer.ZeroAndFlushAll(indices);
+        Report(sink, EngineEvent::kKeysZeroed, peer);
         break;
       case PeerTimers::Expired::kPersistentKeepalive:
         if (peer.persistent_keepalive_interval > 0)
@@ -320,6 +368,11 @@ std::optional<PeerSnapshot> Engine::SnapshotPeer(
   const Peer* peer = impl_->FindPeer(key);
   if (peer == nullptr) return std::nullopt;
   return impl_->MakeSnapshot(*peer);
+}
+
+PeerId Engine::FindPeerId(const crypto::PublicKey& key) const {
+  const Peer* peer = impl_->FindPeer(key);
+  return peer != nullptr ? peer->id : kNoPeer;
 }
 
 const DropCounters& Engine::interface_drops() const {

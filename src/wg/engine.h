@@ -98,6 +98,35 @@ const char* DropReasonName(DropReason reason);
 
 using DropCounters = std::array<uint64_t, kDropReasonCount>;
 
+// A protocol event worth a log line (wireguard-go logs each at verbose
+// level). Reported to PacketSink::OnEvent as it happens, so the engine does
+// no logging itself. Events come at handshake rate, never per data packet:
+// all but kCookieReplySent need an authenticated message or a timer; a
+// cookie reply answers any sender under load, so a flood can make many.
+enum class EngineEvent : uint8_t {
+  kHandshakeInitiationSent,      // `attempt`: 1 for the first, 2 for the first retry...
+  kHandshakeInitiationReceived,  // authenticated, not a replay
+  kHandshakeResponseSent,
+  kHandshakeResponseReceived,    // authenticated
+  kCookieReplySent,              // peer kNoPeer; `remote`: where it went
+  kCookieReplyReceived,          // decrypted: our next handshake carries mac2
+  kKeypairCreated,               // session keys derived (response sent or consumed)
+  kHandshakeCompleted,           // key confirmation: the new keypair is in use both ways
+  kHandshakeRetry,               // no response within REKEY_TIMEOUT; `attempt`: the next one's
+  kHandshakeGivenUp,             // `attempt`: initiations sent in vain; staged packets dropped
+  kHandshakeAfterSilence,        // data sent, nothing heard for KEEPALIVE + REKEY_TIMEOUT
+  kKeepaliveSent,
+  kKeysZeroed,                   // no new session for 3 x REJECT_AFTER_TIME: every key wiped
+};
+const char* EngineEventName(EngineEvent event);
+
+struct EngineEventInfo {
+  EngineEvent event = EngineEvent::kKeysZeroed;
+  PeerId peer = kNoPeer;
+  uint32_t attempt = 0;  // handshake events, see above
+  Endpoint remote;       // kCookieReplySent
+};
+
 class PacketSink {
  public:
   virtual ~PacketSink() = default;
@@ -106,6 +135,9 @@ class PacketSink {
   virtual void SendToNetwork(PeerId peer, const Path& to, ByteSpan data) = 0;
   // A decrypted IP packet for the TUN. `packet` is valid only during the call.
   virtual void WriteToTun(PeerId peer, ByteSpan packet) = 0;
+  // A protocol event (see EngineEvent), during the call that caused it;
+  // ignored unless overridden.
+  virtual void OnEvent(const EngineEventInfo& /*info*/) {}
 };
 
 struct EncapsulateResult {
@@ -228,6 +260,8 @@ class Engine {
 
   std::vector<PeerSnapshot> Snapshot() const;
   std::optional<PeerSnapshot> SnapshotPeer(const crypto::PublicKey& key) const;
+  // The peer's id, or kNoPeer if `key` is not configured. O(1).
+  PeerId FindPeerId(const crypto::PublicKey& key) const;
   // Drops not attributable to a configured peer (bad mac1, unknown index...).
   const DropCounters& interface_drops() const;
   size_t peer_count() const;

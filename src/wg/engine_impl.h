@@ -55,6 +55,9 @@ struct Engine::Impl {
   // Recomputes precomputed_ss for `peer` from our private key.
   void PrecomputeStaticStatic(Peer& peer) const;
   void CountDrop(Peer* peer, DropReason reason);
+  // Reports `event` of `peer` to the sink (PacketSink::OnEvent).
+  static void Report(PacketSink& sink, EngineEvent event, const Peer& peer,
+                     uint32_t attempt = 0);
   void TickPeer(Peer& peer, Now now, PacketSink& sink);
   PeerSnapshot MakeSnapshot(const Peer& peer) const;
 
@@ -97,7 +100,8 @@ struct Engine::Impl {
                                       Now now, PacketSink& sink);
   DecapsulateResult ReceiveResponse(const Path& from, ByteSpan datagram,
                                     Now now, PacketSink& sink);
-  DecapsulateResult ReceiveCookieReply(ByteSpan datagram, Now now);
+  DecapsulateResult ReceiveCookieReply(ByteSpan datagram, Now now,
+                                       PacketSink& sink);
   DecapsulateResult ReceiveTransport(const Path& from, MutableByteSpan datagram,
                                      Now now, PacketSink& sink);
   // Keeps the initiator's keypair fresh from the receiving side.

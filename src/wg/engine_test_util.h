@@ -95,10 +95,24 @@ class RecordingSink final : public PacketSink {
   void WriteToTun(PeerId, ByteSpan packet) override {
     tun.emplace_back(packet.begin(), packet.end());
   }
+  void OnEvent(const EngineEventInfo& info) override { events.push_back(info); }
+
+  // The kinds of the events recorded so far, in order.
+  std::vector<EngineEvent> EventKinds() const {
+    std::vector<EngineEvent> kinds;
+    for (const EngineEventInfo& e : events) kinds.push_back(e.event);
+    return kinds;
+  }
+  size_t CountEvents(EngineEvent kind) const {
+    size_t n = 0;
+    for (const EngineEventInfo& e : events) n += e.event == kind;
+    return n;
+  }
 
   std::vector<Datagram> outbox;  // not yet delivered
   std::vector<Datagram> log;     // everything ever sent through the sink
   std::vector<std::vector<uint8_t>> tun;
+  std::vector<EngineEventInfo> events;  // everything OnEvent was told
 
  private:
   const FakeClock& clock_;

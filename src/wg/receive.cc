@@ -55,6 +55,10 @@ DecapsulateResult Engine::Impl::ReceiveHandshake(const Path& from,
       uint8_t packet[kCookieReplySize];
       SerializeCookieReply(reply, packet);
       sink.SendToNetwork(kNoPeer, from, ByteSpan(packet));
+      EngineEventInfo info;
+      info.event = EngineEvent::kCookieReplySent;
+      info.remote = from.remote;
+      sink.OnEvent(info);
       return Drop(nullptr, DropReason::kCookieRequired);
     }
     if (!rate_limiter.Allow(from.remote.address(), now.mono)) {
@@ -105,6 +109,7 @@ DecapsulateResult Engine::Impl::ReceiveInitiation(const Path& from,
   }
   hs.greatest_timestamp = init.timestamp;
   hs.last_initiation_consumed = now.mono;
+  Report(sink, EngineEvent::kHandshakeInitiationReceived, *peer);
 
   peer->timers.OnAnyAuthenticatedPacketTraversal(
       now.mono, peer->persistent_keepalive_interval);
@@ -141,6 +146,7 @@ DecapsulateResult Engine::Impl::ReceiveResponse(const Path& from,
            .ok()) {
     return Drop(peer, DropReason::kHandshakeFailed);
   }
+  Report(sink, EngineEvent::kHandshakeResponseReceived, *peer);
   peer->endpoint = from;
   peer->rx_bytes += datagram.size();
   peer->timers.OnAnyAuthenticatedPacketTraversal(
@@ -154,6 +160,8 @@ DecapsulateResult Engine::Impl::ReceiveResponse(const Path& from,
   peer->timers.OnSessionDerived(now.mono);
   peer->timers.OnHandshakeComplete();
   peer->last_handshake = now.wall;
+  Report(sink, EngineEvent::kKeypairCreated, *peer);
+  Report(sink, EngineEvent::kHandshakeCompleted, *peer);
   // Key confirmation for the responder: staged packets, or a keepalive.
   SendKeepalive(*peer, now, sink);
 
@@ -163,7 +171,8 @@ DecapsulateResult Engine::Impl::ReceiveResponse(const Path& from,
   return result;
 }
 
-DecapsulateResult Engine::Impl::ReceiveCookieReply(ByteSpan datagram, Now now) {
+DecapsulateResult Engine::Impl::ReceiveCookieReply(ByteSpan datagram, Now now,
+                                                   PacketSink& sink) {
   CookieReply reply;
   if (!ParseCookieReply(datagram, reply))
     return Drop(nullptr, DropReason::kMalformedMessage);
@@ -173,6 +182,7 @@ DecapsulateResult Engine::Impl::ReceiveCookieReply(ByteSpan datagram, Now now) {
   if (!peer->cookies.ConsumeCookieReply(reply, now.mono)) {
     return Drop(peer, DropReason::kInvalidCookieReply);
   }
+  Report(sink, EngineEvent::kCookieReplyReceived, *peer);
   DecapsulateResult result;
   result.kind = DecapsulateResult::Kind::kHandshake;
   result.peer = peer->id;
@@ -227,6 +237,7 @@ DecapsulateResult Engine::Impl::ReceiveTransport(const Path& from,
     // The initiator proved it holds the responder's new keypair.
     peer->timers.OnHandshakeComplete();
     peer->last_handshake = now.wall;
+    Report(sink, EngineEvent::kHandshakeCompleted, *peer);
     SendStagedPackets(*peer, now, sink);
   }
   KeepKeyFreshReceiving(*peer, now, sink);
@@ -266,7 +277,7 @@ DecapsulateResult Engine::Decapsulate(const Path& from,
     case MessageType::kResponse:
       return s.ReceiveHandshake(from, datagram, *type, now, sink);
     case MessageType::kCookieReply:
-      return s.ReceiveCookieReply(datagram, now);
+      return s.ReceiveCookieReply(datagram, now, sink);
   }
   return s.Drop(nullptr, DropReason::kMalformedMessage);
 }

@@ -65,6 +65,7 @@ void Engine::Impl::SendStagedPackets(Peer& peer, Now now, PacketSink& sink) {
     return;
   }
   bool data_sent = false;
+  bool keepalive_sent = false;
   bool sent = false;
   while (!peer.staged.empty() && keypair->CanSend(now.mono)) {
     const ByteSpan packet = peer.staged.Front();
@@ -72,13 +73,16 @@ void Engine::Impl::SendStagedPackets(Peer& peer, Now now, PacketSink& sink) {
     if (scratch.size() < needed) scratch.resize(needed);
     const size_t length =
         SealTransport(*keypair, packet, MutableByteSpan(scratch));
-    data_sent |= !packet.empty();
+    const bool keepalive = packet.empty();
+    data_sent |= !keepalive;
     peer.staged.Pop();
     if (length == 0) continue;
+    keepalive_sent |= keepalive;
     SendToPeer(peer, ByteSpan(scratch.data(), length), sink);
     sent = true;
   }
   if (sent) OnTransportSent(peer, data_sent, now);
+  if (keepalive_sent) Report(sink, EngineEvent::kKeepaliveSent, peer);
   if (!peer.staged.empty()) {
     // The keypair ran out of messages half way.
     SendHandshakeInitiation(peer, /*is_retry=*/false, now, sink);
@@ -130,6 +134,8 @@ void Engine::Impl::SendHandshakeInitiation(Peer& peer, bool is_retry, Now now,
   peer.timers.OnAnyAuthenticatedPacketSent();
   SendToPeer(peer, ByteSpan(packet), sink);
   peer.timers.OnHandshakeInitiated(now.mono, jitter);
+  Report(sink, EngineEvent::kHandshakeInitiationSent, peer,
+         peer.timers.handshake_attempts() + 1);
 }
 
 Keypair& Engine::Impl::BeginSymmetricSession(Peer& peer, SessionKeys& keys,
@@ -180,6 +186,8 @@ bool Engine::Impl::SendHandshakeResponse(Peer& peer,
       now.mono, peer.persistent_keepalive_interval);
   peer.timers.OnAnyAuthenticatedPacketSent();
   SendToPeer(peer, ByteSpan(packet), sink);
+  Report(sink, EngineEvent::kHandshakeResponseSent, peer);
+  Report(sink, EngineEvent::kKeypairCreated, peer);
   return true;
 }
 
