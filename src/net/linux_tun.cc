@@ -152,7 +152,7 @@ Error SetIffError(int err, const std::string& name) {
       if (!HasCapNetAdmin()) {
         return HintedError(err, what,
                            "zlayer-wg needs root or CAP_NET_ADMIN, and this "
-                           "process has not got CAP_NET_ADMIN");
+                           "process lacks CAP_NET_ADMIN");
       }
       return HintedError(err, what,
                          "this process has CAP_NET_ADMIN: the persistent TUN "
