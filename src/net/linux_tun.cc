@@ -151,8 +151,8 @@ Error SetIffError(int err, const std::string& name) {
     case EPERM:
       if (!HasCapNetAdmin()) {
         return HintedError(err, what,
-                           "zlayer-wg needs root or CAP_NET_ADMIN, and this "
-                           "process lacks CAP_NET_ADMIN");
+                           "creating a TUN needs root or CAP_NET_ADMIN, "
+                           "which this process lacks");
       }
       return HintedError(err, what,
                          "this process has CAP_NET_ADMIN: the persistent TUN "
