@@ -1,13 +1,13 @@
 #include "base/log.h"
 
-#include "base/mutex.h"
-
 #include <atomic>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <string>
+
+#include "base/mutex.h"
 
 namespace zl {
 namespace {

@@ -24,12 +24,11 @@ TEST(LogLevelTest, UnknownAndEmptyNamesAreNotParsed) {
 }
 
 TEST(LogLevelTest, KnownEnvironmentValueSetsTheLevelWithoutWarning) {
-  for (auto [value, level] :
-       {std::pair{"verbose", LogLevel::kVerbose},
-        std::pair{"debug", LogLevel::kVerbose},
-        std::pair{"info", LogLevel::kError},
-        std::pair{"error", LogLevel::kError},
-        std::pair{"silent", LogLevel::kSilent}}) {
+  for (auto [value, level] : {std::pair{"verbose", LogLevel::kVerbose},
+                              std::pair{"debug", LogLevel::kVerbose},
+                              std::pair{"info", LogLevel::kError},
+                              std::pair{"error", LogLevel::kError},
+                              std::pair{"silent", LogLevel::kSilent}}) {
     SCOPED_TRACE(value);
     LogLevelChoice choice = LogLevelFromEnvironment(value);
     EXPECT_EQ(choice.level, level);

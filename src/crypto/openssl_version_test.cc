@@ -16,9 +16,8 @@ TEST(OpenSslVersionTest, IsNameAndDottedVersionWithoutBuildDate) {
 
 TEST(OpenSslVersionTest, RuntimeMajorVersionMatchesTheHeaders) {
   const std::string v = OpenSslVersion();
-  EXPECT_EQ(v.rfind("OpenSSL " + std::to_string(OPENSSL_VERSION_MAJOR) + ".",
-                    0),
-            0u)
+  EXPECT_EQ(
+      v.rfind("OpenSSL " + std::to_string(OPENSSL_VERSION_MAJOR) + ".", 0), 0u)
       << v;
 }
 

@@ -115,8 +115,8 @@ bool HasCapNetAdmin() {
   header.version = _LINUX_CAPABILITY_VERSION_3;
   __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
   if (::syscall(SYS_capget, &header, data) != 0) return false;
-  return (data[CAP_NET_ADMIN / 32].effective &
-          (1u << (CAP_NET_ADMIN % 32))) != 0;
+  return (data[CAP_NET_ADMIN / 32].effective & (1u << (CAP_NET_ADMIN % 32))) !=
+         0;
 }
 
 // Opening /dev/net/tun takes no capability: only the file's permissions,
@@ -133,8 +133,7 @@ Error OpenError(int err) {
     case EACCES:
       return HintedError(
           err, what,
-          "its file permissions do not let uid " +
-              std::to_string(::geteuid()) +
+          "its file permissions do not let uid " + std::to_string(::geteuid()) +
               " read and write it; CAP_NET_ADMIN does not change that");
     case EPERM:
       return HintedError(err, what,

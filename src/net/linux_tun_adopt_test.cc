@@ -27,8 +27,8 @@ TEST(AdoptLinuxTunTest, ClosedDescriptorIsRefusedWithEbadf) {
   auto tun = AdoptLinuxTun(UniqueFd(closed));
   ASSERT_FALSE(tun.ok());
   EXPECT_EQ(tun.error().code(), EBADF);
-  EXPECT_TRUE(Mentions(tun.error(), "descriptor " + std::to_string(closed) +
-                                        " is not open"))
+  EXPECT_TRUE(Mentions(tun.error(),
+                       "descriptor " + std::to_string(closed) + " is not open"))
       << tun.error().message();
 }
 

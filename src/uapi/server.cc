@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstddef>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <optional>
 #include <vector>
@@ -48,8 +48,8 @@ Error FileError(std::string_view what) {
   const int err = errno;
   Error e = ErrnoError(err, what);
   if (err != EACCES) return e;
-  return Error(err, fmt::format("{} (uid {} may not write there)",
-                                e.message(), geteuid()));
+  return Error(err, fmt::format("{} (uid {} may not write there)", e.message(),
+                                geteuid()));
 }
 
 // mkdir -p with mode 0755 for every directory it creates.
@@ -155,8 +155,7 @@ Result<UniqueFd> BindSocket(const std::string& path, const sockaddr_un& addr) {
 // it must be an open, listening AF_UNIX stream socket.
 Result<void> CheckListener(int fd) {
   if (fd < 0 || fcntl(fd, F_GETFD) < 0) {
-    return MakeError(EBADF,
-                     fmt::format("descriptor {} is not open", fd));
+    return MakeError(EBADF, fmt::format("descriptor {} is not open", fd));
   }
   auto option = [fd](int name) -> Result<int> {
     int value = 0;
@@ -572,8 +571,8 @@ Result<std::unique_ptr<UapiServer>> UapiServer::Serve(
         inotify_add_watch(inotify_fd.get(), path.c_str(),
                           IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF) < 0) {
       LogError(fmt::format(
-          "UAPI: cannot watch {} ({}); checking it every second instead",
-          path, std::strerror(errno)));
+          "UAPI: cannot watch {} ({}); checking it every second instead", path,
+          std::strerror(errno)));
       inotify_fd.Reset();
     }
   }

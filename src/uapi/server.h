@@ -116,9 +116,11 @@ class UapiServer {
   UapiServer(std::string path, UniqueFd wake_fd, uint64_t dev, uint64_t ino);
   // Starts serving on `listen_fd`, whose file (if `path` is not empty) has
   // identity `dev`/`ino`.
-  static Result<std::unique_ptr<UapiServer>> Serve(
-      std::string path, uint64_t dev, uint64_t ino, UniqueFd listen_fd,
-      device::ControlApi& api, UapiServerOptions options);
+  static Result<std::unique_ptr<UapiServer>> Serve(std::string path,
+                                                   uint64_t dev, uint64_t ino,
+                                                   UniqueFd listen_fd,
+                                                   device::ControlApi& api,
+                                                   UapiServerOptions options);
 
   const std::string path_;
   UniqueFd wake_fd_;    // eventfd: Stop() wakes the loop

@@ -54,8 +54,7 @@ std::string Get(const std::string& path) {
   static constexpr char kGet[] = "get=1\n\n";
   if (send(fd.get(), kGet, sizeof(kGet) - 1, MSG_NOSIGNAL) != 7) return "";
   std::string answer;
-  for (int i = 0; i < 100 && answer.find("errno=") == std::string::npos;
-       ++i) {
+  for (int i = 0; i < 100 && answer.find("errno=") == std::string::npos; ++i) {
     pollfd p{fd.get(), POLLIN, 0};
     if (poll(&p, 1, 50) <= 0) continue;
     char buf[4096];
@@ -140,7 +139,8 @@ TEST_F(UapiServerAdoptTest, StopRemovesTheBoundFileIfStillOurs) {
   EXPECT_FALSE(std::filesystem::exists(path_));
 }
 
-TEST_F(UapiServerAdoptTest, RelativeBoundPathIsResolvedAgainstTheStartDirectory) {
+TEST_F(UapiServerAdoptTest,
+       RelativeBoundPathIsResolvedAgainstTheStartDirectory) {
   const auto old_cwd = std::filesystem::current_path();
   std::filesystem::current_path(dir_);
   UniqueFd fd = BoundSocket("wg0.sock");

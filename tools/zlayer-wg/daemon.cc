@@ -64,7 +64,8 @@ int Daemonise() {
     }
     if (!msg.empty() && msg[0] == '0') std::_Exit(0);
     if (msg.empty()) {
-      std::fprintf(stderr, "zlayer-wg: the daemon exited before it was ready\n");
+      std::fprintf(stderr,
+                   "zlayer-wg: the daemon exited before it was ready\n");
     } else {
       std::fprintf(stderr, "zlayer-wg: %s\n", msg.c_str() + 1);
     }

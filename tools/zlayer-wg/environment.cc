@@ -15,9 +15,8 @@ Result<int> ParseDescriptorNumber(std::string_view name,
   const bool digits_only =
       !value.empty() && value.front() >= '0' && value.front() <= '9';
   if (!digits_only || ec != std::errc() || ptr != end) {
-    return MakeError(EINVAL,
-                     fmt::format("{}='{}' is not a descriptor number", name,
-                                 value.substr(0, 32)));
+    return MakeError(EINVAL, fmt::format("{}='{}' is not a descriptor number",
+                                         name, value.substr(0, 32)));
   }
   if (fd <= 2) {
     return MakeError(EINVAL,

@@ -36,14 +36,17 @@ TEST(EnvironmentTest, LogLevelNeverFailsTheStart) {
   }
   EXPECT_EQ(ReadEnvironment(Env({{"LOG_LEVEL", "debug"}}))->log_level.level,
             LogLevel::kVerbose);
-  EXPECT_FALSE(
-      ReadEnvironment(Env({{"LOG_LEVEL", "bogus"}}))->log_level.warning.empty());
+  EXPECT_FALSE(ReadEnvironment(Env({{"LOG_LEVEL", "bogus"}}))
+                   ->log_level.warning.empty());
 }
 
 TEST(EnvironmentTest, ForegroundOnlyForOne) {
-  EXPECT_TRUE(ReadEnvironment(Env({{"WG_PROCESS_FOREGROUND", "1"}}))->foreground);
-  EXPECT_FALSE(ReadEnvironment(Env({{"WG_PROCESS_FOREGROUND", "0"}}))->foreground);
-  EXPECT_FALSE(ReadEnvironment(Env({{"WG_PROCESS_FOREGROUND", ""}}))->foreground);
+  EXPECT_TRUE(
+      ReadEnvironment(Env({{"WG_PROCESS_FOREGROUND", "1"}}))->foreground);
+  EXPECT_FALSE(
+      ReadEnvironment(Env({{"WG_PROCESS_FOREGROUND", "0"}}))->foreground);
+  EXPECT_FALSE(
+      ReadEnvironment(Env({{"WG_PROCESS_FOREGROUND", ""}}))->foreground);
 }
 
 TEST(EnvironmentTest, DescriptorNumbersAreRead) {

@@ -142,7 +142,8 @@ int Run(const Settings& s, StartupReporter& reporter) {
     loop.Stop();
   };
   auto device = zl::device::Device::Create(loop, std::move(*tun), clock, rng, std::move(options));
-  if (!device.ok()) return reporter.Fail("failed to start device: " + device.error().message());
+  if (!device.ok())
+    return reporter.Fail("failed to start device: " + device.error().message());
 
   zl::uapi::UapiServerOptions uapi_options;
   // wireguard-go exits when its socket file is removed; so do we.
@@ -158,7 +159,8 @@ int Run(const Settings& s, StartupReporter& reporter) {
   const std::string where = (*server)->path().empty()
                                 ? "WG_UAPI_FD=" + std::to_string(*s.env.uapi_fd)
                                 : (*server)->path();
-  zl::LogVerbose("interface " + ifname + " created, UAPI listening on " + where);
+  zl::LogVerbose("interface " + ifname + " created, UAPI listening on " +
+                 where);
   reporter.Ready();
   if (s.foreground) {
     zl::wgtool::NotifyReady("interface " + ifname + " up, UAPI on " + where);
@@ -189,8 +191,10 @@ int main(int argc, char** argv) {
   try {
     CLI::App app{kHelp, "zlayer-wg"};
     Settings s;
-    app.add_flag("-f,--foreground", s.foreground, "Stay in the foreground (do not daemonise)");
-    app.add_option("IFNAME", s.ifname, "Interface name (at most 15 characters)")->required();
+    app.add_flag("-f,--foreground", s.foreground,
+                 "Stay in the foreground (do not daemonise)");
+    app.add_option("IFNAME", s.ifname, "Interface name (at most 15 characters)")
+        ->required();
     app.set_version_flag("--version", zl::wgtool::VersionLine());
     try {
       app.parse(argc, argv);
@@ -208,7 +212,8 @@ int main(int argc, char** argv) {
     s.env = std::move(env).value();
     s.foreground = s.foreground || s.env.foreground;
     if (!s.env.log_level.warning.empty()) {
-      std::fprintf(stderr, "zlayer-wg: warning: %s\n", s.env.log_level.warning.c_str());
+      std::fprintf(stderr, "zlayer-wg: warning: %s\n",
+                   s.env.log_level.warning.c_str());
     }
     zl::SetLogLevel(s.env.log_level.level);
     zl::SetLogPrefix("(" + s.ifname + ")");
