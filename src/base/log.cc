@@ -1,12 +1,13 @@
 #include "base/log.h"
 
-#include "base/mutex.h"
-
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <string>
+
+#include "base/mutex.h"
 
 namespace zl {
 namespace {
@@ -19,10 +20,25 @@ std::function<void(LogLevel, std::string_view)> g_sink GUARDED_BY(g_mu);
 }  // namespace
 
 std::optional<LogLevel> ParseLogLevel(std::string_view name) {
-  if (name == "verbose" || name == "debug") return LogLevel::kVerbose;
-  if (name == "error") return LogLevel::kError;
-  if (name == "silent") return LogLevel::kSilent;
+  std::string lower(name);
+  for (char& c : lower) c = char(std::tolower(static_cast<unsigned char>(c)));
+  if (lower == "verbose" || lower == "debug") return LogLevel::kVerbose;
+  if (lower == "error" || lower == "info") return LogLevel::kError;
+  if (lower == "silent") return LogLevel::kSilent;
   return std::nullopt;
+}
+
+LogLevelChoice LogLevelFromEnvironment(std::string_view value) {
+  if (auto level = ParseLogLevel(value)) return {*level, {}};
+  // Only printable ASCII of the value goes into the warning, and not much.
+  std::string shown;
+  for (char c : value.substr(0, 32)) {
+    shown += std::isprint(static_cast<unsigned char>(c)) ? c : '?';
+  }
+  return {LogLevel::kError,
+          "LOG_LEVEL='" + shown + (value.size() > 32 ? "...'" : "'") +
+              " is not one of verbose, debug, error, info, silent: "
+              "using error"};
 }
 
 void SetLogLevel(LogLevel level) { g_level = level; }

@@ -9,14 +9,27 @@
 
 #include <functional>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace zl {
 
 enum class LogLevel { kSilent = 0, kError = 1, kVerbose = 2 };
 
-// "verbose", "error", "silent" (wireguard-go's names); nullopt otherwise.
+// wireguard-go's names "verbose" (or "debug"), "error", "silent", and "info"
+// as kError (wireguard-go has no info level; its default is error), in any
+// letter case; nullopt otherwise.
 std::optional<LogLevel> ParseLogLevel(std::string_view name);
+
+// What LOG_LEVEL=`value` means for a program that must start whatever the
+// value (wireguard-go ignores values it does not know): the level it names,
+// or kError with a one-line warning (no trailing newline) to print when the
+// value is empty or unknown.
+struct LogLevelChoice {
+  LogLevel level = LogLevel::kError;
+  std::string warning;  // empty when `value` was understood
+};
+LogLevelChoice LogLevelFromEnvironment(std::string_view value);
 
 void SetLogLevel(LogLevel level);
 LogLevel GetLogLevel();

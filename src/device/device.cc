@@ -114,8 +114,13 @@ struct Device::Impl final : public wg::PacketSink {
       auto n = tun->ReadBatch(tun_slots);
       if (!n.ok()) {
         if (n.error().code() == EAGAIN) break;
-        // EBADFD/EIO/ENODEV: the interface is gone under us.
-        LogError("TUN read failed: " + n.error().message());
+        // EBADFD: the interface was deleted (`ip link del`, wg-quick down),
+        // a normal way to end; anything else is an error.
+        if (n.error().code() == EBADFD) {
+          LogVerbose("interface deleted, shutting down");
+        } else {
+          LogError("TUN read failed: " + n.error().message());
+        }
         TunGone();
         return;
       }

@@ -1,9 +1,11 @@
 #include "net/linux_tun.h"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -101,30 +103,60 @@ class LinuxTun final : public TunDevice {
   int index_;
 };
 
+// ErrnoError(err, what) with a hint in parentheses after the errno text.
+Error HintedError(int err, const std::string& what, const std::string& hint) {
+  return Error(err, ErrnoError(err, what).message() + " (" + hint + ")");
+}
+
+// Whether this process has CAP_NET_ADMIN in its effective set, which
+// TUNSETIFF needs to create an interface.
+bool HasCapNetAdmin() {
+  __user_cap_header_struct header{};
+  header.version = _LINUX_CAPABILITY_VERSION_3;
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+  if (::syscall(SYS_capget, &header, data) != 0) return false;
+  return (data[CAP_NET_ADMIN / 32].effective & (1u << (CAP_NET_ADMIN % 32))) !=
+         0;
+}
+
+// Opening /dev/net/tun takes no capability: only the file's permissions,
+// the device cgroup and security modules decide.
 Error OpenError(int err) {
+  const std::string what = std::string("open ") + kTunPath;
   switch (err) {
     case ENOENT:
     case ENXIO:
     case ENODEV:
-      return ErrnoError(err, std::string("open ") + kTunPath +
-                                 " (is the tun module loaded? a container "
-                                 "needs the device passed in)");
-    case EPERM:
+      return HintedError(err, what,
+                         "is the tun module loaded? a container needs the "
+                         "device passed in");
     case EACCES:
-      return ErrnoError(EPERM, std::string("open ") + kTunPath +
-                                   ": needs root/CAP_NET_ADMIN");
+      return HintedError(
+          err, what,
+          "its file permissions do not let uid " + std::to_string(::geteuid()) +
+              " read and write it; CAP_NET_ADMIN does not change that");
+    case EPERM:
+      return HintedError(err, what,
+                         "a device cgroup or a security module forbids it; "
+                         "a container must be allowed the device");
     default:
-      return ErrnoError(err, std::string("open ") + kTunPath);
+      return ErrnoError(err, what);
   }
 }
 
 Error SetIffError(int err, const std::string& name) {
-  const std::string what = "create TUN " + name;
+  const std::string what = "create TUN " + name + ": TUNSETIFF";
   switch (err) {
     case EPERM:
-      return ErrnoError(EPERM, what +
-                                   ": needs root/CAP_NET_ADMIN (or the "
-                                   "persistent TUN belongs to another user)");
+      if (!HasCapNetAdmin()) {
+        return HintedError(err, what,
+                           "creating a TUN needs root or CAP_NET_ADMIN, "
+                           "which this process lacks");
+      }
+      return HintedError(err, what,
+                         "this process has CAP_NET_ADMIN: the persistent TUN "
+                         "belongs to another user or group, or a security "
+                         "module forbids it");
     case EBUSY:
       return MakeError(
           EBUSY,
@@ -140,6 +172,16 @@ Error SetIffError(int err, const std::string& name) {
     default:
       return ErrnoError(err, what);
   }
+}
+
+// The attached TUN `fd` as a TunDevice named `name`, with the given MTU.
+Result<std::unique_ptr<TunDevice>> MakeTun(UniqueFd fd, std::string name,
+                                           int mtu) {
+  auto index = InterfaceIndex(name);
+  if (!index.ok()) return index.error().Wrap("TUN " + name);
+  auto tun = std::make_unique<LinuxTun>(std::move(fd), std::move(name), *index);
+  ZL_RETURN_IF_ERROR(tun->SetMtu(mtu));
+  return std::unique_ptr<TunDevice>(std::move(tun));
 }
 
 }  // namespace
@@ -159,13 +201,39 @@ Result<std::unique_ptr<TunDevice>> CreateLinuxTun(std::string_view name,
     return SetIffError(errno, std::string(name));
   // The kernel may have expanded a "%d".
   std::string actual(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));
+  return MakeTun(std::move(fd), std::move(actual), mtu);
+}
 
-  auto index = InterfaceIndex(actual);
-  if (!index.ok()) return index.error().Wrap("create TUN " + actual);
-  auto tun =
-      std::make_unique<LinuxTun>(std::move(fd), std::move(actual), *index);
-  ZL_RETURN_IF_ERROR(tun->SetMtu(mtu));
-  return std::unique_ptr<TunDevice>(std::move(tun));
+Result<std::unique_ptr<TunDevice>> AdoptLinuxTun(UniqueFd fd, int mtu) {
+  const std::string what = "descriptor " + std::to_string(fd.get());
+  if (mtu <= 0) return MakeError(EINVAL, "invalid MTU " + std::to_string(mtu));
+  if (!fd || ::fcntl(fd.get(), F_GETFD) < 0) {
+    return MakeError(EBADF, what + " is not open");
+  }
+  ifreq ifr{};
+  if (::ioctl(fd.get(), TUNGETIFF, &ifr) != 0) {
+    return ErrnoError(
+        what + " is not a TUN device attached to an interface: TUNGETIFF");
+  }
+  const int flags = ifr.ifr_flags;
+  std::string name(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));
+  if ((flags & (IFF_TUN | IFF_TAP)) != IFF_TUN) {
+    return MakeError(EINVAL, what + " is the TAP device " + name +
+                                 ", not a TUN (open it with IFF_TUN)");
+  }
+  if ((flags & IFF_NO_PI) == 0 || (flags & IFF_VNET_HDR) != 0) {
+    return MakeError(EINVAL, what + " (TUN " + name +
+                                 ") must be opened with IFF_NO_PI and "
+                                 "without IFF_VNET_HDR");
+  }
+  if (::fcntl(fd.get(), F_SETFD, FD_CLOEXEC) != 0) {
+    return ErrnoError(what + ": set FD_CLOEXEC");
+  }
+  const int fl = ::fcntl(fd.get(), F_GETFL);
+  if (fl < 0 || ::fcntl(fd.get(), F_SETFL, fl | O_NONBLOCK) != 0) {
+    return ErrnoError(what + ": set O_NONBLOCK");
+  }
+  return MakeTun(std::move(fd), std::move(name), mtu);
 }
 
 }  // namespace zl::net

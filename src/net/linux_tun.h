@@ -7,12 +7,16 @@
 // destroyed (unless someone made it persistent). An existing, unattached,
 // persistent TUN of that name is reused, as wireguard-go does.
 //
+// AdoptLinuxTun: the same over a TUN another process opened and attached
+// (wireguard-go's WG_TUN_FD); the name comes from the descriptor.
+//
 // Thread safety: see tun_device.h. CreateLinuxTun is thread-safe.
 
 #include <memory>
 #include <string_view>
 
 #include "base/result.h"
+#include "base/unique_fd.h"
 #include "net/tun_device.h"
 
 namespace zl::net {
@@ -24,8 +28,23 @@ namespace zl::net {
 //           process has open;
 //   ENOENT  /dev/net/tun is missing (module not loaded, or a container
 //           without the device);
-//   EPERM   not root / no CAP_NET_ADMIN.
+//   EACCES  /dev/net/tun's permissions refuse us (the message says so:
+//           no capability helps);
+//   EPERM   opening /dev/net/tun: a device cgroup or security module
+//           forbids it; TUNSETIFF: no CAP_NET_ADMIN (the message says
+//           whether the process has it), or a persistent TUN of another
+//           user.
 Result<std::unique_ptr<TunDevice>> CreateLinuxTun(std::string_view name,
                                                   int mtu = kDefaultTunMtu);
+
+// Takes `fd`, a /dev/net/tun descriptor already attached to an interface
+// (TUNSETIFF with IFF_TUN | IFF_NO_PI, no IFF_VNET_HDR), reads the name from
+// it (TUNGETIFF), makes it FD_CLOEXEC and non-blocking, and sets the MTU as
+// CreateLinuxTun does. The interface must be in the calling thread's network
+// namespace. Errors (the message names the descriptor): EBADF not open;
+// ENOTTY, EBADFD (and other TUNGETIFF errors) not an attached TUN; EINVAL a
+// TAP or the wrong flags. On error `fd` is closed.
+Result<std::unique_ptr<TunDevice>> AdoptLinuxTun(UniqueFd fd,
+                                                 int mtu = kDefaultTunMtu);
 
 }  // namespace zl::net

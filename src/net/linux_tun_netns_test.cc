@@ -1,13 +1,20 @@
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "base/bytes.h"
+#include "base/unique_fd.h"
 #include "net/linux_tun.h"
 #include "net/netlink.h"
 #include "net/test_util.h"
@@ -133,6 +140,53 @@ TEST_F(LinuxTunNetnsTest, PercentDIsNumberedByTheKernel) {
   ASSERT_TRUE(tun.ok()) << tun.error().message();
   EXPECT_EQ((*tun)->name(), "zlt0");
   EXPECT_EQ(InterfaceIndex("zlt0").value(), (*tun)->index());
+}
+
+// Opens /dev/net/tun and attaches it to `name` with `flags`, as a caller
+// that hands a TUN over (WG_TUN_FD) does.
+UniqueFd OpenAttachedTun(const char* name, short flags) {
+  UniqueFd fd(::open("/dev/net/tun", O_RDWR));
+  if (!fd) return fd;
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+  ifr.ifr_flags = flags;
+  if (::ioctl(fd.get(), TUNSETIFF, &ifr) != 0) return UniqueFd();
+  return fd;
+}
+
+TEST_F(LinuxTunNetnsTest, AdoptedTunTakesItsNameFromTheDescriptor) {
+  ZL_ENTER_PRIVATE_NETNS_OR_SKIP();
+  UniqueFd fd = OpenAttachedTun("zla%d", IFF_TUN | IFF_NO_PI);
+  ASSERT_TRUE(fd.valid()) << std::strerror(errno);
+  const int raw = fd.get();
+  ASSERT_EQ(::fcntl(raw, F_GETFD) & FD_CLOEXEC, 0);
+  auto tun = AdoptLinuxTun(std::move(fd));
+  ASSERT_TRUE(tun.ok()) << tun.error().message();
+  EXPECT_EQ((*tun)->name(), "zla0");
+  EXPECT_EQ((*tun)->fd(), raw);
+  EXPECT_EQ(InterfaceIndex("zla0").value(), (*tun)->index());
+  EXPECT_EQ((*tun)->Mtu().value(), kDefaultTunMtu);
+  EXPECT_NE(::fcntl(raw, F_GETFD) & FD_CLOEXEC, 0);
+  EXPECT_NE(::fcntl(raw, F_GETFL) & O_NONBLOCK, 0);
+  // Non-blocking: nothing waiting reads as zero packets, not a hang.
+  std::array<uint8_t, 2048> buf;
+  TunPacket packet{buf, 0};
+  auto n = (*tun)->ReadBatch(std::span(&packet, 1));
+  ASSERT_TRUE(n.ok()) << n.error().message();
+  EXPECT_EQ(*n, 0u);
+}
+
+// (A TUN without IFF_NO_PI is refused too, but not tested: some kernels,
+// e.g. 6.18, report IFF_NO_PI in TUNGETIFF whatever TUNSETIFF was given.)
+TEST_F(LinuxTunNetnsTest, AdoptingATapIsRefused) {
+  ZL_ENTER_PRIVATE_NETNS_OR_SKIP();
+  UniqueFd fd = OpenAttachedTun("zlb%d", IFF_TAP | IFF_NO_PI);
+  ASSERT_TRUE(fd.valid()) << std::strerror(errno);
+  auto tun = AdoptLinuxTun(std::move(fd));
+  ASSERT_FALSE(tun.ok());
+  EXPECT_EQ(tun.error().code(), EINVAL) << tun.error().message();
+  EXPECT_NE(tun.error().message().find("TAP"), std::string::npos)
+      << tun.error().message();
 }
 
 TEST_F(LinuxTunNetnsTest, NameOfANonTunInterfaceIsBusy) {

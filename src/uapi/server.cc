@@ -1,5 +1,6 @@
 #include "uapi/server.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -11,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <optional>
 #include <vector>
@@ -39,6 +41,17 @@ Result<sockaddr_un> UnixAddress(const std::string& path) {
   return addr;
 }
 
+// The error of a failed call `what` on a file; for EACCES also who we are:
+// the socket directory must be writable by this user, and no capability
+// that zlayer-wg needs (CAP_NET_ADMIN) grants that.
+Error FileError(std::string_view what) {
+  const int err = errno;
+  Error e = ErrnoError(err, what);
+  if (err != EACCES) return e;
+  return Error(err, fmt::format("{} (uid {} may not write there)", e.message(),
+                                geteuid()));
+}
+
 // mkdir -p with mode 0755 for every directory it creates.
 Result<void> MakeDirectories(const std::string& dir) {
   if (dir.empty()) return Ok();
@@ -52,7 +65,7 @@ Result<void> MakeDirectories(const std::string& dir) {
     ZL_RETURN_IF_ERROR(MakeDirectories(dir.substr(0, slash)));
   }
   if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    return ErrnoError(fmt::format("mkdir {}", dir));
+    return FileError(fmt::format("mkdir {}", dir));
   }
   return Ok();
 }
@@ -118,7 +131,7 @@ Result<UniqueFd> BindSocket(const std::string& path, const sockaddr_un& addr) {
     if (rc == 0) break;
     errno = bind_errno;
     if (errno != EADDRINUSE || attempt > 0) {
-      return ErrnoError(fmt::format("bind {}", path));
+      return FileError(fmt::format("bind {}", path));
     }
     struct stat st;
     if (lstat(path.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode)) {
@@ -132,10 +145,66 @@ Result<UniqueFd> BindSocket(const std::string& path, const sockaddr_un& addr) {
     }
     LogVerbose(fmt::format("UAPI: replacing stale socket {}", path));
     if (unlink(path.c_str()) != 0 && errno != ENOENT) {
-      return ErrnoError(fmt::format("unlink stale socket {}", path));
+      return FileError(fmt::format("unlink stale socket {}", path));
     }
   }
   return fd;
+}
+
+// Why `fd` cannot be served on as an inherited UAPI listener, if it cannot:
+// it must be an open, listening AF_UNIX stream socket.
+Result<void> CheckListener(int fd) {
+  if (fd < 0 || fcntl(fd, F_GETFD) < 0) {
+    return MakeError(EBADF, fmt::format("descriptor {} is not open", fd));
+  }
+  auto option = [fd](int name) -> Result<int> {
+    int value = 0;
+    socklen_t len = sizeof(value);
+    if (getsockopt(fd, SOL_SOCKET, name, &value, &len) != 0) {
+      return ErrnoError(
+          fmt::format("descriptor {} is not a socket: getsockopt", fd));
+    }
+    return value;
+  };
+  auto domain = option(SO_DOMAIN);
+  if (!domain.ok()) return domain.error();
+  auto type = option(SO_TYPE);
+  if (!type.ok()) return type.error();
+  auto listening = option(SO_ACCEPTCONN);
+  if (!listening.ok()) return listening.error();
+  if (*domain != AF_UNIX || *type != SOCK_STREAM) {
+    return MakeError(EINVAL,
+                     fmt::format("descriptor {} is not a unix stream socket "
+                                 "(domain {}, type {})",
+                                 fd, *domain, *type));
+  }
+  if (*listening != 1) {
+    return MakeError(EINVAL,
+                     fmt::format("descriptor {} is a unix stream socket but "
+                                 "not listening (call listen() first)",
+                                 fd));
+  }
+  return Ok();
+}
+
+// The absolute path of the file `fd` is bound to; empty for an abstract or
+// unnamed socket. A relative path is taken from the current directory now,
+// before anything changes it.
+std::string BoundPath(int fd) {
+  sockaddr_un addr{};
+  socklen_t len = sizeof(addr);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    return {};
+  }
+  const size_t offset = offsetof(sockaddr_un, sun_path);
+  if (len <= offset || addr.sun_path[0] == '\0') return {};
+  std::string path(addr.sun_path, strnlen(addr.sun_path, len - offset));
+  if (path.front() != '/') {
+    char cwd[4096];
+    if (getcwd(cwd, sizeof(cwd)) == nullptr) return {};
+    path = std::string(cwd) + "/" + path;
+  }
+  return path;
 }
 
 }  // namespace
@@ -178,12 +247,16 @@ struct UapiServer::Client {
 class UapiServer::Loop {
  public:
   Loop(const UapiServer& owner, device::ControlApi& api,
-       UapiServerOptions options, UniqueFd listen_fd, UniqueFd inotify_fd)
+       UapiServerOptions options, UniqueFd listen_fd, UniqueFd inotify_fd,
+       bool has_socket_file)
       : owner_(owner),
         api_(api),
         options_(std::move(options)),
         listen_fd_(std::move(listen_fd)),
-        inotify_fd_(std::move(inotify_fd)) {}
+        inotify_fd_(std::move(inotify_fd)),
+        // Without a file (an inherited socket bound to no path) there is
+        // nothing to watch and nothing to lose.
+        socket_file_gone_(!has_socket_file) {}
 
   void Run(int wake_fd);
 
@@ -208,7 +281,7 @@ class UapiServer::Loop {
   UniqueFd listen_fd_;
   UniqueFd inotify_fd_;
   std::vector<std::unique_ptr<Client>> clients_;
-  bool socket_file_gone_ = false;
+  bool socket_file_gone_;  // or never had one
   MonoTime next_file_check_;
 };
 
@@ -251,7 +324,7 @@ void UapiServer::Loop::Run(int wake_fd) {
       CheckSocketFile();
     }
     now = MonoNow();
-    if (!inotify_fd_ && now >= next_file_check_) {
+    if (!inotify_fd_ && !socket_file_gone_ && now >= next_file_check_) {
       next_file_check_ = now + kSocketFileCheckInterval;
       CheckSocketFile();
     }
@@ -444,27 +517,72 @@ Result<std::unique_ptr<UapiServer>> UapiServer::Start(
   if (listen(listen_fd.get(), SOMAXCONN) != 0) {
     return fail(ErrnoError("listen UAPI socket"));
   }
+  auto server = Serve(socket_path, uint64_t(st.st_dev), uint64_t(st.st_ino),
+                      std::move(listen_fd), api, std::move(options));
+  if (!server.ok()) return fail(server.error());
+  return server;
+}
+
+Result<std::unique_ptr<UapiServer>> UapiServer::Adopt(
+    UniqueFd listener, device::ControlApi& api, UapiServerOptions options) {
+  ZL_RETURN_IF_ERROR(CheckListener(listener.get()));
+  const int fd = listener.get();
+  if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+    return ErrnoError(fmt::format("descriptor {}: set FD_CLOEXEC", fd));
+  }
+  // Accept() drains the backlog until EAGAIN.
+  const int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+    return ErrnoError(fmt::format("descriptor {}: set O_NONBLOCK", fd));
+  }
+  // The file the socket is bound to, if it has one, is watched and removed
+  // at Stop like Start's. Trusted as found: whoever could have swapped it
+  // since the caller bound it can write to its directory anyway.
+  std::string path = BoundPath(fd);
+  uint64_t dev = 0, ino = 0;
+  struct stat st;
+  if (!path.empty() && lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
+    dev = uint64_t(st.st_dev);
+    ino = uint64_t(st.st_ino);
+  } else {
+    if (!path.empty()) {
+      LogVerbose(fmt::format(
+          "UAPI: inherited socket's file {} is not there; not watching it",
+          path));
+    }
+    path.clear();
+  }
+  return Serve(std::move(path), dev, ino, std::move(listener), api,
+               std::move(options));
+}
+
+Result<std::unique_ptr<UapiServer>> UapiServer::Serve(
+    std::string path, uint64_t dev, uint64_t ino, UniqueFd listen_fd,
+    device::ControlApi& api, UapiServerOptions options) {
   UniqueFd wake_fd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!wake_fd) return fail(ErrnoError("eventfd"));
+  if (!wake_fd) return ErrnoError("eventfd");
 
   // IN_ATTRIB: unlinking a socket another process still holds changes its
   // link count; the inode itself lives on (wireguard-go watches the same).
-  UniqueFd inotify_fd(inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
-  if (!inotify_fd ||
-      inotify_add_watch(inotify_fd.get(), socket_path.c_str(),
-                        IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF) < 0) {
-    LogError(fmt::format(
-        "UAPI: cannot watch {} ({}); checking it every second instead",
-        socket_path, std::strerror(errno)));
-    inotify_fd.Reset();
+  UniqueFd inotify_fd;
+  if (!path.empty()) {
+    inotify_fd.Reset(inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+    if (!inotify_fd ||
+        inotify_add_watch(inotify_fd.get(), path.c_str(),
+                          IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF) < 0) {
+      LogError(fmt::format(
+          "UAPI: cannot watch {} ({}); checking it every second instead", path,
+          std::strerror(errno)));
+      inotify_fd.Reset();
+    }
   }
 
+  const bool has_file = !path.empty();
   std::unique_ptr<UapiServer> server(
-      new UapiServer(std::move(socket_path), std::move(wake_fd),
-                     uint64_t(st.st_dev), uint64_t(st.st_ino)));
-  server->loop_ =
-      std::make_unique<Loop>(*server, api, std::move(options),
-                             std::move(listen_fd), std::move(inotify_fd));
+      new UapiServer(std::move(path), std::move(wake_fd), dev, ino));
+  server->loop_ = std::make_unique<Loop>(*server, api, std::move(options),
+                                         std::move(listen_fd),
+                                         std::move(inotify_fd), has_file);
   server->thread_ =
       std::thread([s = server.get()] { s->loop_->Run(s->wake_fd_.get()); });
   return server;
@@ -490,11 +608,12 @@ void UapiServer::Stop() {
   thread_.join();
   // Unlink while still listening: a process starting meanwhile finds the
   // socket live and does not take the path from under us.
-  if (SocketFileStillOurs()) unlink(path_.c_str());
+  if (!path_.empty() && SocketFileStillOurs()) unlink(path_.c_str());
   loop_.reset();  // closes the listening socket and every connection
 }
 
 bool UapiServer::SocketFileStillOurs() const {
+  if (path_.empty()) return false;
   struct stat st;
   return lstat(path_.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) &&
          uint64_t(st.st_dev) == dev_ && uint64_t(st.st_ino) == ino_;

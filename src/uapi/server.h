@@ -32,6 +32,14 @@
 // same question on demand. The server keeps serving open connections; what
 // to do (normally: shut the device down) is the owner's decision.
 //
+// Inherited listener (wireguard-go's WG_UAPI_FD): Adopt() serves on a socket
+// the caller already bound and made listen. Nothing is created; the file the
+// socket is bound to (getsockname), if any, is watched the same way, and Stop
+// closes the socket and removes that file if it still is the one found at
+// Adopt (as wireguard-go, which unlinks its listener's path on close), so no
+// dead socket file is left behind. A socket bound to an abstract name or to
+// none has no file: nothing is watched or removed.
+//
 // Threads and ownership: `api` must outlive the server (until Stop returns);
 // its methods are called from the server thread only, one at a time. Stop()
 // and the destructor close every connection, join the thread and remove the
@@ -80,6 +88,14 @@ class UapiServer {
   static Result<std::unique_ptr<UapiServer>> Start(
       std::string socket_path, device::ControlApi& api,
       UapiServerOptions options = {});
+  // Serves on `listener`, an open, bound, listening AF_UNIX SOCK_STREAM
+  // socket (see above), and sets FD_CLOEXEC and O_NONBLOCK on it. Errors:
+  // EBADF when it is not open, ENOTSOCK when it is no socket, EINVAL when it
+  // is another kind of socket or not listening; each message names the
+  // descriptor. On error `listener` is closed.
+  static Result<std::unique_ptr<UapiServer>> Adopt(
+      UniqueFd listener, device::ControlApi& api,
+      UapiServerOptions options = {});
   ~UapiServer();
   UapiServer(const UapiServer&) = delete;
   UapiServer& operator=(const UapiServer&) = delete;
@@ -88,8 +104,9 @@ class UapiServer {
   void Stop();
 
   // True while `path()` still names the socket this server bound (same
-  // device and inode).
+  // device and inode); false when it has no file.
   bool SocketFileStillOurs() const;
+  // The socket file; empty for an adopted socket without one.
   const std::string& path() const { return path_; }
 
  private:
@@ -97,6 +114,13 @@ class UapiServer {
   class Loop;
 
   UapiServer(std::string path, UniqueFd wake_fd, uint64_t dev, uint64_t ino);
+  // Starts serving on `listen_fd`, whose file (if `path` is not empty) has
+  // identity `dev`/`ino`.
+  static Result<std::unique_ptr<UapiServer>> Serve(std::string path,
+                                                   uint64_t dev, uint64_t ino,
+                                                   UniqueFd listen_fd,
+                                                   device::ControlApi& api,
+                                                   UapiServerOptions options);
 
   const std::string path_;
   UniqueFd wake_fd_;    // eventfd: Stop() wakes the loop

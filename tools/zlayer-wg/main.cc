@@ -3,79 +3,119 @@
 //   zlayer-wg [-f|--foreground] IFNAME
 //
 // Creates the TUN device IFNAME and the UAPI socket
-// /var/run/wireguard/IFNAME.sock, so wg(8) and wg-quick(8) configure it.
-// Without -f it daemonises: the parent exits 0 only once the interface and
-// the socket are ready, or non-zero with the reason. It exits cleanly (socket
-// removed, TUN gone, status 0) on SIGINT/SIGTERM, when the TUN is deleted and
-// when the socket file is deleted.
+// /var/run/wireguard/NAME.sock, NAME being the interface's real name (the
+// kernel numbers a "%d" in IFNAME), so wg(8) and wg-quick(8) configure it.
+// Without -f (or WG_PROCESS_FOREGROUND=1) it daemonises: the parent exits 0
+// only once the interface and the socket are ready, or non-zero with the
+// reason. It exits cleanly (socket removed, TUN gone, status 0) on
+// SIGINT/SIGTERM, when the TUN is deleted and when the socket file is
+// deleted. The environment (LOG_LEVEL, WG_TUN_FD, WG_UAPI_FD, ...) is
+// described in environment.h and in --help.
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <string>
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/unique_fd.h"
 #include "crypto/random.h"
+#include "daemon.h"
 #include "device/device.h"
+#include "environment.h"
 #include "net/event_loop.h"
 #include "net/linux_tun.h"
+#include "systemd_notify.h"
 #include "uapi/server.h"
+#include "version.h"
 
 namespace {
 
-// Reports start-up success or failure to the waiting parent (daemon mode), or
-// to stderr (foreground mode). The parent prints whatever the child sends.
-class StartupReporter {
- public:
-  explicit StartupReporter(int fd) : fd_(fd) {}
-  void Ready() {
-    if (fd_ < 0) return;
-    WriteAll("0");
-    ::close(fd_);
-    fd_ = -1;
-  }
-  int Fail(const std::string& message) {
-    if (fd_ >= 0) {
-      WriteAll("1" + message);
-      ::close(fd_);
-      fd_ = -1;
-    } else {
-      std::fprintf(stderr, "zlayer-wg: %s\n", message.c_str());
-    }
-    return 1;
-  }
+using zl::wgtool::Environment;
+using zl::wgtool::StartupReporter;
 
- private:
-  void WriteAll(const std::string& s) {
-    size_t off = 0;
-    while (off < s.size()) {
-      ssize_t n = ::write(fd_, s.data() + off, s.size() - off);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return;
-      off += size_t(n);
-    }
-  }
-  int fd_;
+constexpr char kHelp[] =
+    "zlayer-wg: userspace WireGuard interface, configured with wg(8) and "
+    "wg-quick(8).\n"
+    "Creates the TUN device IFNAME (a \"%d\" in it is numbered by the kernel) "
+    "and the UAPI\n"
+    "socket /var/run/wireguard/NAME.sock, NAME being the interface's real "
+    "name, then runs\n"
+    "in the background unless -f is given.\n"
+    "Use with wg-quick: WG_QUICK_USERSPACE_IMPLEMENTATION=zlayer-wg wg-quick "
+    "up CONF\n"
+    "\n"
+    "Environment:\n"
+    "  LOG_LEVEL=verbose|debug|error|info|silent\n"
+    "        log level; default error; debug means verbose and info means "
+    "error; any other\n"
+    "        value gets a warning and the default. In the background, logs "
+    "stay on stderr\n"
+    "        only when LOG_LEVEL is set (and not silent).\n"
+    "  WG_PROCESS_FOREGROUND=1  stay in the foreground, as -f.\n"
+    "  WG_TUN_FD=N   use the open TUN descriptor N (attached with "
+    "IFF_TUN|IFF_NO_PI) instead\n"
+    "        of creating IFNAME; the interface's name is read from it.\n"
+    "  WG_UAPI_FD=N  serve the UAPI on descriptor N, a bound and listening "
+    "unix stream socket,\n"
+    "        instead of creating the socket file; at exit it is closed and "
+    "the file it is\n"
+    "        bound to is removed if that still is the same socket.\n"
+    "  NOTIFY_SOCKET  (systemd Type=notify, foreground only) READY=1 once "
+    "the interface and\n"
+    "        the socket are up, STOPPING=1 at shutdown.";
+
+struct Settings {
+  std::string ifname;
+  bool foreground = false;
+  Environment env;
 };
 
-std::string Explain(const zl::Error& e) {
-  std::string m = e.message();
-  if ((e.code() == EPERM || e.code() == EACCES) && m.find("root") == std::string::npos) {
-    m += " (zlayer-wg needs root or CAP_NET_ADMIN)";
+zl::Result<std::unique_ptr<zl::net::TunDevice>> OpenTun(const Settings& s) {
+  if (!s.env.tun_fd) {
+    auto tun = zl::net::CreateLinuxTun(s.ifname);
+    if (!tun.ok()) {
+      return tun.error().Wrap("failed to create TUN device '" + s.ifname + "'");
+    }
+    return tun;
   }
-  if (e.code() == ENOENT && m.find("/dev/net/tun") == std::string::npos) m += " (is /dev/net/tun present?)";
-  return m;
+  const int fd = *s.env.tun_fd;
+  auto tun = zl::net::AdoptLinuxTun(zl::UniqueFd(fd));
+  if (!tun.ok()) return tun.error().Wrap("WG_TUN_FD=" + std::to_string(fd));
+  if ((*tun)->name() != s.ifname) {
+    zl::LogVerbose("WG_TUN_FD=" + std::to_string(fd) + " is interface " +
+                   (*tun)->name() + " (not " + s.ifname + "): using " +
+                   (*tun)->name());
+  }
+  return tun;
 }
 
-int Run(const std::string& ifname, StartupReporter& reporter, bool foreground) {
+zl::Result<std::unique_ptr<zl::uapi::UapiServer>> OpenUapi(
+    const Settings& s, const std::string& interface_name,
+    zl::device::ControlApi& api, zl::uapi::UapiServerOptions options) {
+  if (s.env.uapi_fd) {
+    const int fd = *s.env.uapi_fd;
+    auto server =
+        zl::uapi::UapiServer::Adopt(zl::UniqueFd(fd), api, std::move(options));
+    if (!server.ok()) {
+      return server.error().Wrap("WG_UAPI_FD=" + std::to_string(fd));
+    }
+    return server;
+  }
+  std::string path = zl::uapi::SocketPathForInterface(interface_name);
+  auto server = zl::uapi::UapiServer::Start(path, api, std::move(options));
+  if (!server.ok()) {
+    return server.error().Wrap("failed to create UAPI socket " + path);
+  }
+  return server;
+}
+
+int Run(const Settings& s, StartupReporter& reporter) {
   auto loop_or = zl::net::EventLoop::Create();
   if (!loop_or.ok()) return reporter.Fail("event loop: " + loop_or.error().message());
   auto& loop = **loop_or;
@@ -87,61 +127,54 @@ int Run(const std::string& ifname, StartupReporter& reporter, bool foreground) {
   if (!sig.ok()) return reporter.Fail("signals: " + sig.error().message());
   ::signal(SIGPIPE, SIG_IGN);
 
-  auto tun = zl::net::CreateLinuxTun(ifname);
-  if (!tun.ok()) {
-    return reporter.Fail("failed to create TUN device '" + ifname + "': " + Explain(tun.error()));
-  }
+  auto tun = OpenTun(s);
+  if (!tun.ok()) return reporter.Fail(tun.error().message());
+  // The real name ("wg%d" became "wg0") names the socket and the logs, so
+  // `wg show wg0` finds it.
+  const std::string ifname = (*tun)->name();
+  zl::SetLogPrefix("(" + ifname + ")");
 
   zl::SystemClock clock;
   zl::crypto::SystemRng rng;
   zl::device::DeviceOptions options;
   options.on_tun_gone = [&] {
-    zl::LogVerbose("interface " + ifname + " was deleted, shutting down");
+    zl::LogVerbose("TUN " + ifname + " gone, stopping");
     loop.Stop();
   };
   auto device = zl::device::Device::Create(loop, std::move(*tun), clock, rng, std::move(options));
-  if (!device.ok()) return reporter.Fail("failed to start device: " + Explain(device.error()));
+  if (!device.ok())
+    return reporter.Fail("failed to start device: " + device.error().message());
 
-  std::string socket_path = zl::uapi::SocketPathForInterface(ifname);
   zl::uapi::UapiServerOptions uapi_options;
   // wireguard-go exits when its socket file is removed; so do we.
   uapi_options.on_socket_file_gone = [&] {
-    zl::LogVerbose("UAPI socket " + socket_path + " was removed, shutting down");
+    zl::LogVerbose("UAPI socket file was removed, shutting down");
     loop.Stop();
   };
-  auto server = zl::uapi::UapiServer::Start(socket_path, **device, std::move(uapi_options));
+  auto server = OpenUapi(s, ifname, **device, std::move(uapi_options));
   if (!server.ok()) {
     (*device)->Close();
-    return reporter.Fail("failed to create UAPI socket " + socket_path + ": " +
-                         Explain(server.error()));
+    return reporter.Fail(server.error().message());
   }
-
-  zl::LogVerbose("interface " + ifname + " created, UAPI listening on " + socket_path);
+  const std::string where = (*server)->path().empty()
+                                ? "WG_UAPI_FD=" + std::to_string(*s.env.uapi_fd)
+                                : (*server)->path();
+  zl::LogVerbose("interface " + ifname + " created, UAPI listening on " +
+                 where);
   reporter.Ready();
-  if (!foreground) {
-    // Let go of the caller's terminal or pipe, so `out=$(zlayer-wg wg0)`
-    // returns. As wireguard-go: stdout and stderr stay only when LOG_LEVEL
-    // asks for logs.
-    const char* level = std::getenv("LOG_LEVEL");
-    bool keep_logs = level != nullptr && zl::GetLogLevel() != zl::LogLevel::kSilent;
-    int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null >= 0) {
-      ::dup2(null, STDIN_FILENO);
-      if (!keep_logs) {
-        ::dup2(null, STDOUT_FILENO);
-        ::dup2(null, STDERR_FILENO);
-      }
-      ::close(null);
-    }
-    if (::chdir("/") != 0) {
-      // Harmless: we only stay in the start directory.
-    }
+  if (s.foreground) {
+    zl::wgtool::NotifyReady("interface " + ifname + " up, UAPI on " + where);
+  } else {
+    zl::wgtool::DetachFromCaller(s.env.log_level_given &&
+                                 zl::GetLogLevel() != zl::LogLevel::kSilent);
   }
 
   auto ran = loop.Run();
+  if (s.foreground) zl::wgtool::NotifyStopping();
   // Shutdown order: the device refuses control calls and tears down (peers
   // wiped, sockets closed, TUN destroyed), then the UAPI server stops (any
-  // call it still makes fails at once with ESHUTDOWN) and removes its socket.
+  // call it still makes fails at once with ESHUTDOWN), closes its socket and
+  // removes the socket file if it is still its own.
   (*device)->Close();
   (*server)->Stop();
   if (!ran.ok()) {
@@ -152,58 +185,17 @@ int Run(const std::string& ifname, StartupReporter& reporter, bool foreground) {
   return 0;
 }
 
-// Forks; the parent waits for the child to report readiness and exits with
-// its verdict. Returns in the child only, with the write end of the pipe.
-int Daemonise() {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) {
-    std::perror("zlayer-wg: pipe");
-    std::exit(1);
-  }
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    std::perror("zlayer-wg: fork");
-    std::exit(1);
-  }
-  if (pid > 0) {
-    ::close(fds[1]);
-    std::string msg;
-    char buf[512];
-    for (;;) {
-      ssize_t n = ::read(fds[0], buf, sizeof(buf));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      msg.append(buf, size_t(n));
-    }
-    if (!msg.empty() && msg[0] == '0') std::_Exit(0);
-    if (msg.empty()) {
-      std::fprintf(stderr, "zlayer-wg: the daemon exited before it was ready\n");
-    } else {
-      std::fprintf(stderr, "zlayer-wg: %s\n", msg.c_str() + 1);
-    }
-    std::_Exit(1);
-  }
-  ::close(fds[0]);
-  ::setsid();
-  return fds[1];
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
-    CLI::App app{
-        "zlayer-wg: userspace WireGuard interface, configured with wg(8) and wg-quick(8).\n"
-        "Creates the TUN device IFNAME and the UAPI socket /var/run/wireguard/IFNAME.sock,\n"
-        "then runs in the background unless -f is given.\n"
-        "Environment: LOG_LEVEL=verbose|error|silent (default error).\n"
-        "Use with wg-quick: WG_QUICK_USERSPACE_IMPLEMENTATION=zlayer-wg wg-quick up CONF",
-        "zlayer-wg"};
-    bool foreground = false;
-    std::string ifname;
-    app.add_flag("-f,--foreground", foreground, "Stay in the foreground (do not daemonise)");
-    app.add_option("IFNAME", ifname, "Interface name (at most 15 characters)")->required();
-    app.set_version_flag("--version", std::string("zlayer-wg ") + ZL_VERSION);
+    CLI::App app{kHelp, "zlayer-wg"};
+    Settings s;
+    app.add_flag("-f,--foreground", s.foreground,
+                 "Stay in the foreground (do not daemonise)");
+    app.add_option("IFNAME", s.ifname, "Interface name (at most 15 characters)")
+        ->required();
+    app.set_version_flag("--version", zl::wgtool::VersionLine());
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -212,20 +204,23 @@ int main(int argc, char** argv) {
       return rc == 0 ? 0 : 2;
     }
 
-    if (const char* level = std::getenv("LOG_LEVEL")) {
-      if (auto parsed = zl::ParseLogLevel(level)) {
-        zl::SetLogLevel(*parsed);
-      } else {
-        std::fprintf(stderr, "zlayer-wg: LOG_LEVEL must be verbose, error or silent (got '%s')\n",
-                     level);
-        return 1;
-      }
+    auto env = zl::wgtool::ReadEnvironment();
+    if (!env.ok()) {
+      std::fprintf(stderr, "zlayer-wg: %s\n", env.error().message().c_str());
+      return 1;
     }
-    zl::SetLogPrefix("(" + ifname + ")");
+    s.env = std::move(env).value();
+    s.foreground = s.foreground || s.env.foreground;
+    if (!s.env.log_level.warning.empty()) {
+      std::fprintf(stderr, "zlayer-wg: warning: %s\n",
+                   s.env.log_level.warning.c_str());
+    }
+    zl::SetLogLevel(s.env.log_level.level);
+    zl::SetLogPrefix("(" + s.ifname + ")");
+    zl::LogVerbose(zl::wgtool::VersionLine());
 
-    int ready_fd = foreground ? -1 : Daemonise();
-    StartupReporter reporter(ready_fd);
-    return Run(ifname, reporter, foreground);
+    StartupReporter reporter(s.foreground ? -1 : zl::wgtool::Daemonise());
+    return Run(s, reporter);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "zlayer-wg: fatal: %s\n", e.what());
     return 1;

@@ -1,0 +1,25 @@
+#include "crypto/openssl_version.h"
+
+#include <gtest/gtest.h>
+#include <openssl/opensslv.h>
+
+#include <regex>
+
+namespace zl::crypto {
+namespace {
+
+TEST(OpenSslVersionTest, IsNameAndDottedVersionWithoutBuildDate) {
+  const std::string v = OpenSslVersion();
+  EXPECT_TRUE(std::regex_match(v, std::regex(R"(OpenSSL \d+\.\d+\.\d+\S*)")))
+      << v;
+}
+
+TEST(OpenSslVersionTest, RuntimeMajorVersionMatchesTheHeaders) {
+  const std::string v = OpenSslVersion();
+  EXPECT_EQ(
+      v.rfind("OpenSSL " + std::to_string(OPENSSL_VERSION_MAJOR) + ".", 0), 0u)
+      << v;
+}
+
+}  // namespace
+}  // namespace zl::crypto

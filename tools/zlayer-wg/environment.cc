@@ -1,0 +1,55 @@
+#include "environment.h"
+
+#include <fmt/core.h>
+
+#include <charconv>
+#include <climits>
+
+namespace zl::wgtool {
+
+Result<int> ParseDescriptorNumber(std::string_view name,
+                                  std::string_view value) {
+  int fd = -1;
+  const char* end = value.data() + value.size();
+  auto [ptr, ec] = std::from_chars(value.data(), end, fd);
+  const bool digits_only =
+      !value.empty() && value.front() >= '0' && value.front() <= '9';
+  if (!digits_only || ec != std::errc() || ptr != end) {
+    return MakeError(EINVAL, fmt::format("{}='{}' is not a descriptor number",
+                                         name, value.substr(0, 32)));
+  }
+  if (fd <= 2) {
+    return MakeError(EINVAL,
+                     fmt::format("{}={} is a standard stream (0-2), which "
+                                 "zlayer-wg does not take over",
+                                 name, fd));
+  }
+  return fd;
+}
+
+Result<Environment> ReadEnvironment(const GetEnv& get) {
+  Environment env;
+  if (const char* level = get("LOG_LEVEL")) {
+    env.log_level = LogLevelFromEnvironment(level);
+    env.log_level_given = *level != '\0';
+  }
+  if (const char* fg = get("WG_PROCESS_FOREGROUND")) {
+    env.foreground = std::string_view(fg) == "1";
+  }
+  for (auto [name, out] : {std::pair{"WG_TUN_FD", &env.tun_fd},
+                           std::pair{"WG_UAPI_FD", &env.uapi_fd}}) {
+    const char* value = get(name);
+    if (value == nullptr) continue;
+    auto fd = ParseDescriptorNumber(name, value);
+    if (!fd.ok()) return fd.error();
+    *out = *fd;
+  }
+  if (env.tun_fd && env.uapi_fd && *env.tun_fd == *env.uapi_fd) {
+    return MakeError(EINVAL, fmt::format("WG_TUN_FD and WG_UAPI_FD are both "
+                                         "descriptor {}",
+                                         *env.tun_fd));
+  }
+  return env;
+}
+
+}  // namespace zl::wgtool

@@ -1,0 +1,51 @@
+#pragma once
+// The environment variables zlayer-wg reads, wireguard-go's:
+//
+//   LOG_LEVEL=verbose|debug|error|info|silent  the log level (default error;
+//       "info" means error). Any other value, or an empty one, is not an
+//       error: it gets a warning and the default (wireguard-go ignores it).
+//   WG_PROCESS_FOREGROUND=1  stay in the foreground, as -f.
+//   WG_TUN_FD=N   serve on the already open and attached TUN descriptor N.
+//   WG_UAPI_FD=N  serve the UAPI on the already bound, listening unix
+//       stream socket N.
+//
+// ReadEnvironment only parses: whether N really is a TUN or a listener is
+// checked when it is adopted (net/linux_tun.h, uapi/server.h).
+//
+// Thread safety: ReadEnvironment reads the environment through `get`; with
+// the default it must not race with setenv.
+
+#include <cstdlib>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "base/log.h"
+#include "base/result.h"
+
+namespace zl::wgtool {
+
+struct Environment {
+  LogLevelChoice log_level;      // kError when LOG_LEVEL is unset
+  bool log_level_given = false;  // LOG_LEVEL set and not empty
+  bool foreground = false;       // WG_PROCESS_FOREGROUND=1
+  std::optional<int> tun_fd;     // WG_TUN_FD
+  std::optional<int> uapi_fd;    // WG_UAPI_FD
+};
+
+using GetEnv = std::function<const char*(const char*)>;
+
+// Errors (EINVAL, the message names the variable): WG_TUN_FD or WG_UAPI_FD
+// that is not a decimal descriptor number above 2 (0-2 are the standard
+// streams, which the daemon points at /dev/null), or both the same.
+Result<Environment> ReadEnvironment(const GetEnv& get = [](const char* name) {
+  return std::getenv(name);
+});
+
+// `value` of variable `name` as a descriptor number: digits only, 3 to
+// INT_MAX.
+Result<int> ParseDescriptorNumber(std::string_view name,
+                                  std::string_view value);
+
+}  // namespace zl::wgtool

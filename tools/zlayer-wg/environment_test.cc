@@ -1,0 +1,80 @@
+#include "environment.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+namespace zl::wgtool {
+namespace {
+
+// A fake environment.
+GetEnv Env(std::map<std::string, std::string> vars) {
+  return [vars = std::move(vars)](const char* name) -> const char* {
+    auto it = vars.find(name);
+    return it == vars.end() ? nullptr : it->second.c_str();
+  };
+}
+
+TEST(EnvironmentTest, NothingSetMeansErrorLevelBackgroundAndOwnDescriptors) {
+  auto env = ReadEnvironment(Env({}));
+  ASSERT_TRUE(env.ok());
+  EXPECT_EQ(env->log_level.level, LogLevel::kError);
+  EXPECT_TRUE(env->log_level.warning.empty());
+  EXPECT_FALSE(env->log_level_given);
+  EXPECT_FALSE(env->foreground);
+  EXPECT_FALSE(env->tun_fd.has_value());
+  EXPECT_FALSE(env->uapi_fd.has_value());
+}
+
+TEST(EnvironmentTest, LogLevelNeverFailsTheStart) {
+  for (const char* value : {"info", "debug", "", "bogus", "verbose"}) {
+    SCOPED_TRACE(value);
+    auto env = ReadEnvironment(Env({{"LOG_LEVEL", value}}));
+    ASSERT_TRUE(env.ok());
+    EXPECT_EQ(env->log_level_given, *value != '\0');
+  }
+  EXPECT_EQ(ReadEnvironment(Env({{"LOG_LEVEL", "debug"}}))->log_level.level,
+            LogLevel::kVerbose);
+  EXPECT_FALSE(ReadEnvironment(Env({{"LOG_LEVEL", "bogus"}}))
+                   ->log_level.warning.empty());
+}
+
+TEST(EnvironmentTest, ForegroundOnlyForOne) {
+  EXPECT_TRUE(
+      ReadEnvironment(Env({{"WG_PROCESS_FOREGROUND", "1"}}))->foreground);
+  EXPECT_FALSE(
+      ReadEnvironment(Env({{"WG_PROCESS_FOREGROUND", "0"}}))->foreground);
+  EXPECT_FALSE(
+      ReadEnvironment(Env({{"WG_PROCESS_FOREGROUND", ""}}))->foreground);
+}
+
+TEST(EnvironmentTest, DescriptorNumbersAreRead) {
+  auto env = ReadEnvironment(Env({{"WG_TUN_FD", "3"}, {"WG_UAPI_FD", "17"}}));
+  ASSERT_TRUE(env.ok()) << env.error().message();
+  EXPECT_EQ(env->tun_fd, 3);
+  EXPECT_EQ(env->uapi_fd, 17);
+}
+
+TEST(EnvironmentTest, BadDescriptorNumbersAreRefusedNamingTheVariable) {
+  for (const char* value :
+       {"", "x", "-3", "+3", " 3", "3 ", "3x", "0", "2", "99999999999"}) {
+    for (const char* name : {"WG_TUN_FD", "WG_UAPI_FD"}) {
+      SCOPED_TRACE(std::string(name) + "='" + value + "'");
+      auto env = ReadEnvironment(Env({{name, value}}));
+      ASSERT_FALSE(env.ok());
+      EXPECT_EQ(env.error().code(), EINVAL);
+      EXPECT_EQ(env.error().message().rfind(name, 0), 0u)
+          << env.error().message();
+    }
+  }
+}
+
+TEST(EnvironmentTest, SameDescriptorForTunAndUapiIsRefused) {
+  auto env = ReadEnvironment(Env({{"WG_TUN_FD", "5"}, {"WG_UAPI_FD", "5"}}));
+  ASSERT_FALSE(env.ok());
+  EXPECT_EQ(env.error().code(), EINVAL);
+}
+
+}  // namespace
+}  // namespace zl::wgtool
