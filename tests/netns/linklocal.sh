@@ -24,7 +24,7 @@
 # answered EINVAL and logged with the reason, leaving the device as it was.
 # shellcheck disable=SC2154 # NS_<tag> are assigned by netns_new (lib.sh)
 . "$(dirname "$0")/lib.sh"
-lib_init
+lib_init base64 od
 
 netns_new a
 netns_new b
@@ -41,6 +41,7 @@ for side in a b; do
   ip -n "$ns" link set "$dev" up
 done
 # Bounded wait until both links are up and no address is still tentative.
+# shellcheck disable=SC2317 # called through wait_until
 underlay_ready() {
   local ns
   for ns in "$NS_a" "$NS_b"; do
