@@ -22,6 +22,7 @@
 # of its `get` answer: its endpoint is checked without the zone, and reported.
 # Then a zone naming no interface, sent on the raw UAPI socket, must be
 # answered EINVAL and logged with the reason, leaving the device as it was.
+# `IMPL_A=wireguard-go tests/netns/linklocal.sh` checks the test itself.
 # shellcheck disable=SC2154 # NS_<tag> are assigned by netns_new (lib.sh)
 . "$(dirname "$0")/lib.sh"
 lib_init base64 od
@@ -74,6 +75,13 @@ expect_endpoint() {
   fi
 }
 
+# expect_showconf_endpoint NS IFNAME WANT — `wg showconf` has "Endpoint = WANT".
+expect_showconf_endpoint() {
+  local conf
+  conf=$(showconf "$1" "$2")
+  grep -qxF "Endpoint = $3" <<<"$conf" || fail "wg showconf $2: expected 'Endpoint = $3', saw: $conf"
+}
+
 # run_case IMPL_INITIATOR IMPL_RESPONDER both|initiator — "both": each side's
 # endpoint is set; "initiator": only the initiator's, the responder learns.
 run_case() {
@@ -110,14 +118,8 @@ run_case() {
   # Configured or learnt from the initiation: the zone names the local link.
   expect_endpoint "$NS_a" "$if_a" "$pub_b" "$ia" "$ep_b"
   expect_endpoint "$NS_b" "$if_b" "$pub_a" "$ib" "$ep_a"
-  if ! is_reference_go "$ia"; then
-    showconf "$NS_a" "$if_a" | grep -qxF "Endpoint = $ep_b" ||
-      fail "wg showconf $if_a: expected 'Endpoint = $ep_b', saw: $(cat "$TMP/showconf.raw")"
-  fi
-  if ! is_reference_go "$ib"; then
-    showconf "$NS_b" "$if_b" | grep -qxF "Endpoint = $ep_a" ||
-      fail "wg showconf $if_b: expected 'Endpoint = $ep_a', saw: $(cat "$TMP/showconf.raw")"
-  fi
+  is_reference_go "$ia" || expect_showconf_endpoint "$NS_a" "$if_a" "$ep_b"
+  is_reference_go "$ib" || expect_showconf_endpoint "$NS_b" "$if_b" "$ep_a"
 
   wg_stop "$if_a"
   expect_eq "$(impl_name "$ia") exit status after SIGTERM" 0 "$WG_RC"
@@ -139,9 +141,13 @@ answer=$(printf 'set=1\npublic_key=%s\nendpoint=[fe80::b%%nosuchif9]:1\n\n' "$he
   nx "$NS_a" timeout 10 "$PYTHON" "$LIB_DIR/uapi_raw.py" "$WG_RUN_DIR/$if_a.sock") ||
   fail "raw set with an unknown zone: expected a complete answer, saw '${answer:0:200}'"
 expect_eq "answer to an unknown zone" "errno=-22" "$(head -n 1 <<<"$answer")"
-wait_until 5 grep -qF "unknown interface 'nosuchif9'" "$TMP/$if_a.log" ||
-  fail "expected the log to name the unknown interface, saw: $(tail -n 3 "$TMP/$if_a.log")"
-expect_eq "endpoint after the rejected set" "[fe80::b%vla]:52199" "$(wg_get "$NS_a" "$if_a" endpoints "$pub_b")"
-log "unknown zone → errno=-22, logged: $(grep -F "unknown interface" "$TMP/$if_a.log" | tail -n 1)"
+if is_reference_go "$IMPL_A"; then
+  log "unknown zone → errno=-22 ($(impl_name "$IMPL_A"): its log wording is not checked)"
+else
+  wait_until 5 grep -qF "unknown interface 'nosuchif9'" "$TMP/$if_a.log" ||
+    fail "expected the log to name the unknown interface, saw: $(tail -n 3 "$TMP/$if_a.log")"
+  log "unknown zone → errno=-22, logged: $(grep -F "unknown interface" "$TMP/$if_a.log" | tail -n 1)"
+fi
+expect_endpoint "$NS_a" "$if_a" "$pub_b" "$IMPL_A" "[fe80::b%vla]:52199"
 wg_stop "$if_a"
 pass
