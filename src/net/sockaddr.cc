@@ -18,6 +18,7 @@ socklen_t ToSockaddr(const Endpoint& endpoint, sockaddr_storage* storage) {
   sin6->sin6_family = AF_INET6;
   sin6->sin6_port = htons(endpoint.port());
   std::memcpy(&sin6->sin6_addr, ip.bytes().data(), 16);
+  sin6->sin6_scope_id = endpoint.scope_id();
   return sizeof(sockaddr_in6);
 }
 
@@ -34,7 +35,7 @@ std::optional<Endpoint> FromSockaddr(const sockaddr_storage& storage,
       len >= static_cast<socklen_t>(sizeof(sockaddr_in6))) {
     const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&storage);
     return Endpoint(IpAddress::V6(sin6->sin6_addr.s6_addr),
-                    ntohs(sin6->sin6_port));
+                    ntohs(sin6->sin6_port), sin6->sin6_scope_id);
   }
   return std::nullopt;
 }

@@ -13,6 +13,11 @@
 
 namespace zl::net {
 
+// An IPv6 endpoint's scope id is sin6_scope_id both ways: the kernel sends to
+// a link-local address only with one, and reports the arriving interface's
+// index in it for a datagram from a link-local source (so a link-local peer
+// that roams gets a scoped endpoint).
+
 // Writes `endpoint` into `storage`; returns the length to pass to the kernel.
 socklen_t ToSockaddr(const Endpoint& endpoint, sockaddr_storage* storage);
 

@@ -111,10 +111,12 @@ inline ByteSpan AsBytes(const std::string& s) {
 // Waits (bounded) until datagrams sent to `address` arrive. A new IPv6
 // address becomes bindable before its local route is in place (both happen in
 // the kernel's DAD work, even with `nodad`), so probe with a real datagram.
-inline bool WaitForLocalAddress(const IpAddress& address) {
+// A link-local address needs its interface's index as `scope_id`.
+inline bool WaitForLocalAddress(const IpAddress& address,
+                                uint32_t scope_id = 0) {
   const auto deadline = std::chrono::steady_clock::now() + kTestTimeout;
   while (std::chrono::steady_clock::now() < deadline) {
-    auto probe = OpenUdp(Endpoint(address, 0));
+    auto probe = OpenUdp(Endpoint(address, 0, scope_id));
     if (probe.ok() &&
         SendTo(probe->get(), LocalEndpoint(probe->get()), "probe") &&
         WaitReadable(probe->get(), std::chrono::milliseconds(20))) {

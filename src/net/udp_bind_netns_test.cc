@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <net/if.h>
 #include <sys/socket.h>
 
 #include <array>
@@ -168,6 +169,43 @@ TEST(LinuxBindNetnsTest, SourceRemovedFromTheHostFallsBackToRouting) {
   auto reply = ReceiveFrom(peer->get());
   ASSERT_TRUE(reply.has_value());
   EXPECT_EQ(reply->from, Endpoint(Ip("::1"), bind->port()));
+}
+
+// A link-local peer is only reachable through its interface: the sender's
+// source comes back with the receiving interface's index as its scope, and
+// the reply to that scoped endpoint arrives.
+TEST(LinuxBindNetnsTest, LinkLocalPeerIsReportedWithItsScopeAndAnswered) {
+  ZL_ENTER_PRIVATE_NETNS_OR_SKIP();
+  ASSERT_TRUE(Shell("ip link add zlv0 type veth peer name zlv1 && "
+                    "ip link set zlv1 up && ip link set zlv0 up && "
+                    "ip addr add fe80::1/64 dev zlv0 nodad"));
+  const uint32_t index = ::if_nametoindex("zlv0");
+  ASSERT_NE(index, 0u);
+  ASSERT_TRUE(testing::WaitForLocalAddress(Ip("fe80::1"), index));
+  auto bind = OpenAny();
+  ASSERT_TRUE(bind);
+  auto peer = OpenUdp(Endpoint::Parse("[fe80::1%zlv0]:0").value());
+  ASSERT_TRUE(peer.ok()) << peer.error().message();
+  const Endpoint peer_endpoint = testing::LocalEndpoint(peer->get());
+  EXPECT_EQ(peer_endpoint.scope_id(), index);
+  const Endpoint bind_endpoint =
+      Endpoint::Parse("[fe80::1%zlv0]:" + std::to_string(bind->port())).value();
+  ASSERT_TRUE(SendTo(peer->get(), bind_endpoint, "hello"));
+
+  std::vector<std::array<uint8_t, 2048>> storage;
+  auto received = ReceiveAtLeast(*bind, Family::kV6, 1, storage);
+  ASSERT_EQ(received.size(), 1u);
+  EXPECT_EQ(received[0].from, peer_endpoint);
+  EXPECT_EQ(received[0].from.ToString(),
+            "[fe80::1%zlv0]:" + std::to_string(peer_endpoint.port()));
+
+  const std::string payload = "hello back";
+  SendItem reply_item{received[0].from, AsBytes(payload), received[0].local};
+  ASSERT_EQ(bind->Send(std::span(&reply_item, 1)).value(), 1u);
+  auto reply = ReceiveFrom(peer->get());
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->payload, payload);
+  EXPECT_EQ(reply->from, bind_endpoint);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "base/bytes.h"
+#include "base/quote.h"
 
 namespace zl::uapi {
 namespace {
@@ -19,27 +20,6 @@ constexpr std::string_view kGetOperation = "get=1";
 constexpr std::string_view kSetOperation = "set=1";
 // A first line longer than this cannot be an operation.
 constexpr size_t kMaxOperationBytes = kGetOperation.size();
-// Untrusted text quoted into an error message is cut to this length.
-constexpr size_t kMaxQuotedBytes = 64;
-
-// Printable, bounded form of untrusted text for an error message. Never used
-// on key material: those messages do not echo the value.
-std::string Quote(std::string_view text) {
-  std::string out = "'";
-  for (size_t i = 0; i < text.size() && i < kMaxQuotedBytes; ++i) {
-    auto c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'') {
-      out += char(c);
-    } else {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
-    }
-  }
-  if (text.size() > kMaxQuotedBytes) out += "...";
-  return out + "'";
-}
 
 Error Invalid(std::string message) { return Error(EINVAL, std::move(message)); }
 
@@ -151,9 +131,11 @@ Result<void> ProcessPeerKey(PeerConfig& peer, std::string_view key,
     }
     peer.preshared_key = std::move(psk);
   } else if (key == "endpoint") {
+    // Endpoint::Parse quotes what it echoes (base/quote.h): its reason,
+    // e.g. an unknown interface in a zone, is safe to pass on.
     auto endpoint = Endpoint::Parse(value);
     if (!endpoint.ok()) {
-      return Invalid("failed to set endpoint " + Quote(value));
+      return Invalid("failed to set endpoint: " + endpoint.error().message());
     }
     peer.endpoint = *endpoint;
   } else if (key == "persistent_keepalive_interval") {
@@ -455,11 +437,7 @@ std::string FormatAddress(const IpAddress& address) {
 }
 
 std::string FormatEndpoint(const Endpoint& endpoint) {
-  std::string port = std::to_string(endpoint.port());
-  if (endpoint.address().is_v6()) {
-    return "[" + FormatAddress(endpoint.address()) + "]:" + port;
-  }
-  return FormatAddress(endpoint.address()) + ":" + port;
+  return endpoint.FormatWith(FormatAddress(endpoint.address()));
 }
 
 std::string FormatAllowedIp(const Cidr& cidr) {

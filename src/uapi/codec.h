@@ -142,6 +142,12 @@ std::string SerializeSet(const device::ConfigRequest& config);
 // Text forms as wireguard-go prints them (Go's net/netip): RFC 5952 IPv6,
 // "::ffff:a.b.c.d" for IPv4-mapped addresses and no other embedded IPv4.
 std::string FormatAddress(const IpAddress& address);
+// With an IPv6 scope "[fe80::1%eth0]:51820", as netip.AddrPort prints a
+// zone (the zone's text as base/ip.h gives it: the interface name for a
+// link-local address, else the index), which wg(8) reads back with
+// getaddrinfo(). A set `endpoint=` accepts the zone as a name or an index
+// (base/ip.h); an unknown interface is EINVAL. (Debian's wireguard-go
+// 0.0.20220316 accepts the zone too but leaves it out of its get answer.)
 std::string FormatEndpoint(const Endpoint& endpoint);
 // Host bits cleared, as wireguard-go's allowed-IPs trie reports prefixes.
 std::string FormatAllowedIp(const Cidr& cidr);

@@ -223,8 +223,9 @@ SCENARIOS = {
         [tx(raw=b"\n")],
     ],
     # Where zlayer deliberately differs (codec_test.cc holds its own expected
-    # answers for these): an IPv6 zone in an endpoint is accepted by
-    # wireguard-go, but zlayer's Endpoint has no zone (EINVAL); wireguard-go
+    # answers for these): an IPv6 zone in an endpoint is accepted by both,
+    # but this wireguard-go leaves the zone out of its get answer and zlayer
+    # prints it, as newer wireguard-go and wg(8) do; wireguard-go
     # applies a set line by line, so lines before a bad one take effect, and
     # at EOF before the blank line it applies what it read and answers
     # errno=0. zlayer validates a whole transaction before applying any of it,
