@@ -113,8 +113,10 @@ int RunDaemon(const zl::overlay::DaemonOptions& options) {
     (*loop)->Stop();
     loop_thread.join();
     std::string m = daemon.error().message();
+    // The TUN's own messages already name the cause (a missing capability,
+    // file permissions, another owner); add the hint only where none did.
     if (daemon.error().code() == EPERM && m.find("root") == std::string::npos &&
-        m.find("owned") == std::string::npos) {
+        m.find("owned") == std::string::npos && m.find("CAP_NET_ADMIN") == std::string::npos) {
       m += " (the daemon needs root or CAP_NET_ADMIN)";
     }
     return Fail(m);
