@@ -7,13 +7,18 @@
 #
 # Tests: src/NAME/*_test.cc become one GoogleTest binary NAME_test, label "unit".
 # Fuzzers: src/NAME/*_fuzz.cc become one libFuzzer binary each when ZL_FUZZ=ON.
+#
+# Platform files: *_win.cc and *_gcrypt.cc (and their *_test.cc) are Windows
+# sources; the glob never takes them. The Windows build (cmake/windows.cmake)
+# names them explicitly: ADD file... compiles them (tests too), EXCLUDE file...
+# drops the Linux files they replace.
 set(ZL_TEST_EXTRA_LIBS_crypto PkgConfig::SODIUM nlohmann_json::nlohmann_json)
 set(ZL_TEST_EXTRA_LIBS_wg nlohmann_json::nlohmann_json)
 set(ZL_TEST_EXTRA_LIBS_device zl_wg)
 set(ZL_TEST_EXTRA_LIBS_uapi nlohmann_json::nlohmann_json)
 
 function(zl_layer name)
-  cmake_parse_arguments(ARG "" "" "DEPS;PRIVATE_DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "" "" "DEPS;PRIVATE_DEPS;ADD;EXCLUDE" ${ARGN})
   # Layer names (base, crypto, ...) stand for their zl_ targets.
   foreach(kind DEPS PRIVATE_DEPS)
     set(mapped)
@@ -37,6 +42,20 @@ function(zl_layer name)
   file(GLOB netns_tests CONFIGURE_DEPENDS ${dir}/*_netns_test.cc)
   list(FILTER tests EXCLUDE REGEX "_netns_test\\.cc$")
   file(GLOB fuzzers CONFIGURE_DEPENDS ${dir}/*_fuzz.cc)
+  foreach(var srcs tests)
+    list(FILTER ${var} EXCLUDE REGEX "_(win|gcrypt)(_test)?\\.cc$")
+  endforeach()
+  foreach(f ${ARG_EXCLUDE})
+    list(REMOVE_ITEM srcs ${dir}/${f})
+    list(REMOVE_ITEM tests ${dir}/${f})
+  endforeach()
+  foreach(f ${ARG_ADD})
+    if(f MATCHES "_test\\.cc$")
+      list(APPEND tests ${dir}/${f})
+    else()
+      list(APPEND srcs ${dir}/${f})
+    endif()
+  endforeach()
 
   if(srcs)
     add_library(zl_${name} STATIC ${srcs})
@@ -64,7 +83,14 @@ function(zl_layer name)
     target_precompile_headers(${name}_test PRIVATE <gtest/gtest.h> <gmock/gmock.h>)
     target_compile_definitions(${name}_test PRIVATE
       ZL_SOURCE_DIR="${CMAKE_SOURCE_DIR}" ZL_BINARY_DIR="${CMAKE_BINARY_DIR}")
-    gtest_discover_tests(${name}_test PROPERTIES LABELS unit DISCOVERY_TIMEOUT 60)
+    if(CMAKE_CROSSCOMPILING)
+      # Listing the tests runs the binary (under the emulator, wine): at test
+      # time, not at build time.
+      gtest_discover_tests(${name}_test PROPERTIES LABELS unit DISCOVERY_TIMEOUT 120
+                           DISCOVERY_MODE PRE_TEST)
+    else()
+      gtest_discover_tests(${name}_test PROPERTIES LABELS unit DISCOVERY_TIMEOUT 60)
+    endif()
   endif()
 
   # *_netns_test.cc need root, TUN and network namespaces: one binary per

@@ -4,10 +4,6 @@
 #include "base/clock.h"
 #include "base/ip.h"
 #include "base/result.h"
-#include "base/unique_fd.h"
-
-#include <fcntl.h>
-#include <unistd.h>
 
 namespace zl {
 namespace {
@@ -157,18 +153,6 @@ TEST(ClockTest, FakeClockAdvancesBothClocks) {
   Now b = clock.Read();
   EXPECT_EQ(b.mono - a.mono, std::chrono::seconds(5));
   EXPECT_EQ(b.wall - a.wall, std::chrono::seconds(5));
-}
-
-TEST(UniqueFdTest, ClosesOnDestructionAndRelease) {
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  { UniqueFd a(fds[0]); }
-  EXPECT_EQ(fcntl(fds[0], F_GETFD), -1);
-  UniqueFd b(fds[1]);
-  int raw = b.Release();
-  EXPECT_FALSE(b.valid());
-  EXPECT_NE(fcntl(raw, F_GETFD), -1);
-  close(raw);
 }
 
 }  // namespace

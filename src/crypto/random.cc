@@ -1,25 +1,10 @@
 #include "crypto/random.h"
 
-#include <sys/random.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
-#include <cstdlib>
 
 #include "crypto/chacha20.h"
 
 namespace zl::crypto {
-namespace {
-
-[[noreturn]] void Die(const char* what) {
-  // Without randomness there is no safe way to continue (keys, indices and
-  // nonces would repeat), so fail loudly rather than return weak bytes.
-  std::fprintf(stderr, "zl::crypto: fatal: %s\n", what);
-  std::abort();
-}
-
-}  // namespace
 
 uint32_t Rng::NextU32() {
   uint8_t b[4];
@@ -40,19 +25,6 @@ uint64_t Rng::Uniform(uint64_t bound) {
   for (;;) {
     const uint64_t r = NextU64();
     if (r >= threshold) return r % bound;
-  }
-}
-
-void SystemRng::Fill(MutableByteSpan out) {
-  size_t done = 0;
-  while (done < out.size()) {
-    // getrandom may return fewer bytes than asked (large requests, signals).
-    const ssize_t n = getrandom(out.data() + done, out.size() - done, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      Die("getrandom failed");
-    }
-    done += static_cast<size_t>(n);
   }
 }
 

@@ -60,20 +60,6 @@ UniquePkey PrivatePkeyForExchange(const PrivateKey& priv) {
 
 }  // namespace
 
-void ClampPrivateKey(PrivateKey& key) {
-  uint8_t* k = key.data();
-  k[0] &= 248;  // a multiple of the cofactor 8: no small-subgroup leak
-  k[31] &= 127;
-  k[31] |= 64;  // fixed top bit: constant-time ladder length
-}
-
-PrivateKey GeneratePrivateKey(Rng& rng) {
-  PrivateKey key;
-  rng.Fill(key.mutable_span());
-  ClampPrivateKey(key);
-  return key;
-}
-
 Result<PublicKey> DerivePublicKey(const PrivateKey& priv) {
   const UniquePkey pkey = Import(EVP_PKEY_KEYPAIR, priv.data(), nullptr);
   PublicKey pub;
