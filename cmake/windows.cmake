@@ -37,13 +37,11 @@ target_include_directories(zl_gcrypt SYSTEM INTERFACE ${ZL_GCRYPT_INCLUDE_DIR})
 target_link_libraries(zl_gcrypt INTERFACE ${ZL_GCRYPT_LIBRARY} ${ZL_GPG_ERROR_LIBRARY} ws2_32)
 
 # GoogleTest from Debian's sources (package googletest), built by the cross
-# compiler, with the names find_package(GTest) gives on Linux.
+# compiler. Its CMake defines the names find_package(GTest) gives on Linux
+# (GTest::gtest, GTest::gmock, GTest::gtest_main).
 if(BUILD_TESTING)
   set(INSTALL_GTEST OFF CACHE BOOL "" FORCE)
   add_subdirectory(/usr/src/googletest ${CMAKE_BINARY_DIR}/googletest EXCLUDE_FROM_ALL)
-  foreach(t gtest gtest_main gmock gmock_main)
-    add_library(GTest::${t} ALIAS ${t})
-  endforeach()
 endif()
 
 # --- the layers ----------------------------------------------------------------

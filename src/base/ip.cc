@@ -1,7 +1,17 @@
 #include "base/ip.h"
 
+#ifdef _WIN32
+// inet_pton/ntop (ws2_32), if_nametoindex/if_indextoname (iphlpapi); this
+// order is the one the headers need.
+#include <winsock2.h>
+#include <ws2ipdef.h>
+#include <ws2tcpip.h>
+#include <iphlpapi.h>
+#include <netioapi.h>
+#else
 #include <arpa/inet.h>
 #include <net/if.h>
+#endif
 
 #include <charconv>
 #include <cstring>

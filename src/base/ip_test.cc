@@ -1,7 +1,15 @@
 // Endpoint scopes (IPv6 zones): parsing, printing, comparison. The forms
 // without a zone are covered in base_test.cc.
-#include <gtest/gtest.h>
+#ifdef _WIN32
+#include <winsock2.h>
+#include <ws2ipdef.h>
+#include <iphlpapi.h>
+#include <netioapi.h>
+#else
 #include <net/if.h>
+#endif
+
+#include <gtest/gtest.h>
 
 #include <string>
 #include <type_traits>
@@ -12,7 +20,31 @@
 namespace zl {
 namespace {
 
-uint32_t LoopbackIndex() { return ::if_nametoindex("lo"); }
+// The loopback interface's name: "lo" on Linux; on Windows "loopback_N"
+// (loopback_0 on Windows, loopback_1 under wine), found by index.
+std::string LoopbackName() {
+#ifdef _WIN32
+  char name[IF_NAMESIZE];
+  for (unsigned index = 1; index < 256; ++index) {
+    if (if_indextoname(index, name) != nullptr && std::string(name).starts_with("loopback_")) {
+      return name;
+    }
+  }
+  return "loopback-not-found";
+#else
+  return "lo";
+#endif
+}
+
+uint32_t LoopbackIndex() { return ::if_nametoindex(LoopbackName().c_str()); }
+
+// `text` with each zone "%lo" naming this platform's loopback interface.
+std::string L(std::string text) {
+  for (size_t at = text.find("%lo"); at != std::string::npos; at = text.find("%lo", at + 1)) {
+    text.replace(at + 1, 2, LoopbackName());
+  }
+  return text;
+}
 
 Endpoint MustParse(const std::string& text) {
   auto e = Endpoint::Parse(text);
@@ -35,20 +67,20 @@ TEST(EndpointScopeTest, StaysASmallTriviallyCopyableValue) {
 
 TEST(EndpointScopeTest, ZoneIsAnInterfaceName) {
   ASSERT_NE(LoopbackIndex(), 0u);
-  Endpoint e = MustParse("[fe80::1%lo]:51820");
+  Endpoint e = MustParse(L("[fe80::1%lo]:51820"));
   EXPECT_EQ(e.address(), IpAddress::Parse("fe80::1").value());
   EXPECT_EQ(e.port(), 51820);
   EXPECT_EQ(e.scope_id(), LoopbackIndex());
-  EXPECT_EQ(e.Zone(), "lo");
-  EXPECT_EQ(e.ToString(), "[fe80::1%lo]:51820");
+  EXPECT_EQ(e.Zone(), LoopbackName());
+  EXPECT_EQ(e.ToString(), L("[fe80::1%lo]:51820"));
 }
 
 TEST(EndpointScopeTest, ZoneIsAnIndexAndPrintsAsTheInterfaceName) {
   const std::string index = std::to_string(LoopbackIndex());
   Endpoint e = MustParse("[fe80::1%" + index + "]:51820");
   EXPECT_EQ(e.scope_id(), LoopbackIndex());
-  EXPECT_EQ(e.ToString(), "[fe80::1%lo]:51820");
-  EXPECT_EQ(e, MustParse("[fe80::1%lo]:51820"));
+  EXPECT_EQ(e.ToString(), L("[fe80::1%lo]:51820"));
+  EXPECT_EQ(e, MustParse(L("[fe80::1%lo]:51820")));
 }
 
 TEST(EndpointScopeTest, IndexWithoutAnInterfacePrintsAsTheNumber) {
@@ -62,13 +94,13 @@ TEST(EndpointScopeTest, ZoneOnANonLinkLocalAddressIsKeptAndPrintsAsTheIndex) {
   // As glibc's getnameinfo(): only link-local scopes print as names, so
   // wg(8)'s getaddrinfo() reads back whatever we print.
   const std::string index = std::to_string(LoopbackIndex());
-  Endpoint global = MustParse("[2001:db8::1%lo]:1");
+  Endpoint global = MustParse(L("[2001:db8::1%lo]:1"));
   EXPECT_EQ(global.scope_id(), LoopbackIndex());
   EXPECT_EQ(global.ToString(), "[2001:db8::1%" + index + "]:1");
-  EXPECT_EQ(MustParse("[ff02::1%lo]:1").ToString(), "[ff02::1%lo]:1");
-  EXPECT_EQ(MustParse("[ff05::1%lo]:1").ToString(), "[ff05::1%" + index + "]:1");
-  EXPECT_EQ(MustParse("[febf::1%lo]:1").ToString(), "[febf::1%lo]:1");
-  EXPECT_EQ(MustParse("[fec0::1%lo]:1").ToString(), "[fec0::1%" + index + "]:1");
+  EXPECT_EQ(MustParse(L("[ff02::1%lo]:1")).ToString(), L("[ff02::1%lo]:1"));
+  EXPECT_EQ(MustParse(L("[ff05::1%lo]:1")).ToString(), "[ff05::1%" + index + "]:1");
+  EXPECT_EQ(MustParse(L("[febf::1%lo]:1")).ToString(), L("[febf::1%lo]:1"));
+  EXPECT_EQ(MustParse(L("[fec0::1%lo]:1")).ToString(), "[fec0::1%" + index + "]:1");
 }
 
 TEST(EndpointScopeTest, ZeroZoneMeansUnscoped) {
@@ -79,9 +111,9 @@ TEST(EndpointScopeTest, ZeroZoneMeansUnscoped) {
 TEST(EndpointScopeTest, PrintedFormParsesBackToTheSameEndpoint) {
   const std::string index = std::to_string(LoopbackIndex());
   for (const std::string& text : std::vector<std::string>{
-           "[fe80::1%lo]:51820", "[fe80::abcd:1%" + index + "]:0",
+           L("[fe80::1%lo]:51820"), "[fe80::abcd:1%" + index + "]:0",
         "[fe80::1%4294967295]:65535", "[2001:db8::1%" + index + "]:7",
-        "[::ffff:192.0.2.1%lo]:1", "[ff02::1%lo]:9", "[fe80::1]:1",
+        L("[::ffff:192.0.2.1%lo]:1"), L("[ff02::1%lo]:9"), "[fe80::1]:1",
         "192.0.2.1:1"}) {
     SCOPED_TRACE(text);
     Endpoint e = MustParse(text);
@@ -106,7 +138,7 @@ TEST(EndpointScopeTest, IPv4EndpointHasNoScope) {
 }
 
 TEST(EndpointScopeTest, FormatWithUsesTheGivenAddressText) {
-  EXPECT_EQ(MustParse("[fe80::1%lo]:5").FormatWith("FE80::1"), "[FE80::1%lo]:5");
+  EXPECT_EQ(MustParse(L("[fe80::1%lo]:5")).FormatWith("FE80::1"), L("[FE80::1%lo]:5"));
   EXPECT_EQ(MustParse("192.0.2.1:5").FormatWith("x"), "x:5");
 }
 

@@ -63,7 +63,11 @@ void Log(LogLevel level, std::string_view message) {
   }
   std::time_t t = std::time(nullptr);
   std::tm tm{};
+#ifdef _WIN32
+  localtime_s(&tm, &t);  // the CRT's argument order
+#else
   localtime_r(&t, &tm);
+#endif
   char ts[32];
   std::strftime(ts, sizeof(ts), "%Y/%m/%d %H:%M:%S", &tm);
   std::fprintf(stderr, "%s%s%s: %s %.*s\n", g_prefix.c_str(), g_prefix.empty() ? "" : ": ",
