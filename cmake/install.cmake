@@ -76,7 +76,8 @@ foreach(layer ${ZL_EXPORTED_LAYERS})
   install(DIRECTORY ${CMAKE_SOURCE_DIR}/src/${layer}/
           DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/zlayer/${layer} COMPONENT dev
           FILES_MATCHING PATTERN "*.h"
-          PATTERN "*test*" EXCLUDE PATTERN "*naive*" EXCLUDE PATTERN "fake_*" EXCLUDE)
+          PATTERN "*test*" EXCLUDE PATTERN "*naive*" EXCLUDE PATTERN "fake_*" EXCLUDE
+          PATTERN "*_gcrypt.h" EXCLUDE)  # the Windows backend's internals
 endforeach()
 set(ZL_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/ZlayerOverlay)
 install(EXPORT ZlayerOverlayTargets NAMESPACE ZlayerOverlay::

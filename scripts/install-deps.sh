@@ -26,6 +26,21 @@ PACKAGES=(
   jq python3
 )
 
+# The Windows cross build and its tests under wine (scripts/windows-test.sh):
+# only with `install-deps.sh windows`.
+WINDOWS_PACKAGES=(
+  g++-mingw-w64-x86-64-posix gcc-mingw-w64-x86-64-posix libgcrypt-mingw-w64-dev
+  wine64 wine
+  # googletest (GoogleTest sources, built by the cross compiler), and the headers
+  # used header-only: libfmt-dev, nlohmann-json3-dev (already in PACKAGES)
+  googletest
+)
+case "${1:-}" in
+  "") ;;
+  windows) PACKAGES+=("${WINDOWS_PACKAGES[@]}") ;;
+  *) echo "usage: install-deps.sh [windows]" >&2; exit 2 ;;
+esac
+
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps: must run as root (it calls apt-get)" >&2
   exit 1
