@@ -5,9 +5,11 @@
 #   3. packages: a packager's Release build (GCC, no tests) made into .debs, which
 #      tests/package/install.sh installs in a scratch root and uses; a clang
 #      Release build; the units verified
-#   4. ASan+UBSan build; unit tests
-#   5. ThreadSanitizer build of the threaded layers (net, device, uapi, overlay); their tests
-#   6. libFuzzer build (clang); every fuzzer for ZL_FUZZ_SECONDS (default 20 s)
+#   4. Windows: the layers that build for Windows so far, cross-built with
+#      mingw-w64, their tests under wine (scripts/windows-test.sh)
+#   5. ASan+UBSan build; unit tests
+#   6. ThreadSanitizer build of the threaded layers (net, device, uapi, overlay); their tests
+#   7. libFuzzer build (clang); every fuzzer for ZL_FUZZ_SECONDS (default 20 s)
 # Set ZL_TEST_SKIP_SLOW=1 to leave out the real-time rekey test (label slow).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +21,7 @@ step() { printf '\n=== %s (%s)\n' "$*" "$(date +%H:%M:%S)"; }
 dev="-DBUILD_TESTING=ON -DZL_WERROR=ON -DZL_BENCH=ON"
 
 step "dependencies"
-./scripts/install-deps.sh
+./scripts/install-deps.sh windows
 
 step "release build"
 # Optimised as users get it, without debug info (it costs a third of the
@@ -48,6 +50,9 @@ step "Release build with clang"
 CC=clang CXX=clang++ cmake -S . -B build-clang -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DZL_WERROR=ON >/dev/null
 cmake --build build-clang -j"$jobs"
+
+step "Windows: mingw-w64 cross build, tests under wine"
+./scripts/windows-test.sh build-win
 
 step "ASan+UBSan build and unit tests"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1" \
