@@ -43,6 +43,14 @@ step "packages: Release build as a packager makes it (GCC), .debs, install test"
 cmake -S . -B build-pkg -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
   -DZL_WERROR=ON >/dev/null
 cmake --build build-pkg -j"$jobs"
+# A packager's build needs neither GoogleTest, libsodium nor Google Benchmark,
+# and builds no test.
+ninja -C build-pkg -t targets all >build-pkg/targets.txt
+if grep -qE '^(GTest_DIR|benchmark_DIR|SODIUM_[A-Z_]*)[:=]' build-pkg/CMakeCache.txt ||
+  grep -q '_test' build-pkg/targets.txt; then
+  echo "the packager's build looked for a test dependency or built a test" >&2
+  exit 1
+fi
 (cd build-pkg && cpack >/dev/null && ls -1 ./*.deb)
 tests/package/install.sh build-pkg
 
