@@ -1,6 +1,6 @@
 // BLAKE2s, its keyed MAC and HMAC-BLAKE2s (blake2s.h) on libgcrypt: the
 // Windows backend (blake2s.cc is the OpenSSL one).
-//   Blake2s      GCRY_MD_BLAKE2S_256, one handle per thread, reset after use
+//   Blake2s      GCRY_MD_BLAKE2S_256, a handle per call
 //   Blake2sMac   GCRY_MD_BLAKE2S_128 keyed with gcry_md_setkey: RFC 7693's
 //                keyed mode with outlen 16, WireGuard's MAC (not a truncation)
 //   HmacBlake2s  GCRY_MAC_HMAC_BLAKE2S_256
@@ -74,16 +74,16 @@ class HmacHandle {
 
 }  // namespace
 
+// A handle per call, not one per thread: a thread_local object with a
+// destructor crashes at thread exit in mingw-w64 programs (seen under wine).
+// Closing the handle wipes the last input (Noise hashes the handshake hash).
 Hash Blake2s(std::initializer_list<ByteSpan> parts) {
-  thread_local DigestHandle handle(GCRY_MD_BLAKE2S_256);
+  DigestHandle handle(GCRY_MD_BLAKE2S_256);
   Hash out;
   Write(handle.get(), parts);
   const unsigned char* digest = gcry_md_read(handle.get(), GCRY_MD_BLAKE2S_256);
   if (digest == nullptr) GcryptDie("BLAKE2s failed", 0);
   std::copy_n(digest, kHashLen, out.begin());
-  // Back to the initial state: the last input (Noise hashes the handshake
-  // hash and ciphertexts) does not stay in the handle.
-  gcry_md_reset(handle.get());
   return out;
 }
 
