@@ -11,14 +11,15 @@
 # Platform files: *_win.cc and *_gcrypt.cc (and their *_test.cc) are Windows
 # sources; the glob never takes them. The Windows build (cmake/windows.cmake)
 # names them explicitly: ADD file... compiles them (tests too), EXCLUDE file...
-# drops the Linux files they replace.
+# drops the Linux files they replace; ADD_ONLY builds the layer from the ADD
+# list alone (a layer whose Windows port has only its own files so far).
 set(ZL_TEST_EXTRA_LIBS_crypto PkgConfig::SODIUM nlohmann_json::nlohmann_json)
 set(ZL_TEST_EXTRA_LIBS_wg nlohmann_json::nlohmann_json)
 set(ZL_TEST_EXTRA_LIBS_device zl_wg)
 set(ZL_TEST_EXTRA_LIBS_uapi nlohmann_json::nlohmann_json)
 
 function(zl_layer name)
-  cmake_parse_arguments(ARG "" "" "DEPS;PRIVATE_DEPS;ADD;EXCLUDE" ${ARGN})
+  cmake_parse_arguments(ARG "ADD_ONLY" "" "DEPS;PRIVATE_DEPS;ADD;EXCLUDE" ${ARGN})
   # Layer names (base, crypto, ...) stand for their zl_ targets.
   foreach(kind DEPS PRIVATE_DEPS)
     set(mapped)
@@ -45,6 +46,12 @@ function(zl_layer name)
   foreach(var srcs tests)
     list(FILTER ${var} EXCLUDE REGEX "_(win|gcrypt)(_test)?\\.cc$")
   endforeach()
+  if(ARG_ADD_ONLY)
+    set(srcs)
+    set(tests)
+    set(netns_tests)
+    set(fuzzers)
+  endif()
   foreach(f ${ARG_EXCLUDE})
     list(REMOVE_ITEM srcs ${dir}/${f})
     list(REMOVE_ITEM tests ${dir}/${f})

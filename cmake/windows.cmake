@@ -1,8 +1,9 @@
 # The Windows build, cross-compiled with mingw-w64
 # (cmake/toolchain-mingw-w64-x86_64.cmake) and tested under wine
-# (scripts/windows-test.sh). Issue 10, first step: the portable core only,
-# the layers base, crypto and wg with their unit tests. net, device, uapi,
-# overlay, the tools, install/package and the benchmarks are Linux-only for now.
+# (scripts/windows-test.sh). Issue 10: the portable core (the layers base,
+# crypto and wg with their unit tests) and, of net, the Wintun adapter with its
+# test double. device, uapi, overlay, the tools, install/package and the
+# benchmarks are Linux-only for now.
 #
 # Crypto on Windows is libgcrypt (Debian's libgcrypt-mingw-w64-dev): Debian
 # ships no OpenSSL for mingw. docs/ARCHITECTURE.md, "Windows", says why and
@@ -65,3 +66,64 @@ zl_layer(crypto DEPS base zl_gcrypt bcrypt
       siphash_gcrypt_test.cc)
 
 zl_layer(wg DEPS crypto base)
+
+# net: the Wintun adapter (issue 10, second step). Only Windows files so far:
+# the Linux TUN, netlink, epoll loop and sockets are not built; the event loop
+# and UDP come next. docs/ARCHITECTURE.md, "Windows", says what each file is.
+zl_layer(net DEPS base wintrust crypt32 shell32 ole32 ADD_ONLY
+  ADD known_paths_win.cc win32_error_win.cc win_text_win.cc
+      wintun_api_win.cc wintun_signature_win.cc wintun_session_win.cc wintun_adapter_win.cc
+      wintun_api_win_test.cc wintun_signature_win_test.cc wintun_session_win_test.cc
+      wintun_adapter_win_test.cc)
+
+# The loader (wintun_loader_win.cc) is compiled twice: with the signature
+# check (zl_wintun_loader_verify) and without it (zl_wintun_loader_allow_unsigned,
+# for tests). Programs link zl_wintun_loader, which is the first unless
+# ZL_WINTUN_ALLOW_UNSIGNED is ON; release builds and packages never set it.
+option(ZL_WINTUN_ALLOW_UNSIGNED
+       "Load wintun.dll without checking its signature (tests only: loads the test double)" OFF)
+foreach(variant verify allow_unsigned)
+  add_library(zl_wintun_loader_${variant} STATIC src/net/wintun_loader_win.cc)
+  target_link_libraries(zl_wintun_loader_${variant} PUBLIC zl_net)
+  target_compile_options(zl_wintun_loader_${variant} PRIVATE ${ZL_WARNINGS})
+endforeach()
+target_compile_definitions(zl_wintun_loader_allow_unsigned PRIVATE ZL_WINTUN_ALLOW_UNSIGNED)
+if(ZL_WINTUN_ALLOW_UNSIGNED)
+  message(WARNING "ZL_WINTUN_ALLOW_UNSIGNED: wintun.dll's signature is not checked (tests only)")
+  add_library(zl_wintun_loader ALIAS zl_wintun_loader_allow_unsigned)
+else()
+  add_library(zl_wintun_loader ALIAS zl_wintun_loader_verify)
+endif()
+
+if(BUILD_TESTING)
+  # The Wintun test double (wintun.dll, and one without WintunSendPacket).
+  add_subdirectory(tests/wintun_double)
+  # The tests find the doubles relative to their own executable's directory.
+  function(zl_wintun_double_definitions target exe_dir)
+    file(RELATIVE_PATH full ${exe_dir} ${ZL_WINTUN_DOUBLE_DIR})
+    file(RELATIVE_PATH missing ${exe_dir} ${ZL_WINTUN_DOUBLE_MISSING_EXPORT_DIR})
+    target_compile_definitions(${target} PRIVATE ZL_WINTUN_DOUBLE_DIR="${full}"
+                               ZL_WINTUN_DOUBLE_MISSING_EXPORT_DIR="${missing}")
+    add_dependencies(${target} wintun_double wintun_double_missing_export)
+  endfunction()
+  zl_wintun_double_definitions(net_test ${CMAKE_CURRENT_BINARY_DIR})
+
+  # One program per loader variant, each in a directory of its own ("next to
+  # the executable" is one of the places searched). Both put the double in the
+  # prefix's ProgramData, so they never run at the same time, and each runs
+  # as one ctest test (its cases in one process, in order).
+  foreach(variant verify allow_unsigned)
+    set(exe wintun_loader_${variant}_test)
+    set(dir ${CMAKE_CURRENT_BINARY_DIR}/${exe})
+    add_executable(${exe} src/net/wintun_loader_win_test.cc)
+    target_link_libraries(${exe} PRIVATE zl_wintun_loader_${variant} zl_test_support GTest::gtest
+                          GTest::gtest_main)
+    target_compile_options(${exe} PRIVATE ${ZL_WARNINGS})
+    set_target_properties(${exe} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${dir})
+    zl_wintun_double_definitions(${exe} ${dir})
+    add_test(NAME net.${exe} COMMAND ${exe})
+    set_tests_properties(net.${exe} PROPERTIES LABELS unit TIMEOUT 120 RESOURCE_LOCK wintun_search_locations)
+  endforeach()
+  target_compile_definitions(wintun_loader_verify_test PRIVATE ZL_LOADER_TEST_ALLOWS_UNSIGNED=0)
+  target_compile_definitions(wintun_loader_allow_unsigned_test PRIVATE ZL_LOADER_TEST_ALLOWS_UNSIGNED=1)
+endif()
