@@ -77,7 +77,7 @@ foreach(layer ${ZL_EXPORTED_LAYERS})
           DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/zlayer/${layer} COMPONENT dev
           FILES_MATCHING PATTERN "*.h"
           PATTERN "*test*" EXCLUDE PATTERN "*naive*" EXCLUDE PATTERN "fake_*" EXCLUDE
-          PATTERN "*_gcrypt.h" EXCLUDE)  # the Windows backend's internals
+          PATTERN "*_gcrypt.h" EXCLUDE PATTERN "*_win.h" EXCLUDE)  # Windows-only internals
 endforeach()
 set(ZL_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/ZlayerOverlay)
 install(EXPORT ZlayerOverlayTargets NAMESPACE ZlayerOverlay::

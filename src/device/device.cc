@@ -10,8 +10,10 @@
 #include "base/mutex.h"
 #include "device/apply_plan.h"
 #include "device/verbose_log.h"
-#include "net/netlink.h"
-#include "net/udp_bind.h"
+#include "net/bind.h"
+#if defined(__linux__)
+#include "net/netlink.h"  // the link watcher: Linux only (see Impl::link)
+#endif
 #include "wg/engine.h"
 
 namespace zl::device {
@@ -114,9 +116,9 @@ struct Device::Impl final : public wg::PacketSink {
       auto n = tun->ReadBatch(tun_slots);
       if (!n.ok()) {
         if (n.error().code() == EAGAIN) break;
-        // EBADFD: the interface was deleted (`ip link del`, wg-quick down),
-        // a normal way to end; anything else is an error.
-        if (n.error().code() == EBADFD) {
+        // The interface was deleted (`ip link del`, wg-quick down, Wintun's
+        // adapter removed): a normal way to end; anything else is an error.
+        if (net::IsTunGone(n.error())) {
           LogVerbose("interface deleted, shutting down");
         } else {
           LogError("TUN read failed: " + n.error().message());
@@ -183,6 +185,7 @@ struct Device::Impl final : public wg::PacketSink {
     FlushSends();
   }
 
+#if defined(__linux__)
   void OnLinkEvents() {
     auto events = link->ReadEvents();
     if (!events.ok()) return;
@@ -197,11 +200,12 @@ struct Device::Impl final : public wg::PacketSink {
       }
     }
   }
+#endif
 
   void TunGone() {
     if (tun_gone_reported) return;
     tun_gone_reported = true;
-    loop.Unwatch(tun->fd());
+    loop.Unwatch(tun->waitable());
     if (options.on_tun_gone) options.on_tun_gone();
   }
 
@@ -209,9 +213,9 @@ struct Device::Impl final : public wg::PacketSink {
 
   Result<void> WatchSockets() {
     for (auto family : {IpAddress::Family::kV4, IpAddress::Family::kV6}) {
-      int fd = bind->fd(family);
-      if (fd < 0) continue;
-      ZL_RETURN_IF_ERROR(loop.Watch(fd, net::kReadable, [this, family](uint32_t) {
+      net::Waitable w = bind->waitable(family);
+      if (w == net::kNoWaitable) continue;
+      ZL_RETURN_IF_ERROR(loop.Watch(w, net::kReadable, [this, family](uint32_t) {
         MarkLoopThread();
         OnUdpReadable(family);
       }));
@@ -221,7 +225,7 @@ struct Device::Impl final : public wg::PacketSink {
 
   void UnwatchSockets() {
     for (auto family : {IpAddress::Family::kV4, IpAddress::Family::kV6}) {
-      if (int fd = bind->fd(family); fd >= 0) loop.Unwatch(fd);
+      if (net::Waitable w = bind->waitable(family); w != net::kNoWaitable) loop.Unwatch(w);
     }
   }
 
@@ -448,7 +452,12 @@ struct Device::Impl final : public wg::PacketSink {
   net::EventLoop& loop;
   std::unique_ptr<net::TunDevice> tun;
   std::unique_ptr<net::Bind> bind;
+#if defined(__linux__)
+  // Tells when the TUN is deleted or its MTU changes (rtnetlink). Windows has
+  // none yet: Wintun's removal ends ReadBatch with ENODEV, and the MTU is
+  // the one the device was created with.
   std::unique_ptr<net::LinkWatcher> link;
+#endif
   const Clock& clock;
   crypto::Rng& rng;
   wg::Engine engine;
@@ -495,7 +504,7 @@ Result<std::unique_ptr<Device>> Device::Create(net::EventLoop& loop,
                                                DeviceOptions options) {
   std::unique_ptr<net::Bind> bind = std::move(options.bind);
   if (!bind) {
-    auto opened = net::LinuxBind::Open(0);
+    auto opened = net::OpenUdpBind(0);
     if (!opened.ok()) return opened.error().Wrap("UDP bind");
     bind = std::move(*opened);
   }
@@ -507,6 +516,7 @@ Result<std::unique_ptr<Device>> Device::Create(net::EventLoop& loop,
 
   if (auto m = d->tun->Mtu(); m.ok() && *m > 0) d->mtu = size_t(*m);
   d->engine.SetMtu(d->mtu);
+#if defined(__linux__)
   if (ifindex > 0) {
     auto link = net::LinkWatcher::Create(ifindex);
     if (!link.ok()) return link.error().Wrap("rtnetlink");
@@ -516,7 +526,10 @@ Result<std::unique_ptr<Device>> Device::Create(net::EventLoop& loop,
       d->OnLinkEvents();
     }));
   }
-  ZL_RETURN_IF_ERROR(d->loop.Watch(d->tun->fd(), net::kReadable, [d](uint32_t) {
+#else
+  (void)ifindex;
+#endif
+  ZL_RETURN_IF_ERROR(d->loop.Watch(d->tun->waitable(), net::kReadable, [d](uint32_t) {
     d->MarkLoopThread();
     d->OnTunReadable();
   }));
@@ -558,8 +571,10 @@ void Device::Close() {
   d.CancelCalls();
   // 2. Stop every event source.
   if (d.tick_timer) d.loop.CancelTimer(*d.tick_timer);
+#if defined(__linux__)
   if (d.link) d.loop.Unwatch(d.link->fd());
-  d.loop.Unwatch(d.tun->fd());
+#endif
+  d.loop.Unwatch(d.tun->waitable());
   d.UnwatchSockets();
   // 3. Wipe keys: peers and our private key.
   d.engine.RemoveAllPeers();
@@ -567,7 +582,9 @@ void Device::Close() {
   d.private_key_for_get.reset();
   // 4. Sockets, then the TUN (the kernel removes the interface).
   d.bind.reset();
+#if defined(__linux__)
   d.link.reset();
+#endif
   d.tun.reset();
 }
 

@@ -36,7 +36,7 @@
 #include "device/config.h"
 #include "net/event_loop.h"
 #include "net/tun_device.h"
-#include "net/udp_bind.h"
+#include "net/bind.h"
 
 namespace zl::device {
 
@@ -45,7 +45,7 @@ struct DeviceOptions {
   size_t batch_size = 64;
   // Called on the loop thread when the TUN interface disappears.
   std::function<void()> on_tun_gone;
-  // The UDP side; null = net::LinuxBind on all addresses, random port.
+  // The UDP side; null = net::OpenUdpBind on all addresses, random port.
   std::unique_ptr<net::Bind> bind;
   // How long a control call from another thread waits for the loop to
   // start it (then ETIMEDOUT). A call already running is waited for.

@@ -14,6 +14,7 @@
 #include "base/bytes.h"
 #include "base/log.h"
 #include "crypto/x25519.h"
+#include "net/udp_bind.h"
 #include "support/fake_tun.h"
 
 namespace zl::device {

@@ -66,7 +66,7 @@ Result<void> EventLoop::AddToEpoll(int fd, uint32_t events, uint64_t token) {
   return Ok();
 }
 
-Result<void> EventLoop::Watch(int fd, uint32_t events, FdCallback callback) {
+Result<void> EventLoop::Watch(Waitable fd, uint32_t events, FdCallback callback) {
   if (token_by_fd_.contains(fd)) {
     return MakeError(EEXIST, "EventLoop::Watch: fd " + std::to_string(fd) +
                                  " is already watched");
@@ -79,7 +79,7 @@ Result<void> EventLoop::Watch(int fd, uint32_t events, FdCallback callback) {
   return Ok();
 }
 
-Result<void> EventLoop::Modify(int fd, uint32_t events) {
+Result<void> EventLoop::Modify(Waitable fd, uint32_t events) {
   auto it = token_by_fd_.find(fd);
   if (it == token_by_fd_.end()) {
     return MakeError(ENOENT, "EventLoop::Modify: fd " + std::to_string(fd) +
@@ -94,7 +94,7 @@ Result<void> EventLoop::Modify(int fd, uint32_t events) {
   return Ok();
 }
 
-void EventLoop::Unwatch(int fd) {
+void EventLoop::Unwatch(Waitable fd) {
   auto it = token_by_fd_.find(fd);
   if (it == token_by_fd_.end()) return;
   // Fails with EBADF if the caller already closed fd; the kernel then removed

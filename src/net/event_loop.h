@@ -34,6 +34,7 @@
 #include "base/mutex.h"
 #include "base/result.h"
 #include "base/unique_fd.h"
+#include "net/waitable.h"
 
 namespace zl::net {
 
@@ -67,14 +68,14 @@ class EventLoop {
   // Calls `callback` whenever `fd` has any of `events` (kReadable,
   // kWritable; kError and kHangup are always reported). Level-triggered
   // unless kEdgeTriggered is given. EEXIST when fd is already watched.
-  Result<void> Watch(int fd, uint32_t events, FdCallback callback);
+  Result<void> Watch(Waitable fd, uint32_t events, FdCallback callback);
   // Changes the interest set of a watched fd (e.g. add kWritable while a send
   // queue is blocked). ENOENT when fd is not watched.
-  Result<void> Modify(int fd, uint32_t events);
+  Result<void> Modify(Waitable fd, uint32_t events);
   // Stops watching `fd`. No callback for it runs after this returns, even one
   // already pending in the current dispatch round. No-op if not watched; safe
   // to call after the fd was closed.
-  void Unwatch(int fd);
+  void Unwatch(Waitable fd);
 
   // Runs `callback` after `first`, then every `interval` (zero: once). The
   // timer is removed after a one-shot fires. Deadlines are on boot time

@@ -48,7 +48,7 @@ class LinuxTun final : public TunDevice {
 
   const std::string& name() const override { return name_; }
   int index() const override { return index_; }
-  int fd() const override { return fd_.get(); }
+  Waitable waitable() const override { return fd_.get(); }
 
   Result<size_t> ReadBatch(std::span<TunPacket> packets) override {
     size_t count = 0;

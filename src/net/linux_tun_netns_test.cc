@@ -83,7 +83,7 @@ std::vector<UdpV4> ReadUdpFromTun(
   std::vector<std::array<uint8_t, 2048>> storage(8);
   std::vector<TunPacket> packets(storage.size());
   for (size_t i = 0; i < packets.size(); ++i) packets[i].buf = storage[i];
-  while (found.size() < want && WaitReadable(tun.fd())) {
+  while (found.size() < want && WaitReadable(tun.waitable())) {
     auto n = tun.ReadBatch(packets);
     EXPECT_TRUE(n.ok()) << n.error().message();
     if (!n.ok()) break;
@@ -163,7 +163,7 @@ TEST_F(LinuxTunNetnsTest, AdoptedTunTakesItsNameFromTheDescriptor) {
   auto tun = AdoptLinuxTun(std::move(fd));
   ASSERT_TRUE(tun.ok()) << tun.error().message();
   EXPECT_EQ((*tun)->name(), "zla0");
-  EXPECT_EQ((*tun)->fd(), raw);
+  EXPECT_EQ((*tun)->waitable(), raw);
   EXPECT_EQ(InterfaceIndex("zla0").value(), (*tun)->index());
   EXPECT_EQ((*tun)->Mtu().value(), kDefaultTunMtu);
   EXPECT_NE(::fcntl(raw, F_GETFD) & FD_CLOEXEC, 0);

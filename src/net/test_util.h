@@ -90,7 +90,7 @@ inline std::vector<RecvSlot> ReceiveAtLeast(
     std::vector<std::array<uint8_t, 2048>>& storage) {
   storage.resize(want + kMaxBatchSize);
   std::vector<RecvSlot> got;
-  while (got.size() < want && WaitReadable(bind.fd(family))) {
+  while (got.size() < want && WaitReadable(bind.waitable(family))) {
     std::vector<RecvSlot> slots(kMaxBatchSize);
     for (size_t i = 0; i < slots.size(); ++i) {
       slots[i].buf = storage[got.size() + i];

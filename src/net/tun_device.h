@@ -3,8 +3,8 @@
 // and writes decrypted IP packets to (wireguard-go's tun.Device).
 //
 // Packets are bare IPv4/IPv6 datagrams, no link header and no packet info.
-// Implementations: linux_tun.h (Linux /dev/net/tun); a fake for tests can be a
-// pair of queues.
+// Implementations: linux_tun.h (Linux /dev/net/tun), wintun_tun_win.h
+// (Windows, Wintun); tests/support/fake_tun.h for tests.
 //
 // Thread safety: ReadBatch and Write may be called from different threads at
 // the same time (one reader, any writers); the control methods (SetUp, SetMtu,
@@ -17,6 +17,7 @@
 
 #include "base/bytes.h"
 #include "base/result.h"
+#include "net/waitable.h"
 
 namespace zl::net {
 
@@ -38,16 +39,21 @@ class TunDevice {
   virtual const std::string& name() const = 0;
   // The kernel's interface index (for netlink); 0 if the platform has none.
   virtual int index() const = 0;
-  // Readable when packets are waiting; for the event loop. Non-blocking.
-  virtual int fd() const = 0;
+  // Readable (Linux) or signalled (Windows) when packets are waiting; for
+  // the event loop. Never blocks.
+  virtual Waitable waitable() const = 0;
 
   // Reads up to packets.size() packets without blocking, stopping early when
   // none is left. Returns how many slots were filled (0: nothing waiting). A
   // packet longer than its slot's buffer is truncated: give buffers of at
-  // least Mtu() bytes. An error is returned only if no packet was read.
+  // least Mtu() bytes. An error is returned only if no packet was read;
+  // IsTunGone(error) tells that the interface was removed (a normal way to
+  // end).
   virtual Result<size_t> ReadBatch(std::span<TunPacket> packets) = 0;
   // Writes one IP packet. EINVAL when the version nibble is neither 4 nor 6;
-  // EIO while the interface is down.
+  // EIO while the interface is down. A packet the platform has no room for
+  // (Wintun's ring full) is dropped and counted, not an error: Write never
+  // blocks.
   virtual Result<void> Write(ByteSpan packet) = 0;
 
   // The current MTU as the OS reports it (an administrator may change it).
@@ -56,5 +62,9 @@ class TunDevice {
   // Sets the interface administratively up.
   virtual Result<void> SetUp() = 0;
 };
+
+// True for the errors ReadBatch/Write return once the interface is gone:
+// EBADFD on Linux (`ip link del`), ENODEV (Wintun's ERROR_HANDLE_EOF).
+bool IsTunGone(const Error& error);
 
 }  // namespace zl::net

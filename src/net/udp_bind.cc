@@ -149,17 +149,6 @@ Error FamilyOffError(const Endpoint& to) {
 
 }  // namespace
 
-ListenAddresses ListenAddresses::Any() {
-  const uint8_t zeros[16] = {};
-  return ListenAddresses{IpAddress::V4(0u), IpAddress::V6(zeros)};
-}
-
-ListenAddresses ListenAddresses::Loopback() {
-  uint8_t one[16] = {};
-  one[15] = 1;
-  return ListenAddresses{IpAddress::V4(0x7f000001u), IpAddress::V6(one)};
-}
-
 Result<std::unique_ptr<LinuxBind>> LinuxBind::Open(uint16_t port,
                                                    ListenAddresses listen) {
   if ((listen.v4 && !listen.v4->is_v4()) ||
@@ -170,6 +159,12 @@ Result<std::unique_ptr<LinuxBind>> LinuxBind::Open(uint16_t port,
   if (!sockets.ok()) return sockets.error();
   return std::unique_ptr<LinuxBind>(
       new LinuxBind(std::move(*sockets), std::move(listen)));
+}
+
+Result<std::unique_ptr<Bind>> OpenUdpBind(uint16_t port, ListenAddresses listen) {
+  auto bind = LinuxBind::Open(port, std::move(listen));
+  if (!bind.ok()) return bind.error();
+  return std::unique_ptr<Bind>(std::move(*bind));
 }
 
 LinuxBind::LinuxBind(Sockets sockets, ListenAddresses listen)

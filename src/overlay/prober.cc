@@ -112,7 +112,7 @@ size_t SendAll(net::Bind& bind, std::span<const net::SendItem> items,
 std::vector<IpAddress::Family> OpenFamilies(const net::Bind& bind) {
   std::vector<IpAddress::Family> families;
   for (auto family : {IpAddress::Family::kV4, IpAddress::Family::kV6}) {
-    if (bind.fd(family) >= 0) families.push_back(family);
+    if (bind.waitable(family) != net::kNoWaitable) families.push_back(family);
   }
   return families;
 }

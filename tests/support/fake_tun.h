@@ -28,7 +28,7 @@ class FakeTun final : public net::TunDevice {
 
   const std::string& name() const override { return name_; }
   int index() const override { return 0; }
-  int fd() const override { return device_end_.get(); }
+  net::Waitable waitable() const override { return device_end_.get(); }
 
   Result<size_t> ReadBatch(std::span<net::TunPacket> packets) override {
     size_t n = 0;
