@@ -58,12 +58,12 @@ zl_layer(base DEPS Threads::Threads ws2_32 iphlpapi
 
 zl_layer(crypto DEPS base zl_gcrypt bcrypt
   # OpenSSL, getrandom(2) and the libsodium/OpenSSL oracles of the tests.
-  EXCLUDE aead.cc blake2s.cc keys.cc openssl_version.cc random_linux.cc siphash.cc x25519.cc
-          aead_sodium_test.cc openssl_version_test.cc random_sodium_test.cc
+  EXCLUDE aead.cc blake2s.cc keys.cc library_version.cc random_linux.cc siphash.cc x25519.cc
+          aead_sodium_test.cc library_version_test.cc random_sodium_test.cc
           siphash_openssl_test.cc x25519_sodium_test.cc
   ADD backend_gcrypt.cc aead_gcrypt.cc blake2s_gcrypt.cc keys_win.cc random_win.cc
-      siphash_gcrypt.cc x25519_gcrypt.cc
-      siphash_gcrypt_test.cc)
+      library_version_gcrypt.cc siphash_gcrypt.cc x25519_gcrypt.cc
+      library_version_gcrypt_test.cc siphash_gcrypt_test.cc)
 
 zl_layer(wg DEPS crypto base)
 

@@ -2,7 +2,7 @@
 
 #include <fmt/core.h>
 
-#include "crypto/openssl_version.h"
+#include "crypto/library_version.h"
 
 // Set by tools/zlayer-wg/CMakeLists.txt for this file only.
 #ifndef ZL_VERSION
@@ -18,7 +18,7 @@
 namespace zl::wgtool {
 
 BuildInfo CurrentBuild() {
-  std::string libraries = crypto::OpenSslVersion();
+  std::string libraries = crypto::CryptoLibraryVersion();
   libraries += fmt::format(", fmt {}.{}.{}", FMT_VERSION / 10000,
                            FMT_VERSION / 100 % 100, FMT_VERSION % 100);
 #ifdef ZL_LIBMNL_VERSION

@@ -1,4 +1,4 @@
-#include "crypto/openssl_version.h"
+#include "crypto/library_version.h"
 
 #include <gtest/gtest.h>
 #include <openssl/opensslv.h>
@@ -8,14 +8,14 @@
 namespace zl::crypto {
 namespace {
 
-TEST(OpenSslVersionTest, IsNameAndDottedVersionWithoutBuildDate) {
-  const std::string v = OpenSslVersion();
+TEST(CryptoLibraryVersionTest, IsNameAndDottedVersionWithoutBuildDate) {
+  const std::string v = CryptoLibraryVersion();
   EXPECT_TRUE(std::regex_match(v, std::regex(R"(OpenSSL \d+\.\d+\.\d+\S*)")))
       << v;
 }
 
-TEST(OpenSslVersionTest, RuntimeMajorVersionMatchesTheHeaders) {
-  const std::string v = OpenSslVersion();
+TEST(CryptoLibraryVersionTest, RuntimeMajorVersionMatchesTheHeaders) {
+  const std::string v = CryptoLibraryVersion();
   EXPECT_EQ(
       v.rfind("OpenSSL " + std::to_string(OPENSSL_VERSION_MAJOR) + ".", 0), 0u)
       << v;

@@ -1,4 +1,4 @@
-#include "crypto/openssl_version.h"
+#include "crypto/library_version.h"
 
 #include <openssl/crypto.h>
 
@@ -6,7 +6,7 @@
 
 namespace zl::crypto {
 
-std::string OpenSslVersion() {
+std::string CryptoLibraryVersion() {
   // OpenSSL_version(OPENSSL_VERSION) is "OpenSSL 3.0.15 3 Sep 2024": keep
   // the first two words.
   std::string_view text = OpenSSL_version(OPENSSL_VERSION);
