@@ -70,11 +70,12 @@ zl_layer(wg DEPS crypto base)
 # net: the Wintun adapter (issue 10, second step). Only Windows files so far:
 # the Linux TUN, netlink, epoll loop and sockets are not built; the event loop
 # and UDP come next. docs/ARCHITECTURE.md, "Windows", says what each file is.
-zl_layer(net DEPS base wintrust crypt32 shell32 ole32 ADD_ONLY
+zl_layer(net DEPS base wintrust crypt32 shell32 ole32 advapi32 ADD_ONLY
   ADD known_paths_win.cc win32_error_win.cc win_text_win.cc
       wintun_api_win.cc wintun_signature_win.cc wintun_session_win.cc wintun_adapter_win.cc
+      command_line.cc system_service_win.cc
       wintun_api_win_test.cc wintun_signature_win_test.cc wintun_session_win_test.cc
-      wintun_adapter_win_test.cc)
+      wintun_adapter_win_test.cc command_line_test.cc system_service_win_test.cc)
 
 # The loader (wintun_loader_win.cc) is compiled twice: with the signature
 # check (zl_wintun_loader_verify) and without it (zl_wintun_loader_allow_unsigned,
@@ -107,6 +108,12 @@ if(BUILD_TESTING)
     add_dependencies(${target} wintun_double wintun_double_missing_export)
   endfunction()
   zl_wintun_double_definitions(net_test ${CMAKE_CURRENT_BINARY_DIR})
+  # A service for system_service_win_test.cc to install and run, next to
+  # net_test.exe.
+  add_executable(service_probe tests/service_probe/service_probe.cc)
+  target_link_libraries(service_probe PRIVATE zl_net)
+  target_compile_options(service_probe PRIVATE ${ZL_WARNINGS})
+  add_dependencies(net_test service_probe)
 
   # One program per loader variant, each in a directory of its own ("next to
   # the executable" is one of the places searched). Both put the double in the

@@ -33,25 +33,29 @@ Result<std::wstring> ProgramDataDirectory() {
   return path;
 }
 
-Result<std::wstring> ExecutableDirectory() {
+Result<std::wstring> ExecutablePath() {
   // Long paths (\\?\ prefixed, up to 32,767 characters) are allowed: grow
   // the buffer until the name fits.
   std::vector<wchar_t> buf(MAX_PATH);
   for (int attempt = 0; attempt < 8; ++attempt) {
     const DWORD n = GetModuleFileNameW(nullptr, buf.data(), static_cast<DWORD>(buf.size()));
     if (n == 0) return LastWin32Error("GetModuleFileNameW");
-    if (n < buf.size()) {
-      std::wstring path(buf.data(), n);
-      const size_t slash = path.find_last_of(L"\\/");
-      if (slash == std::wstring::npos) {
-        return MakeError(EINVAL, "GetModuleFileNameW returned a name without a directory");
-      }
-      path.resize(slash == 2 && path[1] == L':' ? 3 : slash);
-      return path;
-    }
+    if (n < buf.size()) return std::wstring(buf.data(), n);
     buf.resize(buf.size() * 2);
   }
   return MakeError(ENAMETOOLONG, "GetModuleFileNameW: the executable's path is too long");
+}
+
+Result<std::wstring> ExecutableDirectory() {
+  auto exe = ExecutablePath();
+  if (!exe.ok()) return exe.error();
+  std::wstring path = std::move(*exe);
+  const size_t slash = path.find_last_of(L"\\/");
+  if (slash == std::wstring::npos) {
+    return MakeError(EINVAL, "GetModuleFileNameW returned a name without a directory");
+  }
+  path.resize(slash == 2 && path[1] == L':' ? 3 : slash);
+  return path;
 }
 
 Result<std::wstring> CurrentDirectory() {

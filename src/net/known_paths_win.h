@@ -2,7 +2,8 @@
 // The directories the Windows code looks things up in, each from the API that
 // owns it (never from an environment variable a caller could set):
 //   ProgramDataDirectory  SHGetKnownFolderPath(FOLDERID_ProgramData)
-//   ExecutableDirectory   GetModuleFileNameW of the running .exe
+//   ExecutablePath        GetModuleFileNameW of the running .exe
+//   ExecutableDirectory   its directory
 //   CurrentDirectory      GetCurrentDirectoryW
 // Paths are UTF-16, without a trailing backslash (except a drive root).
 //
@@ -17,6 +18,7 @@
 namespace zl::net {
 
 Result<std::wstring> ProgramDataDirectory();
+Result<std::wstring> ExecutablePath();
 Result<std::wstring> ExecutableDirectory();
 Result<std::wstring> CurrentDirectory();
 
