@@ -67,15 +67,30 @@ zl_layer(crypto DEPS base zl_gcrypt bcrypt
 
 zl_layer(wg DEPS crypto base)
 
-# net: the Wintun adapter (issue 10, second step). Only Windows files so far:
-# the Linux TUN, netlink, epoll loop and sockets are not built; the event loop
-# and UDP come next. docs/ARCHITECTURE.md, "Windows", says what each file is.
+# net: on Windows, the Windows files (*_win) and the shared ones listed here;
+# the Linux TUN, netlink, epoll loop and sockets are not built.
+# docs/ARCHITECTURE.md, "Windows", says what each file is. One file a line.
 zl_layer(net DEPS base wintrust crypt32 shell32 ole32 advapi32 ADD_ONLY
-  ADD known_paths_win.cc win32_error_win.cc win_text_win.cc
-      wintun_api_win.cc wintun_signature_win.cc wintun_session_win.cc wintun_adapter_win.cc
-      command_line.cc system_service_win.cc
-      wintun_api_win_test.cc wintun_signature_win_test.cc wintun_session_win_test.cc
-      wintun_adapter_win_test.cc command_line_test.cc system_service_win_test.cc)
+  ADD
+    command_line.cc
+    command_line_test.cc
+    known_paths_win.cc
+    system_service_win.cc
+    system_service_win_test.cc
+    tun_device.cc
+    win32_error_win.cc
+    win_text_win.cc
+    wintun_adapter_win.cc
+    wintun_adapter_win_test.cc
+    wintun_api_win.cc
+    wintun_api_win_test.cc
+    wintun_session_win.cc
+    wintun_session_win_test.cc
+    wintun_signature_win.cc
+    wintun_signature_win_test.cc
+    wintun_tun_win.cc
+    wintun_tun_win_test.cc
+)
 
 # The loader (wintun_loader_win.cc) is compiled twice: with the signature
 # check (zl_wintun_loader_verify) and without it (zl_wintun_loader_allow_unsigned,

@@ -1,5 +1,6 @@
 #include "net/wintun_session_win.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "net/win32_error_win.h"
@@ -45,29 +46,59 @@ void WintunSession::Quit() { SetEvent(quit_.get()); }
 
 bool WintunSession::QuitRequested() const { return WaitForSingleObject(quit_.get(), 0) == WAIT_OBJECT_0; }
 
+template <typename Take>
+Result<bool> WintunSession::ReceiveOne(Take&& take) {
+  DWORD size = 0;
+  BYTE* packet = api_.ReceivePacket(session_, &size);
+  if (packet == nullptr) {
+    const DWORD err = GetLastError();
+    if (err == ERROR_NO_MORE_ITEMS) return false;
+    if (err == ERROR_HANDLE_EOF) return AdapterGone();
+    if (err == ERROR_INVALID_DATA) {
+      return MakeError(EIO, "Wintun's receive ring is corrupt (ERROR_INVALID_DATA): the packet loop ends");
+    }
+    return Win32Error(err, "WintunReceivePacket");
+  }
+  take(ByteSpan(packet, size));
+  api_.ReleaseReceivePacket(session_, packet);
+  received_.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
 Result<size_t> WintunSession::DrainReceived(const PacketSink& sink) {
   size_t count = 0;
   for (;;) {
     if (count > 0 && count % kPacketsBetweenQuitChecks == 0 && QuitRequested()) return count;
-    DWORD size = 0;
-    BYTE* packet = api_.ReceivePacket(session_, &size);
-    if (packet == nullptr) {
-      const DWORD err = GetLastError();
-      if (err == ERROR_NO_MORE_ITEMS) return count;
-      if (err == ERROR_HANDLE_EOF) return AdapterGone();
-      if (err == ERROR_INVALID_DATA) {
-        return MakeError(EIO, "Wintun's receive ring is corrupt (ERROR_INVALID_DATA): the packet loop ends");
-      }
-      return Win32Error(err, "WintunReceivePacket");
-    }
     // Copy out and release at once: the ring slot is free again before the
     // sink does any work.
-    rx_copy_.assign(packet, packet + size);
-    api_.ReleaseReceivePacket(session_, packet);
-    received_.fetch_add(1, std::memory_order_relaxed);
+    auto got = ReceiveOne([this](ByteSpan packet) { rx_copy_.assign(packet.begin(), packet.end()); });
+    if (!got.ok()) return got.error();
+    if (!*got) return count;
     ++count;
     sink(ByteSpan(rx_copy_.data(), rx_copy_.size()));
   }
+}
+
+Result<WintunDrain> WintunSession::DrainInto(std::span<TunPacket> slots) {
+  WintunDrain drain;
+  while (drain.count < slots.size()) {
+    TunPacket& slot = slots[drain.count];
+    auto got = ReceiveOne([this, &slot](ByteSpan packet) {
+      slot.len = std::min(packet.size(), slot.buf.size());
+      std::memcpy(slot.buf.data(), packet.data(), slot.len);
+      if (slot.len < packet.size()) received_truncated_.fetch_add(1, std::memory_order_relaxed);
+    });
+    if (!got.ok()) {
+      if (drain.count == 0) return got.error();
+      return drain;  // the error comes again on the next drain
+    }
+    if (!*got) {
+      drain.ring_empty = true;
+      return drain;
+    }
+    ++drain.count;
+  }
+  return drain;
 }
 
 Result<void> WintunSession::RunReceiveLoop(const PacketSink& sink) {
@@ -105,7 +136,8 @@ Result<WintunSession::SendOutcome> WintunSession::Send(ByteSpan packet) {
 
 WintunSessionCounters WintunSession::counters() const {
   return WintunSessionCounters{received_.load(std::memory_order_relaxed), sent_.load(std::memory_order_relaxed),
-                               send_dropped_ring_full_.load(std::memory_order_relaxed)};
+                               send_dropped_ring_full_.load(std::memory_order_relaxed),
+                               received_truncated_.load(std::memory_order_relaxed)};
 }
 
 }  // namespace zl::net

@@ -96,6 +96,28 @@ TEST_F(WintunSessionTest, DrainTakesEveryAvailablePacketInOrderWithItsBytes) {
   EXPECT_EQ(*again, 0u);
 }
 
+TEST_F(WintunSessionTest, DrainIntoFillsSlotsAndSaysWhetherTheRingIsEmpty) {
+  Open();
+  const std::vector<Bytes> sent = {MakePacket(20, 1), MakePacket(300, 2), MakePacket(64, 3)};
+  for (const Bytes& p : sent) Inject(p);
+  std::vector<Bytes> bufs(2, Bytes(100));
+  std::vector<TunPacket> slots = {{MutableByteSpan(bufs[0])}, {MutableByteSpan(bufs[1])}};
+  auto full = session().DrainInto(slots);
+  ASSERT_TRUE(full.ok()) << full.error().message();
+  EXPECT_EQ(full->count, 2u);
+  EXPECT_FALSE(full->ring_empty);  // stopped with every slot filled
+  EXPECT_EQ(Bytes(bufs[0].begin(), bufs[0].begin() + slots[0].len), sent[0]);
+  EXPECT_EQ(slots[1].len, 100u);  // 300 bytes, truncated to the slot
+  EXPECT_EQ(bufs[1], Bytes(sent[1].begin(), sent[1].begin() + 100));
+  auto rest = session().DrainInto(slots);
+  ASSERT_TRUE(rest.ok()) << rest.error().message();
+  EXPECT_EQ(rest->count, 1u);
+  EXPECT_TRUE(rest->ring_empty);
+  EXPECT_EQ(Bytes(bufs[0].begin(), bufs[0].begin() + slots[0].len), sent[2]);
+  EXPECT_EQ(session().counters().received, 3u);
+  EXPECT_EQ(session().counters().received_truncated, 1u);
+}
+
 TEST_F(WintunSessionTest, ReleasedPacketsFreeTheReceiveRing) {
   Open(kWintunMinRingCapacity);
   // 128 KiB holds 87 packets of 1500 bytes (1504 each in the ring); receiving

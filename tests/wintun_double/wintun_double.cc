@@ -22,9 +22,35 @@
 // ZlTestSessionCapacity and ZlTestAdapterCount observe, ZlTestReset forgets
 // everything.
 //
+//
+// The tap, for end-to-end tests that drive a program (zlayer-wg.exe) from
+// outside its process. When the environment variable ZL_WINTUN_DOUBLE_TAP is
+// "127.0.0.1:PORT" (the test driver's UDP socket) at WintunStartSession, the
+// session gets a UDP socket on 127.0.0.1:0 of its own and a thread:
+//  - the socket first sends the driver the datagram "zl-wintun-double-tap"
+//    (before WintunStartSession returns), from which the driver learns the
+//    tap's address;
+//  - every datagram then received from the driver's address (others are
+//    ignored) is put on the receive ring as one IP packet, as
+//    ZlTestInjectReceive does (read-wait event set; dropped when the ring is
+//    full or the datagram empty);
+//  - every packet the program sends (WintunSendPacket) is forwarded to the
+//    driver as one datagram *instead of* staying on the send ring, as a real
+//    adapter takes its packets: ZlTestTakeSent sees none, and ring space comes
+//    back at once (in allocation order, as ZlTestTakeSent frees it);
+//  - WintunEndSession sends "zl-wintun-double-tap-bye", stops the thread
+//    (a join bounded to 5 s; a thread that does not stop is left running
+//    with what it uses, never freed under it) and closes the socket.
+// Forwarded packets are what the program sent, IP packets (first nibble 4 or
+// 6) from a TunDevice; the hello and bye begin with 'z' (nibble 7), so a
+// driver tells them apart by the first byte.
+// Another value of ZL_WINTUN_DOUBLE_TAP makes WintunStartSession fail with
+// ERROR_INVALID_PARAMETER, and a socket error with that error.
+//
 // Built twice: wintun.dll, and (ZL_WINTUN_DOUBLE_OMIT_SEND_PACKET) a
 // wintun.dll without the WintunSendPacket export, for the missing-export test.
 // No C++ runtime state crosses the DLL boundary; a Win32 SRW lock guards all.
+#include <winsock2.h>  // before windows.h
 #include <windows.h>
 
 #include <cstdint>
@@ -33,6 +59,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #define ZL_EXPORT extern "C" __declspec(dllexport)
@@ -43,6 +70,11 @@ constexpr DWORD kMinCapacity = 0x20000;
 constexpr DWORD kMaxCapacity = 0x4000000;
 constexpr DWORD kMaxPacket = 0xFFFF;
 constexpr DWORD kDriverVersion = (0u << 16) | 14u;  // "0.14"
+
+constexpr char kTapVariable[] = "ZL_WINTUN_DOUBLE_TAP";
+constexpr char kTapHello[] = "zl-wintun-double-tap";
+constexpr char kTapBye[] = "zl-wintun-double-tap-bye";
+constexpr DWORD kTapJoinMilliseconds = 5000;
 
 DWORD RingSpace(DWORD size) { return (size + 4 + 3) & ~DWORD{3}; }
 
@@ -67,9 +99,12 @@ struct Adapter {
   Session* session = nullptr;
 };
 
+struct Tap;
+
 struct Session {
   std::shared_ptr<Adapter> adapter;
   HANDLE read_event = nullptr;
+  Tap* tap = nullptr;  // when ZL_WINTUN_DOUBLE_TAP was set at WintunStartSession
   Ring receive;  // adapter -> us: injected, waiting to be received
   std::deque<std::unique_ptr<Packet>> handed_out;  // received, not yet released
   Ring send;     // us -> adapter: allocated (done = sent), taken by the test
@@ -111,6 +146,160 @@ void Remove(const std::shared_ptr<Adapter>& adapter) {
   adapter->removed = true;
   Adapters().erase(adapter->name);
   if (adapter->session != nullptr) SetEvent(adapter->session->read_event);
+}
+
+// Puts a packet on the session's receive ring. Call with g_lock held.
+DWORD InjectLocked(Session* session, const BYTE* data, DWORD size) {
+  if (size == 0 || size > kMaxPacket) return ERROR_INVALID_PARAMETER;
+  Ring& ring = session->receive;
+  if (ring.used + RingSpace(size) > ring.capacity) return ERROR_BUFFER_OVERFLOW;
+  ring.used += RingSpace(size);
+  ring.packets.push_back(std::make_unique<Packet>());
+  ring.packets.back()->bytes.assign(data, data + size);
+  SetEvent(session->read_event);
+  return ERROR_SUCCESS;
+}
+
+// --- The tap (see the top of the file) ---------------------------------------
+
+struct Tap {
+  SOCKET socket = INVALID_SOCKET;
+  sockaddr_in driver{};
+  HANDLE stop = nullptr;      // manual-reset
+  HANDLE readable = nullptr;  // the socket's FD_READ event
+  HANDLE thread = nullptr;
+  Session* session = nullptr;  // guarded by g_lock; null once the session ends
+  bool winsock = false;        // WSAStartup succeeded
+};
+
+// "127.0.0.1:PORT", PORT 1..65535.
+bool ParseTapEndpoint(const char* text, sockaddr_in* out) {
+  constexpr char kPrefix[] = "127.0.0.1:";
+  if (std::strncmp(text, kPrefix, sizeof(kPrefix) - 1) != 0) return false;
+  const char* digits = text + sizeof(kPrefix) - 1;
+  if (*digits == 0 || std::strlen(digits) > 5) return false;
+  unsigned long port = 0;
+  for (const char* p = digits; *p != 0; ++p) {
+    if (*p < '0' || *p > '9') return false;
+    port = port * 10 + static_cast<unsigned long>(*p - '0');
+  }
+  if (port == 0 || port > 65535) return false;
+  *out = sockaddr_in{};
+  out->sin_family = AF_INET;
+  out->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  out->sin_port = htons(static_cast<u_short>(port));
+  return true;
+}
+
+void TapSendToDriver(const Tap& tap, const void* data, size_t size) {
+  sendto(tap.socket, static_cast<const char*>(data), static_cast<int>(size), 0,
+         reinterpret_cast<const sockaddr*>(&tap.driver), sizeof(tap.driver));
+}
+
+// Frees what a stopped (or never started) tap holds.
+void CloseTap(Tap* tap) {
+  if (tap->socket != INVALID_SOCKET) closesocket(tap->socket);
+  if (tap->readable != nullptr) WSACloseEvent(tap->readable);
+  if (tap->stop != nullptr) CloseHandle(tap->stop);
+  if (tap->thread != nullptr) CloseHandle(tap->thread);
+  if (tap->winsock) WSACleanup();
+  delete tap;
+}
+
+// The tap's thread: datagrams from the driver onto the receive ring.
+DWORD WINAPI TapThread(void* arg) {
+  auto* tap = static_cast<Tap*>(arg);
+  std::vector<char> buf(kMaxPacket + 1);
+  const HANDLE handles[2] = {tap->stop, tap->readable};  // stop first: it wins a tie
+  for (;;) {
+    if (WaitForMultipleObjects(2, handles, FALSE, INFINITE) != WAIT_OBJECT_0 + 1) return 0;
+    // Reset, then read until empty: a datagram arriving after the last
+    // recvfrom sets the event again (recvfrom re-enables FD_READ).
+    WSAResetEvent(tap->readable);
+    for (;;) {
+      sockaddr_in from{};
+      int from_len = sizeof(from);
+      const int n = recvfrom(tap->socket, buf.data(), static_cast<int>(buf.size()), 0,
+                             reinterpret_cast<sockaddr*>(&from), &from_len);
+      if (n == SOCKET_ERROR) {
+        // WSAECONNRESET: an earlier send met a closed port; not fatal.
+        if (WSAGetLastError() == WSAECONNRESET) continue;
+        break;  // WSAEWOULDBLOCK: drained
+      }
+      if (from.sin_family != AF_INET || from.sin_addr.s_addr != tap->driver.sin_addr.s_addr ||
+          from.sin_port != tap->driver.sin_port) {
+        continue;
+      }
+      Locked lock;
+      if (tap->session != nullptr) InjectLocked(tap->session, reinterpret_cast<const BYTE*>(buf.data()), n);
+    }
+  }
+}
+
+// Starts a tap if ZL_WINTUN_DOUBLE_TAP is set: ERROR_SUCCESS with *out null
+// when it is not. Call with g_lock held.
+DWORD StartTap(Session* session, Tap** out) {
+  *out = nullptr;
+  char value[64];
+  const DWORD len = GetEnvironmentVariableA(kTapVariable, value, sizeof(value));
+  if (len == 0) return ERROR_SUCCESS;  // not set
+  auto* tap = new Tap();
+  if (len >= sizeof(value) || !ParseTapEndpoint(value, &tap->driver)) {
+    CloseTap(tap);
+    return ERROR_INVALID_PARAMETER;
+  }
+  WSADATA wsa;
+  if (WSAStartup(MAKEWORD(2, 2), &wsa) != 0) {
+    CloseTap(tap);
+    return ERROR_NOT_READY;
+  }
+  tap->winsock = true;
+  tap->socket = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  tap->stop = CreateEventW(nullptr, TRUE, FALSE, nullptr);
+  tap->readable = WSACreateEvent();
+  if (tap->socket == INVALID_SOCKET || tap->stop == nullptr || tap->readable == WSA_INVALID_EVENT ||
+      bind(tap->socket, reinterpret_cast<const sockaddr*>(&local), sizeof(local)) != 0 ||
+      WSAEventSelect(tap->socket, tap->readable, FD_READ) != 0) {
+    DWORD error = WSAGetLastError();  // GetLastError's value too
+    if (error == ERROR_SUCCESS) error = ERROR_GEN_FAILURE;
+    CloseTap(tap);
+    return error;
+  }
+  TapSendToDriver(*tap, kTapHello, sizeof(kTapHello) - 1);
+  tap->session = session;
+  tap->thread = CreateThread(nullptr, 0, TapThread, tap, 0, nullptr);
+  if (tap->thread == nullptr) {
+    const DWORD error = GetLastError();
+    CloseTap(tap);
+    return error;
+  }
+  *out = tap;
+  return ERROR_SUCCESS;
+}
+
+// Says bye, stops the thread and frees the tap. Call without g_lock (the
+// thread may be waiting for it), after tap->session was cleared under it.
+void StopTap(Tap* tap) {
+  TapSendToDriver(*tap, kTapBye, sizeof(kTapBye) - 1);
+  SetEvent(tap->stop);
+  if (WaitForSingleObject(tap->thread, kTapJoinMilliseconds) != WAIT_OBJECT_0) return;  // leaked, not freed
+  CloseTap(tap);
+}
+
+// A tapped session's sent packets go to the driver, in allocation order, and
+// leave the ring. Call with g_lock held. (Unused in the build without
+// WintunSendPacket.)
+[[maybe_unused]] void ForwardSentLocked(Session* session) {
+  Ring& ring = session->send;
+  while (!ring.packets.empty() && ring.packets.front()->done) {
+    const std::vector<BYTE>& bytes = ring.packets.front()->bytes;
+    TapSendToDriver(*session->tap, bytes.data(), bytes.size());
+    ring.used -= RingSpace(static_cast<DWORD>(bytes.size()));
+    ring.packets.pop_front();
+  }
 }
 
 }  // namespace
@@ -170,13 +359,26 @@ ZL_EXPORT void* WINAPI WintunStartSession(void* handle, DWORD capacity) {
   session->read_event = CreateEventW(nullptr, /*bManualReset=*/FALSE, FALSE, nullptr);
   session->receive.capacity = capacity;
   session->send.capacity = capacity;
+  const DWORD tap_error = StartTap(session, &session->tap);
+  if (tap_error != ERROR_SUCCESS) {
+    CloseHandle(session->read_event);
+    delete session;
+    return Fail<void*>(tap_error, nullptr);
+  }
   adapter->session = session;
   return session;
 }
 
 ZL_EXPORT void WINAPI WintunEndSession(void* handle) {
-  Locked lock;
   auto* session = static_cast<Session*>(handle);
+  Tap* tap = nullptr;
+  {
+    Locked lock;
+    std::swap(tap, session->tap);
+    if (tap != nullptr) tap->session = nullptr;
+  }
+  if (tap != nullptr) StopTap(tap);
+  Locked lock;
   if (session->adapter->session == session) session->adapter->session = nullptr;
   CloseHandle(session->read_event);
   delete session;
@@ -224,9 +426,11 @@ ZL_EXPORT BYTE* WINAPI WintunAllocateSendPacket(void* handle, DWORD size) {
 #ifndef ZL_WINTUN_DOUBLE_OMIT_SEND_PACKET
 ZL_EXPORT void WINAPI WintunSendPacket(void* handle, const BYTE* data) {
   Locked lock;
-  for (auto& packet : static_cast<Session*>(handle)->send.packets) {
+  auto* session = static_cast<Session*>(handle);
+  for (auto& packet : session->send.packets) {
     if (packet->bytes.data() == data) packet->done = true;
   }
+  if (session->tap != nullptr) ForwardSentLocked(session);
 }
 #endif
 
@@ -236,14 +440,7 @@ ZL_EXPORT DWORD WINAPI ZlTestInjectReceive(LPCWSTR name, const BYTE* data, DWORD
   Locked lock;
   auto adapter = Find(name);
   if (adapter == nullptr || adapter->session == nullptr) return ERROR_NOT_FOUND;
-  if (size == 0 || size > kMaxPacket) return ERROR_INVALID_PARAMETER;
-  Ring& ring = adapter->session->receive;
-  if (ring.used + RingSpace(size) > ring.capacity) return ERROR_BUFFER_OVERFLOW;
-  ring.used += RingSpace(size);
-  ring.packets.push_back(std::make_unique<Packet>());
-  ring.packets.back()->bytes.assign(data, data + size);
-  SetEvent(adapter->session->read_event);
-  return ERROR_SUCCESS;
+  return InjectLocked(adapter->session, data, size);
 }
 
 ZL_EXPORT DWORD WINAPI ZlTestTakeSent(LPCWSTR name, BYTE* buf, DWORD capacity, DWORD* size) {
