@@ -99,7 +99,8 @@ zl_layer(net DEPS base wintrust crypt32 shell32 ole32 advapi32 ADD_ONLY
 option(ZL_WINTUN_ALLOW_UNSIGNED
        "Load wintun.dll without checking its signature (tests only: loads the test double)" OFF)
 foreach(variant verify allow_unsigned)
-  add_library(zl_wintun_loader_${variant} STATIC src/net/wintun_loader_win.cc)
+  add_library(zl_wintun_loader_${variant} STATIC src/net/wintun_loader_win.cc
+              src/net/system_tun_win.cc)
   target_link_libraries(zl_wintun_loader_${variant} PUBLIC zl_net)
   target_compile_options(zl_wintun_loader_${variant} PRIVATE ${ZL_WARNINGS})
 endforeach()

@@ -72,4 +72,12 @@ class ServiceHost {
 // Returns the body's exit code.
 Result<int> RunAsService(std::string_view name, std::function<int(ServiceHost&)> body);
 
+// The running program's full path, UTF-8 (for a service's command line).
+Result<std::string> CurrentExecutablePath();
+
+// Sends this process's stderr (where base/log.h writes) to
+// %ProgramData%\ZLayer\log\FILE_NAME, appending; creates the directory.
+// For services, which have no console. Returns the file's path.
+Result<std::string> RedirectStderrToServiceLog(std::string_view file_name);
+
 }  // namespace zl::net

@@ -1,6 +1,7 @@
 #include <winsock2.h>  // before windows.h (see wintun_api_win.h)
 #include <windows.h>
 
+#include <cstdio>
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -10,6 +11,7 @@
 
 #include "base/clock.h"
 #include "net/system_service.h"
+#include "net/known_paths_win.h"
 #include "net/win32_error_win.h"
 #include "net/win_text_win.h"
 
@@ -312,6 +314,32 @@ Result<int> RunAsService(std::string_view name, std::function<int(ServiceHost&)>
   if (!run.ran) return MakeError(EIO, "the service manager never started service '" +
                                           std::string(name) + "'");
   return run.exit_code;
+}
+
+Result<std::string> CurrentExecutablePath() {
+  auto path = ExecutablePath();
+  if (!path.ok()) return path.error();
+  return Utf8FromWide(*path);
+}
+
+Result<std::string> RedirectStderrToServiceLog(std::string_view file_name) {
+  if (file_name.empty() || file_name.find_first_of("/\\:") != std::string_view::npos) {
+    return MakeError(EINVAL, "invalid log file name '" + std::string(file_name) + "'");
+  }
+  auto data = ProgramDataDirectory();
+  if (!data.ok()) return data.error();
+  std::wstring dir = JoinPath(*data, L"ZLayer");
+  for (const std::wstring& d : {dir, JoinPath(dir, L"log")}) {
+    if (!CreateDirectoryW(d.c_str(), nullptr) && GetLastError() != ERROR_ALREADY_EXISTS) {
+      return LastWin32Error("CreateDirectory " + Utf8FromWide(d));
+    }
+  }
+  const std::wstring path = JoinPath(JoinPath(dir, L"log"), WideFromUtf8(file_name));
+  if (_wfreopen(path.c_str(), L"a", stderr) == nullptr) {
+    return MakeError(errno, "cannot open log file " + Utf8FromWide(path));
+  }
+  setvbuf(stderr, nullptr, _IONBF, 0);
+  return Utf8FromWide(path);
 }
 
 }  // namespace zl::net

@@ -38,6 +38,9 @@
 //    driver as one datagram *instead of* staying on the send ring, as a real
 //    adapter takes its packets: ZlTestTakeSent sees none, and ring space comes
 //    back at once (in allocation order, as ZlTestTakeSent frees it);
+//  - the datagram "zl-wintun-double-remove" from the driver removes the
+//    adapter, as ZlTestRemoveAdapter does (a device removal: the program's
+//    next receive or send gets ERROR_HANDLE_EOF);
 //  - WintunEndSession sends "zl-wintun-double-tap-bye", stops the thread
 //    (a join bounded to 5 s; a thread that does not stop is left running
 //    with what it uses, never freed under it) and closes the socket.
@@ -74,6 +77,7 @@ constexpr DWORD kDriverVersion = (0u << 16) | 14u;  // "0.14"
 constexpr char kTapVariable[] = "ZL_WINTUN_DOUBLE_TAP";
 constexpr char kTapHello[] = "zl-wintun-double-tap";
 constexpr char kTapBye[] = "zl-wintun-double-tap-bye";
+constexpr char kTapRemove[] = "zl-wintun-double-remove";
 constexpr DWORD kTapJoinMilliseconds = 5000;
 
 DWORD RingSpace(DWORD size) { return (size + 4 + 3) & ~DWORD{3}; }
@@ -231,7 +235,15 @@ DWORD WINAPI TapThread(void* arg) {
         continue;
       }
       Locked lock;
-      if (tap->session != nullptr) InjectLocked(tap->session, reinterpret_cast<const BYTE*>(buf.data()), n);
+      if (tap->session == nullptr) continue;
+      if (static_cast<size_t>(n) == sizeof(kTapRemove) - 1 &&
+          std::memcmp(buf.data(), kTapRemove, sizeof(kTapRemove) - 1) == 0) {
+        // As a device removal: the program's next receive or send gets
+        // ERROR_HANDLE_EOF.
+        Remove(tap->session->adapter);
+        continue;
+      }
+      InjectLocked(tap->session, reinterpret_cast<const BYTE*>(buf.data()), n);
     }
   }
 }

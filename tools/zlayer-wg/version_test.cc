@@ -7,12 +7,18 @@
 namespace zl::wgtool {
 namespace {
 
-TEST(VersionLineTest, NamesTheProjectVersionCommitBuildTypeAndOpenSsl) {
+#if defined(_WIN32)
+constexpr char kCryptoLibrary[] = "; libgcrypt ";
+#else
+constexpr char kCryptoLibrary[] = "; OpenSSL ";
+#endif
+
+TEST(VersionLineTest, NamesTheProjectVersionCommitBuildTypeAndCryptoLibrary) {
   const std::string line = VersionLine();
   EXPECT_EQ(line.rfind(std::string("zlayer-wg ") + ZL_VERSION + " (commit ", 0),
             0u)
       << line;
-  EXPECT_NE(line.find("; OpenSSL "), std::string::npos) << line;
+  EXPECT_NE(line.find(kCryptoLibrary), std::string::npos) << line;
   EXPECT_NE(line.find(", fmt "), std::string::npos) << line;
   EXPECT_EQ(line.find('\n'), std::string::npos) << line;
   EXPECT_EQ(line.back(), ')') << line;
