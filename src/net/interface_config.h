@@ -84,6 +84,10 @@ std::string_view FamilyName(IpAddress::Family family);
 // such interface, EINVAL for an empty name.
 Result<std::unique_ptr<InterfaceConfigurator>> OpenInterfaceConfigurator(
     std::string_view interface_name);
+// The interface whose LUID (NET_LUID's Value, e.g. WintunAdapter::luid()) is
+// `luid`, without a lookup; `interface_name` is only for messages.
+std::unique_ptr<InterfaceConfigurator> InterfaceConfiguratorForLuid(uint64_t luid,
+                                                                    std::string_view interface_name);
 #endif
 
 }  // namespace zl::net

@@ -171,4 +171,9 @@ Result<std::unique_ptr<InterfaceConfigurator>> OpenInterfaceConfigurator(std::st
   return std::unique_ptr<InterfaceConfigurator>(std::move(*configurator));
 }
 
+std::unique_ptr<InterfaceConfigurator> InterfaceConfiguratorForLuid(uint64_t luid,
+                                                                    std::string_view interface_name) {
+  return std::make_unique<IpHelperConfigurator>(luid, std::string(interface_name), IpHelperFunctions::System());
+}
+
 }  // namespace zl::net

@@ -6,7 +6,9 @@
 //                row: SetIpInterfaceEntry writes every field), NlMtu, then
 //                SetIpInterfaceEntry. For IPv4, SitePrefixLength is cleared
 //                first: Get reports a value Set refuses with
-//                ERROR_INVALID_PARAMETER (site prefixes are IPv6 only).
+//                ERROR_INVALID_PARAMETER (site prefixes are IPv6 only; known
+//                from practice, not from Microsoft's pages, and what
+//                wireguard-windows does too).
 //   AddAddress   InitializeUnicastIpAddressEntry (origins "unchanged", the
 //                documented pair), Address, OnLinkPrefixLength, DadState
 //                preferred (no duplicate address detection on a tunnel),
@@ -40,6 +42,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "base/result.h"
 #include "net/interface_config.h"

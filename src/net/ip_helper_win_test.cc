@@ -468,6 +468,14 @@ TEST(IpHelperSystemTest, OpeningAnUnknownInterfaceIsEnodev) {
   EXPECT_EQ(opened.error().message(), "no network interface named zl-no-such-interface-7f3a");
 }
 
+TEST(IpHelperSystemTest, AConfiguratorForALuidNeedsNoLookup) {
+  const std::unique_ptr<InterfaceConfigurator> config = InterfaceConfiguratorForLuid(kLuid, "zl0");
+  const auto* ip_helper = dynamic_cast<const IpHelperConfigurator*>(config.get());
+  ASSERT_NE(ip_helper, nullptr);
+  EXPECT_EQ(ip_helper->luid(), kLuid);
+  EXPECT_EQ(ip_helper->interface_name(), "zl0");
+}
+
 TEST(IpHelperSystemTest, OpensAnExistingInterfaceByAliasWithItsLuid) {
   MIB_IF_TABLE2* table = nullptr;
   ASSERT_EQ(GetIfTable2(&table), static_cast<DWORD>(NO_ERROR));
