@@ -70,10 +70,14 @@ zl_layer(wg DEPS crypto base)
 # net: on Windows, the Windows files (*_win) and the shared ones listed here;
 # the Linux TUN, netlink, epoll loop and sockets are not built.
 # docs/ARCHITECTURE.md, "Windows", says what each file is. One file a line.
-zl_layer(net DEPS base wintrust crypt32 shell32 ole32 advapi32 ADD_ONLY
+zl_layer(net DEPS base wintrust crypt32 shell32 ole32 advapi32 iphlpapi ADD_ONLY
   ADD
     command_line.cc
     command_line_test.cc
+    interface_config.cc
+    interface_config_test.cc
+    ip_helper_win.cc
+    ip_helper_win_test.cc
     known_paths_win.cc
     system_service_win.cc
     system_service_win_test.cc

@@ -13,11 +13,13 @@ int ErrnoFromWin32(DWORD code) {
     case ERROR_PATH_NOT_FOUND:
     case ERROR_MOD_NOT_FOUND:
     case ERROR_PROC_NOT_FOUND:
+    case ERROR_NOT_FOUND:
       return ENOENT;
     case ERROR_ACCESS_DENIED:
       return EACCES;
     case ERROR_ALREADY_EXISTS:
     case ERROR_FILE_EXISTS:
+    case ERROR_OBJECT_ALREADY_EXISTS:
       return EEXIST;
     case ERROR_INVALID_PARAMETER:
     case ERROR_INVALID_NAME:
