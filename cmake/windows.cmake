@@ -70,11 +70,23 @@ zl_layer(wg DEPS crypto base)
 # net: the Wintun adapter (issue 10, second step). Only Windows files so far:
 # the Linux TUN, netlink, epoll loop and sockets are not built; the event loop
 # and UDP come next. docs/ARCHITECTURE.md, "Windows", says what each file is.
-zl_layer(net DEPS base wintrust crypt32 shell32 ole32 ADD_ONLY
+zl_layer(net DEPS base wintrust crypt32 shell32 ole32 advapi32 ADD_ONLY
   ADD known_paths_win.cc win32_error_win.cc win_text_win.cc
       wintun_api_win.cc wintun_signature_win.cc wintun_session_win.cc wintun_adapter_win.cc
+      named_pipe_win.cc
       wintun_api_win_test.cc wintun_signature_win_test.cc wintun_session_win_test.cc
-      wintun_adapter_win_test.cc)
+      wintun_adapter_win_test.cc named_pipe_win_test.cc)
+
+# device: its headers only so far (uapi needs device/config.h, the control
+# API's types); the device itself comes with the Windows event loop and UDP.
+zl_layer(device DEPS crypto base ADD_ONLY)
+
+# uapi: the codec and the named-pipe server (pipe_server.cc) instead of the
+# unix-socket server; the tests that need unix sockets, malloc hooks or a
+# Linux interface name ("lo") stay Linux-only.
+zl_layer(uapi DEPS device net base
+  EXCLUDE server.cc server_test.cc server_adopt_test.cc wipe_test.cc codec_test.cc
+  ADD pipe_server.cc pipe_server_test.cc)
 
 # The loader (wintun_loader_win.cc) is compiled twice: with the signature
 # check (zl_wintun_loader_verify) and without it (zl_wintun_loader_allow_unsigned,
