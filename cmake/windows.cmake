@@ -1,8 +1,9 @@
 # The Windows build, cross-compiled with mingw-w64
 # (cmake/toolchain-mingw-w64-x86_64.cmake) and tested under wine
 # (scripts/windows-test.sh). Issue 10: the portable core (the layers base,
-# crypto and wg with their unit tests) and, of net, the Wintun adapter with its
-# test double. device, uapi, overlay, the tools, install/package and the
+# crypto and wg with their unit tests); of net, the Wintun adapter with its
+# test double and named pipes; uapi with its named-pipe server; device's
+# headers. The device itself, overlay, the tools, install/package and the
 # benchmarks are Linux-only for now.
 #
 # Crypto on Windows is libgcrypt (Debian's libgcrypt-mingw-w64-dev): Debian
