@@ -1,8 +1,9 @@
 # The Windows build, cross-compiled with mingw-w64
 # (cmake/toolchain-mingw-w64-x86_64.cmake) and tested under wine
 # (scripts/windows-test.sh). Issue 10: the portable core (the layers base,
-# crypto and wg with their unit tests) and, of net, the Wintun adapter with its
-# test double. device, uapi, overlay, the tools, install/package and the
+# crypto and wg with their unit tests); of net, the Wintun adapter with its
+# test double and named pipes; uapi with its named-pipe server; device's
+# headers. The device itself, overlay, the tools, install/package and the
 # benchmarks are Linux-only for now.
 #
 # Crypto on Windows is libgcrypt (Debian's libgcrypt-mingw-w64-dev): Debian
@@ -79,6 +80,8 @@ zl_layer(net DEPS base wintrust crypt32 shell32 ole32 advapi32 iphlpapi ADD_ONLY
     ip_helper_win.cc
     ip_helper_win_test.cc
     known_paths_win.cc
+    named_pipe_win.cc
+    named_pipe_win_test.cc
     system_service_win.cc
     system_service_win_test.cc
     tun_device.cc
@@ -95,6 +98,17 @@ zl_layer(net DEPS base wintrust crypt32 shell32 ole32 advapi32 iphlpapi ADD_ONLY
     wintun_tun_win.cc
     wintun_tun_win_test.cc
 )
+
+# device: its headers only so far (uapi needs device/config.h, the control
+# API's types); the device itself comes with the Windows event loop and UDP.
+zl_layer(device DEPS crypto base ADD_ONLY)
+
+# uapi: the codec and the named-pipe server (pipe_server.cc) instead of the
+# unix-socket server; the tests that need unix sockets, malloc hooks or a
+# Linux interface name ("lo") stay Linux-only.
+zl_layer(uapi DEPS device net base
+  EXCLUDE server.cc server_test.cc server_adopt_test.cc wipe_test.cc codec_test.cc
+  ADD pipe_server.cc pipe_server_test.cc)
 
 # The loader (wintun_loader_win.cc) is compiled twice: with the signature
 # check (zl_wintun_loader_verify) and without it (zl_wintun_loader_allow_unsigned,

@@ -37,6 +37,17 @@ int ErrnoFromWin32(DWORD code) {
       return ENOBUFS;
     case ERROR_NOT_SUPPORTED:
       return ENOTSUP;
+    case ERROR_BROKEN_PIPE:
+    case ERROR_NO_DATA:
+    case ERROR_PIPE_NOT_CONNECTED:
+      return EPIPE;
+    case ERROR_PIPE_BUSY:
+      return EBUSY;
+    case ERROR_OPERATION_ABORTED:
+      return ECANCELED;
+    case ERROR_INVALID_OWNER:
+    case ERROR_PRIVILEGE_NOT_HELD:
+      return EPERM;
     default:
       return EIO;
   }

@@ -1,6 +1,8 @@
 #include "uapi/codec.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <optional>
@@ -456,11 +458,34 @@ void SerializeGet(const DeviceState& state, crypto::SecretBuffer& out) {
   AppendGet(state, out);
 }
 
+int WireErrno(int errno_value) {
+  // Linux's numbers for the errno values the project reports; on Linux each
+  // pair is the same number twice. Windows' C runtime numbers some of them
+  // differently (EPROTO is 134 there, EADDRINUSE 100).
+  struct LinuxNumber {
+    int local;
+    int linux_value;
+  };
+  static constexpr LinuxNumber kLinuxNumbers[] = {
+      {EPERM, 1},       {ENOENT, 2},         {EIO, 5},       {ENOMEM, 12},
+      {EACCES, 13},     {EBUSY, 16},         {EEXIST, 17},   {ENODEV, 19},
+      {EINVAL, 22},     {ENOSPC, 28},        {EPIPE, 32},    {ERANGE, 34},
+      {EPROTO, 71},     {EMSGSIZE, 90},      {ENOTSUP, 95},  {EOPNOTSUPP, 95},
+      {EADDRINUSE, 98}, {EADDRNOTAVAIL, 99}, {ENOBUFS, 105}, {ETIMEDOUT, 110},
+      {ECANCELED, 125},
+  };
+  for (const auto& n : kLinuxNumbers) {
+    if (n.local == errno_value) return n.linux_value;
+  }
+  return errno_value;
+}
+
 std::string SerializeErrno(int errno_value) {
   // The wire carries the negated errno; a stray negative code is not
   // negated twice.
-  int64_t magnitude =
+  const int64_t raw =
       errno_value < 0 ? -int64_t(errno_value) : int64_t(errno_value);
+  const int64_t magnitude = raw <= INT_MAX ? WireErrno(int(raw)) : raw;
   return "errno=" + std::to_string(-magnitude) + "\n\n";
 }
 

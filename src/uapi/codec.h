@@ -133,7 +133,12 @@ std::string SerializeGet(const device::DeviceState& state);
 void SerializeGet(const device::DeviceState& state, crypto::SecretBuffer& out);
 
 // "errno=-N\n\n" for a positive errno N (Error::code()), "errno=0\n\n" for 0.
+// N is the Linux number (WireErrno) on every platform, as wireguard-go sends.
 std::string SerializeErrno(int errno_value);
+// The Linux number of this platform's errno value `errno_value` (EPROTO is
+// 71 on the wire, though 134 on Windows); itself on Linux, and for a value
+// the project never reports.
+int WireErrno(int errno_value);
 
 // A set transaction that ParseRequest turns back into `config` (the inverse
 // of parsing; for clients, tests and the fuzzer). Writes every present field.

@@ -569,6 +569,17 @@ TEST(UapiCodecTest, SerializeErrnoNegates) {
   EXPECT_EQ(SerializeErrno(-EIO), "errno=-5\n\n");
 }
 
+// wireguard-go's ipc.IpcError* values are Linux's numbers on every OS.
+TEST(UapiCodecTest, WireErrnoIsLinuxsNumber) {
+  EXPECT_EQ(WireErrno(EPROTO), 71);
+  EXPECT_EQ(WireErrno(EIO), 5);
+  EXPECT_EQ(WireErrno(EINVAL), 22);
+  EXPECT_EQ(WireErrno(EADDRINUSE), 98);
+  EXPECT_EQ(WireErrno(EMSGSIZE), 90);
+  EXPECT_EQ(WireErrno(4242), 4242);
+  EXPECT_EQ(SerializeErrno(EPROTO), "errno=-71\n\n");
+}
+
 TEST(UapiCodecTest, FormatAddressAsGoNetip) {
   const std::pair<const char*, const char*> cases[] = {
       {"192.0.2.1", "192.0.2.1"},

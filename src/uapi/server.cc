@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "uapi/transaction.h"
 
 namespace zl::uapi {
 namespace {
@@ -272,7 +273,6 @@ class UapiServer::Loop {
   void Process(Client& c);
   // Starts or ends the transaction deadline; closes a client past it or idle.
   void CheckTimes(Client& c, MonoTime now);
-  void Answer(Client& c, Request request);
   void Flush(Client& c);
 
   const UapiServer& owner_;
@@ -426,50 +426,19 @@ void UapiServer::Loop::Process(Client& c) {
     } else {
       break;  // wait for more bytes
     }
-    switch (c.parser.status()) {
-      case Status::kComplete:
-        Answer(c, c.parser.TakeRequest());
-        break;
-      case Status::kFailed:
-        LogError(fmt::format("UAPI: {}", c.parser.error().message()));
-        c.out += SerializeErrno(c.parser.error().code());
-        c.closing = true;
-        break;
-      case Status::kBadOperation:
-        LogError(fmt::format("UAPI: {}", c.parser.error().message()));
-        c.closing = true;
-        break;
-      case Status::kNeedMore:
-        break;
+    if (c.parser.status() == Status::kNeedMore) continue;
+    if (FinishTransaction(c.parser, api_, c.out) == TransactionEnd::kClose) {
+      c.closing = true;
+    } else {
+      // The answer, and a pipelined next transaction, get a deadline of
+      // their own from when the device answered (a large set takes a while).
+      c.deadline = MonoNow() + options_.transaction_deadline;
     }
   }
   if (c.in_off == c.in.size()) {
     c.in.clear();
     c.in_off = 0;
   }
-}
-
-void UapiServer::Loop::Answer(Client& c, Request request) {
-  if (request.op == Request::kGet) {
-    // A failed get is an error, never an empty configuration that a client
-    // (wg-quick save) would take for the real one.
-    Result<device::DeviceState> state = api_.Snapshot();
-    if (state.ok()) {
-      SerializeGet(*state, c.out);
-    } else {
-      LogError(fmt::format("UAPI: get failed: {}", state.error().message()));
-      c.out += SerializeErrno(state.error().code());
-    }
-  } else {
-    Result<void> r = api_.Apply(request.config);
-    if (!r.ok()) {
-      LogError(fmt::format("UAPI: set failed: {}", r.error().message()));
-    }
-    c.out += SerializeErrno(r.ok() ? 0 : r.error().code());
-  }
-  // The answer, and a pipelined next transaction, get a deadline of their
-  // own from when the device answered (a large set takes a while).
-  c.deadline = MonoNow() + options_.transaction_deadline;
 }
 
 void UapiServer::Loop::Flush(Client& c) {

@@ -59,6 +59,7 @@
 #include "base/unique_fd.h"
 #include "device/config.h"
 #include "uapi/codec.h"
+#include "uapi/transaction.h"
 
 namespace zl::uapi {
 
@@ -68,11 +69,7 @@ inline constexpr std::string_view kSocketDirectory = "/var/run/wireguard";
 // "/var/run/wireguard/IFNAME.sock".
 std::string SocketPathForInterface(std::string_view interface_name);
 
-struct UapiServerOptions {
-  size_t max_clients = 16;
-  Duration idle_timeout = std::chrono::seconds(60);
-  Duration transaction_deadline = std::chrono::seconds(10);
-  size_t max_transaction_bytes = kMaxTransactionBytes;
+struct UapiServerOptions : UapiLimits {
   size_t max_pending_output = size_t{1} << 20;
   // Called once, on the server thread, when the socket file is gone.
   std::function<void()> on_socket_file_gone;
