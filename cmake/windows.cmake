@@ -67,14 +67,17 @@ zl_layer(crypto DEPS base zl_gcrypt bcrypt
 
 zl_layer(wg DEPS crypto base)
 
-# net: the Wintun adapter (issue 10, second step). Only Windows files so far:
-# the Linux TUN, netlink, epoll loop and sockets are not built; the event loop
-# and UDP come next. docs/ARCHITECTURE.md, "Windows", says what each file is.
+# net: the Wintun adapter (issue 10, second step) and the event loop. The
+# Linux TUN, netlink, epoll loop and sockets are not built, so the layer is
+# ADD_ONLY: its shared files (timer_queue.cc) are listed too. UDP comes next.
+# docs/ARCHITECTURE.md, "Windows", says what each file is.
 zl_layer(net DEPS base wintrust crypt32 shell32 ole32 ADD_ONLY
   ADD known_paths_win.cc win32_error_win.cc win_text_win.cc
       wintun_api_win.cc wintun_signature_win.cc wintun_session_win.cc wintun_adapter_win.cc
+      timer_queue.cc console_signals_win.cc event_loop_win.cc
       wintun_api_win_test.cc wintun_signature_win_test.cc wintun_session_win_test.cc
-      wintun_adapter_win_test.cc)
+      wintun_adapter_win_test.cc
+      timer_queue_test.cc event_loop_win_test.cc)
 
 # The loader (wintun_loader_win.cc) is compiled twice: with the signature
 # check (zl_wintun_loader_verify) and without it (zl_wintun_loader_allow_unsigned,
