@@ -64,7 +64,7 @@ struct EventLoop::Impl {
   void OnWake();
   void OnTimerFd();
   void OnSignalFd();
-  void ArmTimerFd();
+  void ArmTimerFd(std::optional<MonoTime> deadline);
 
   UniqueFd epoll_fd;
   UniqueFd timer_fd;
@@ -78,9 +78,8 @@ struct EventLoop::Impl {
   std::unordered_map<int, uint64_t> token_by_fd;
   uint64_t next_token = kFirstUserToken;
 
-  TimerQueue timers;
-  // The deadline the timerfd is armed for, if armed.
-  std::optional<MonoTime> armed;
+  TimerQueue timers{
+      [this](std::optional<MonoTime> deadline) { ArmTimerFd(deadline); }};
 
   std::unordered_map<int, std::shared_ptr<SignalCallback>> signal_callbacks;
 
@@ -164,29 +163,22 @@ void EventLoop::Unwatch(Waitable fd) {
 
 Result<TimerId> EventLoop::AddTimer(Duration first, Duration interval,
                                     Task callback) {
-  const TimerId id =
-      impl_->timers.Add(BootClock::now(), first, interval, std::move(callback));
-  impl_->ArmTimerFd();
-  return id;
+  return impl_->timers.Add(BootClock::now(), first, interval,
+                           std::move(callback));
 }
 
 bool EventLoop::ResetTimer(TimerId id, Duration first, Duration interval) {
-  if (!impl_->timers.Reset(id, BootClock::now(), first, interval)) return false;
-  impl_->ArmTimerFd();
-  return true;
+  return impl_->timers.Reset(id, BootClock::now(), first, interval);
 }
 
 // The timerfd may stay armed for the removed deadline: one spurious wake-up,
-// after which OnTimerFd re-arms it. Cheaper than a syscall per cancel.
+// after which RunDue re-arms it. Cheaper than a syscall per cancel.
 void EventLoop::CancelTimer(TimerId id) { impl_->timers.Cancel(id); }
 
-void EventLoop::Impl::ArmTimerFd() {
-  const std::optional<MonoTime> next = timers.NextDeadline();
-  if (next == armed) return;
-  armed = next;
+void EventLoop::Impl::ArmTimerFd(std::optional<MonoTime> deadline) {
   itimerspec spec{};  // all zero: disarm
-  if (next) {
-    spec.it_value = ToTimespec(next->time_since_epoch());
+  if (deadline) {
+    spec.it_value = ToTimespec(deadline->time_since_epoch());
     // An all-zero it_value would disarm instead of firing at once.
     if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0)
       spec.it_value.tv_nsec = 1;
@@ -286,9 +278,7 @@ void EventLoop::Impl::OnTimerFd() {
   uint64_t expirations;
   [[maybe_unused]] ssize_t n =
       ::read(timer_fd.get(), &expirations, sizeof(expirations));
-  armed.reset();
   timers.RunDue(BootClock::now());
-  ArmTimerFd();
 }
 
 void EventLoop::Impl::OnSignalFd() {

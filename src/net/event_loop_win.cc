@@ -108,7 +108,7 @@ struct EventLoop::Impl {
   void OnWake();
   void OnTimer();
   void OnSignal(int signo);
-  void ArmTimer();
+  void ArmTimer(std::optional<MonoTime> deadline);
 
   UniqueHandle wake;
   UniqueHandle timer;
@@ -120,9 +120,8 @@ struct EventLoop::Impl {
   std::unordered_map<HANDLE, uint64_t> token_by_handle;
   uint64_t next_token = kFirstUserToken;
 
-  TimerQueue timers;
-  // The deadline the timer is armed for, if armed.
-  std::optional<MonoTime> armed;
+  TimerQueue timers{
+      [this](std::optional<MonoTime> deadline) { ArmTimer(deadline); }};
 
   std::unordered_map<int, std::shared_ptr<SignalCallback>> signal_callbacks;
   std::unique_ptr<ConsoleSignalSubscription> signals;
@@ -192,31 +191,24 @@ void EventLoop::Unwatch(Waitable handle) {
 
 Result<TimerId> EventLoop::AddTimer(Duration first, Duration interval,
                                     Task callback) {
-  const TimerId id =
-      impl_->timers.Add(BootClock::now(), first, interval, std::move(callback));
-  impl_->ArmTimer();
-  return id;
+  return impl_->timers.Add(BootClock::now(), first, interval,
+                           std::move(callback));
 }
 
 bool EventLoop::ResetTimer(TimerId id, Duration first, Duration interval) {
-  if (!impl_->timers.Reset(id, BootClock::now(), first, interval)) return false;
-  impl_->ArmTimer();
-  return true;
+  return impl_->timers.Reset(id, BootClock::now(), first, interval);
 }
 
 // The timer may stay armed for the removed deadline: one spurious wake-up,
-// after which OnTimer re-arms it.
+// after which RunDue re-arms it.
 void EventLoop::CancelTimer(TimerId id) { impl_->timers.Cancel(id); }
 
-void EventLoop::Impl::ArmTimer() {
-  const std::optional<MonoTime> next = timers.NextDeadline();
-  if (next == armed) return;
-  armed = next;
-  if (!next) {
+void EventLoop::Impl::ArmTimer(std::optional<MonoTime> deadline) {
+  if (!deadline) {
     CancelWaitableTimer(timer.get());
     return;
   }
-  const Duration wait = std::clamp<Duration>(*next - BootClock::now(),
+  const Duration wait = std::clamp<Duration>(*deadline - BootClock::now(),
                                              Duration::zero(), kMaxTimerSleep);
   // Negative: relative, in 100 ns units, rounded up so it never fires early.
   LARGE_INTEGER due;
@@ -324,11 +316,7 @@ void EventLoop::Impl::OnWake() {
   for (Task& task : posted.TakeAll()) task();
 }
 
-void EventLoop::Impl::OnTimer() {
-  armed.reset();
-  timers.RunDue(BootClock::now());
-  ArmTimer();
-}
+void EventLoop::Impl::OnTimer() { timers.RunDue(BootClock::now()); }
 
 void EventLoop::Impl::OnSignal(int signo) {
   auto it = signal_callbacks.find(signo);

@@ -17,6 +17,7 @@ TimerId TimerQueue::Add(MonoTime now, Duration first, Duration interval,
   timers_.emplace(id, Timer{deadline, NonNegative(interval),
                             std::make_shared<Task>(std::move(callback))});
   queue_.emplace(Key{deadline, id}, id);
+  Rearm();
   return TimerId{id};
 }
 
@@ -29,6 +30,7 @@ bool TimerQueue::Reset(TimerId id, MonoTime now, Duration first,
   timer.deadline = now + NonNegative(first);
   timer.interval = NonNegative(interval);
   queue_.emplace(Key{timer.deadline, id.value}, id.value);
+  Rearm();
   return true;
 }
 
@@ -44,7 +46,15 @@ std::optional<MonoTime> TimerQueue::NextDeadline() const {
   return queue_.begin()->first.first;
 }
 
+void TimerQueue::Rearm() {
+  const std::optional<MonoTime> next = NextDeadline();
+  if (next == armed_) return;
+  armed_ = next;
+  arm_(next);
+}
+
 void TimerQueue::RunDue(MonoTime now) {
+  armed_.reset();  // it fired
   std::vector<uint64_t> due;
   for (auto it = queue_.begin(); it != queue_.end() && it->first.first <= now;
        ++it) {
@@ -67,6 +77,7 @@ void TimerQueue::RunDue(MonoTime now) {
     }
     (*callback)();
   }
+  Rearm();
 }
 
 }  // namespace zl::net

@@ -6,9 +6,14 @@
 // zl::BootClock by the loop) and an interval (zero: one-shot). RunDue(now)
 // fires the due timers in deadline order, equal deadlines in creation order;
 // a one-shot is removed as it fires; a periodic timer that fell behind skips
-// the ticks it missed rather than firing a burst. The loop arms its OS timer
-// (timerfd, waitable timer) for NextDeadline() and calls RunDue when it
-// fires. The queue never reads a clock: every call is given `now`.
+// the ticks it missed rather than firing a burst.
+//
+// The loop has one OS timer (timerfd, waitable timer) for all of them: the
+// queue calls its `arm` function whenever the earliest deadline differs from
+// the one last armed (nullopt: disarm), and the loop calls RunDue when the OS
+// timer fires. Cancel never re-arms: the OS timer may fire once for nothing,
+// and RunDue then re-arms it. The queue never reads a clock: every call is
+// given `now`.
 //
 // Callbacks may add, reset and cancel any timer, their own included. A timer
 // cancelled, or re-armed for later, by an earlier callback of the same
@@ -39,6 +44,10 @@ struct TimerId {
 class TimerQueue {
  public:
   using Task = std::function<void()>;
+  // Arms the loop's OS timer for `deadline`, or disarms it (nullopt).
+  using Arm = std::function<void(std::optional<MonoTime> deadline)>;
+
+  explicit TimerQueue(Arm arm) : arm_(std::move(arm)) {}
 
   // Fires `callback` at now + first, then every `interval` (zero: once).
   // Negative durations count as zero.
@@ -51,7 +60,8 @@ class TimerQueue {
 
   // The earliest deadline; nullopt when no timer is pending.
   std::optional<MonoTime> NextDeadline() const;
-  // Fires every timer whose deadline is at or before `now`.
+  // The OS timer fired: fires every timer whose deadline is at or before
+  // `now`, then arms for the next.
   void RunDue(MonoTime now);
 
   size_t size() const { return timers_.size(); }
@@ -66,9 +76,14 @@ class TimerQueue {
   // Ordered by (deadline, id): equal deadlines fire in creation order.
   using Key = std::pair<MonoTime, uint64_t>;
 
+  // Calls arm_ if the earliest deadline is not the one armed.
+  void Rearm();
+
   std::map<Key, uint64_t> queue_;  // key -> timer id
   std::unordered_map<uint64_t, Timer> timers_;
   uint64_t next_id_ = 1;
+  Arm arm_;
+  std::optional<MonoTime> armed_;  // the deadline the OS timer is armed for
 };
 
 }  // namespace zl::net

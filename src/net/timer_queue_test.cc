@@ -25,7 +25,10 @@ class TimerQueueTest : public ::testing::Test {
                       [this, name] { fired_.push_back(name); });
   }
 
-  TimerQueue queue_;
+  // Every deadline the queue armed the loop's OS timer for.
+  std::vector<std::optional<MonoTime>> armed_;
+  TimerQueue queue_{
+      [this](std::optional<MonoTime> deadline) { armed_.push_back(deadline); }};
   std::vector<std::string> fired_;
 };
 
@@ -179,6 +182,52 @@ TEST_F(TimerQueueTest, TimerAddedByACallbackRunsAtALaterCallOnly) {
   EXPECT_EQ(fired_, (std::vector<std::string>{"outer", "inner"}));
 }
 
+using Armed = std::vector<std::optional<MonoTime>>;
+
+TEST_F(TimerQueueTest, ArmsOnlyWhenTheEarliestDeadlineChanges) {
+  AddNamed("c", 30);
+  AddNamed("a", 10);
+  AddNamed("b", 20);  // not the earliest: the OS timer stays as it is
+  EXPECT_EQ(armed_, (Armed{At(30), At(10)}));
+}
+
+TEST_F(TimerQueueTest, RunDueRearmsForTheNextDeadline) {
+  AddNamed("a", 10);
+  AddNamed("b", 20);
+  AddNamed("tick", 15, 15);
+  armed_.clear();
+  queue_.RunDue(At(15));
+  EXPECT_EQ(armed_, (Armed{At(20)}));
+  queue_.RunDue(At(20));
+  EXPECT_EQ(armed_, (Armed{At(20), At(30)})) << "the periodic tick's next";
+}
+
+TEST_F(TimerQueueTest, RunDueRearmsEvenForTheSameDeadline) {
+  // The OS timer fired early (the Windows loop caps its sleep): arm again.
+  AddNamed("a", 10);
+  queue_.RunDue(At(5));
+  EXPECT_EQ(armed_, (Armed{At(10), At(10)}));
+}
+
+TEST_F(TimerQueueTest, ResetRearmsAndCancelDoesNot) {
+  const TimerId a = AddNamed("a", 10);
+  EXPECT_TRUE(queue_.Reset(a, kStart, milliseconds(40), milliseconds(0)));
+  queue_.Cancel(a);
+  EXPECT_EQ(armed_, (Armed{At(10), At(40)}));
+  // The OS timer fires once for nothing and is left disarmed.
+  queue_.RunDue(At(40));
+  EXPECT_EQ(armed_.size(), 2u);
+  EXPECT_TRUE(fired_.empty());
+}
+
+TEST_F(TimerQueueTest, CallbackAddingATimerArmsForIt) {
+  queue_.Add(kStart, milliseconds(1), milliseconds(0),
+             [&] { AddNamed("later", 50); });
+  queue_.RunDue(At(1));
+  ASSERT_FALSE(armed_.empty());
+  EXPECT_EQ(armed_.back(), At(50));
+}
+
 TEST_F(TimerQueueTest, IdsAreNeverReused) {
   const TimerId a = AddNamed("a", 1);
   queue_.Cancel(a);
@@ -191,7 +240,7 @@ TEST_F(TimerQueueTest, PendingCallbacksAreDestroyedWithTheQueue) {
   auto token = std::make_shared<int>(0);
   std::weak_ptr<int> watch = token;
   {
-    TimerQueue queue;
+    TimerQueue queue([](std::optional<MonoTime>) {});
     queue.Add(kStart, milliseconds(1), milliseconds(0),
               [token = std::move(token)] {});
     EXPECT_FALSE(watch.expired());
