@@ -75,6 +75,9 @@ zl_layer(net DEPS base wintrust crypt32 shell32 ole32 advapi32 iphlpapi ADD_ONLY
   ADD
     command_line.cc
     command_line_test.cc
+    console_signals_win.cc
+    event_loop_win.cc
+    event_loop_win_test.cc
     interface_config.cc
     interface_config_test.cc
     ip_helper_win.cc
@@ -84,6 +87,8 @@ zl_layer(net DEPS base wintrust crypt32 shell32 ole32 advapi32 iphlpapi ADD_ONLY
     named_pipe_win_test.cc
     system_service_win.cc
     system_service_win_test.cc
+    timer_queue.cc
+    timer_queue_test.cc
     tun_device.cc
     win32_error_win.cc
     win_text_win.cc

@@ -1,3 +1,6 @@
+// EventLoop on Linux: epoll over the watched fds, one timerfd on
+// CLOCK_BOOTTIME armed for the earliest timer, an eventfd for Post/Stop and a
+// signalfd (event_loop.h).
 #include "net/event_loop.h"
 
 #include <pthread.h>
@@ -8,10 +11,18 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <ctime>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "base/unique_fd.h"
+#include "net/posted_tasks.h"
 
 namespace zl::net {
 namespace {
@@ -23,6 +34,11 @@ static_assert(kReadable == EPOLLIN && kWritable == EPOLLOUT &&
 // How many ready descriptors one epoll_wait may return.
 constexpr int kMaxEvents = 64;
 
+constexpr uint64_t kWakeToken = 1;
+constexpr uint64_t kTimerToken = 2;
+constexpr uint64_t kSignalToken = 3;
+constexpr uint64_t kFirstUserToken = 16;
+
 timespec ToTimespec(std::chrono::nanoseconds d) {
   const auto secs = std::chrono::duration_cast<std::chrono::seconds>(d);
   return timespec{static_cast<time_t>(secs.count()),
@@ -30,6 +46,46 @@ timespec ToTimespec(std::chrono::nanoseconds d) {
 }
 
 }  // namespace
+
+struct EventLoop::Impl {
+  struct Watcher {
+    int fd;
+    FdCallback callback;
+  };
+
+  Impl(UniqueFd epoll, UniqueFd timer, UniqueFd wake)
+      : epoll_fd(std::move(epoll)),
+        timer_fd(std::move(timer)),
+        wake_fd(std::move(wake)) {}
+
+  Result<void> AddToEpoll(int fd, uint32_t events, uint64_t token);
+  void Dispatch(uint64_t token, uint32_t events);
+  void Wake();
+  void OnWake();
+  void OnTimerFd();
+  void OnSignalFd();
+  void ArmTimerFd(std::optional<MonoTime> deadline);
+
+  UniqueFd epoll_fd;
+  UniqueFd timer_fd;
+  UniqueFd wake_fd;
+  UniqueFd signal_fd;
+
+  // Watchers by token (epoll_event.data.u64). Tokens are never reused, so an
+  // event for an fd unwatched (and possibly re-watched) earlier in the same
+  // round finds no entry, or a new token, and is dropped.
+  std::unordered_map<uint64_t, std::shared_ptr<Watcher>> watchers;
+  std::unordered_map<int, uint64_t> token_by_fd;
+  uint64_t next_token = kFirstUserToken;
+
+  TimerQueue timers{
+      [this](std::optional<MonoTime> deadline) { ArmTimerFd(deadline); }};
+
+  std::unordered_map<int, std::shared_ptr<SignalCallback>> signal_callbacks;
+
+  PostedTasks posted;
+  std::atomic<bool> stop{false};
+};
 
 Result<std::unique_ptr<EventLoop>> EventLoop::Create() {
   UniqueFd epoll(::epoll_create1(EPOLL_CLOEXEC));
@@ -40,140 +96,109 @@ Result<std::unique_ptr<EventLoop>> EventLoop::Create() {
   if (!timer) return ErrnoError("timerfd_create");
   UniqueFd wake(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (!wake) return ErrnoError("eventfd");
-  std::unique_ptr<EventLoop> loop(
-      new EventLoop(std::move(epoll), std::move(timer), std::move(wake)));
+  auto impl = std::make_unique<Impl>(std::move(epoll), std::move(timer),
+                                     std::move(wake));
   ZL_RETURN_IF_ERROR(
-      loop->AddToEpoll(loop->timer_fd_.get(), EPOLLIN, kTimerToken));
+      impl->AddToEpoll(impl->timer_fd.get(), EPOLLIN, kTimerToken));
   ZL_RETURN_IF_ERROR(
-      loop->AddToEpoll(loop->wake_fd_.get(), EPOLLIN, kWakeToken));
-  return loop;
+      impl->AddToEpoll(impl->wake_fd.get(), EPOLLIN, kWakeToken));
+  return std::unique_ptr<EventLoop>(new EventLoop(std::move(impl)));
 }
 
-EventLoop::EventLoop(UniqueFd epoll, UniqueFd timer, UniqueFd wake)
-    : epoll_(std::move(epoll)),
-      timer_fd_(std::move(timer)),
-      wake_fd_(std::move(wake)) {}
+EventLoop::EventLoop(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 EventLoop::~EventLoop() = default;
 
-Result<void> EventLoop::AddToEpoll(int fd, uint32_t events, uint64_t token) {
+int EventLoop::timer_fd_for_testing() const { return impl_->timer_fd.get(); }
+
+Result<void> EventLoop::Impl::AddToEpoll(int fd, uint32_t events,
+                                         uint64_t token) {
   epoll_event ev{};
   ev.events = events;
   ev.data.u64 = token;
-  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+  if (::epoll_ctl(epoll_fd.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
     return ErrnoError("epoll_ctl(ADD)");
   }
   return Ok();
 }
 
-Result<void> EventLoop::Watch(Waitable fd, uint32_t events, FdCallback callback) {
-  if (token_by_fd_.contains(fd)) {
+Result<void> EventLoop::Watch(Waitable fd, uint32_t events,
+                              FdCallback callback) {
+  if (impl_->token_by_fd.contains(fd)) {
     return MakeError(EEXIST, "EventLoop::Watch: fd " + std::to_string(fd) +
                                  " is already watched");
   }
-  const uint64_t token = next_token_++;
-  ZL_RETURN_IF_ERROR(AddToEpoll(fd, events, token));
-  watchers_.emplace(
-      token, std::make_shared<Watcher>(Watcher{fd, std::move(callback)}));
-  token_by_fd_.emplace(fd, token);
+  const uint64_t token = impl_->next_token++;
+  ZL_RETURN_IF_ERROR(impl_->AddToEpoll(fd, events, token));
+  impl_->watchers.emplace(token, std::make_shared<Impl::Watcher>(
+                                     Impl::Watcher{fd, std::move(callback)}));
+  impl_->token_by_fd.emplace(fd, token);
   return Ok();
 }
 
 Result<void> EventLoop::Modify(Waitable fd, uint32_t events) {
-  auto it = token_by_fd_.find(fd);
-  if (it == token_by_fd_.end()) {
+  auto it = impl_->token_by_fd.find(fd);
+  if (it == impl_->token_by_fd.end()) {
     return MakeError(ENOENT, "EventLoop::Modify: fd " + std::to_string(fd) +
                                  " is not watched");
   }
   epoll_event ev{};
   ev.events = events;
   ev.data.u64 = it->second;
-  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &ev) != 0) {
+  if (::epoll_ctl(impl_->epoll_fd.get(), EPOLL_CTL_MOD, fd, &ev) != 0) {
     return ErrnoError("epoll_ctl(MOD)");
   }
   return Ok();
 }
 
 void EventLoop::Unwatch(Waitable fd) {
-  auto it = token_by_fd_.find(fd);
-  if (it == token_by_fd_.end()) return;
+  auto it = impl_->token_by_fd.find(fd);
+  if (it == impl_->token_by_fd.end()) return;
   // Fails with EBADF if the caller already closed fd; the kernel then removed
   // it from the epoll set by itself.
-  ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
-  watchers_.erase(it->second);
-  token_by_fd_.erase(it);
+  ::epoll_ctl(impl_->epoll_fd.get(), EPOLL_CTL_DEL, fd, nullptr);
+  impl_->watchers.erase(it->second);
+  impl_->token_by_fd.erase(it);
 }
 
 Result<TimerId> EventLoop::AddTimer(Duration first, Duration interval,
                                     Task callback) {
-  const uint64_t id = next_timer_id_++;
-  const MonoTime deadline =
-      BootClock::now() + std::max(first, Duration::zero());
-  timers_.emplace(id, Timer{deadline, std::max(interval, Duration::zero()),
-                            std::make_shared<Task>(std::move(callback))});
-  timer_queue_.emplace(TimerKey{deadline, id}, id);
-  ArmTimerFd();
-  return TimerId{id};
+  return impl_->timers.Add(BootClock::now(), first, interval,
+                           std::move(callback));
 }
 
 bool EventLoop::ResetTimer(TimerId id, Duration first, Duration interval) {
-  auto it = timers_.find(id.value);
-  if (it == timers_.end()) return false;
-  timer_queue_.erase(TimerKey{it->second.deadline, id.value});
-  it->second.deadline = BootClock::now() + std::max(first, Duration::zero());
-  it->second.interval = std::max(interval, Duration::zero());
-  timer_queue_.emplace(TimerKey{it->second.deadline, id.value}, id.value);
-  ArmTimerFd();
-  return true;
+  return impl_->timers.Reset(id, BootClock::now(), first, interval);
 }
 
-void EventLoop::CancelTimer(TimerId id) { RemoveTimer(id.value); }
+// The timerfd may stay armed for the removed deadline: one spurious wake-up,
+// after which RunDue re-arms it. Cheaper than a syscall per cancel.
+void EventLoop::CancelTimer(TimerId id) { impl_->timers.Cancel(id); }
 
-void EventLoop::RemoveTimer(uint64_t id) {
-  auto it = timers_.find(id);
-  if (it == timers_.end()) return;
-  timer_queue_.erase(TimerKey{it->second.deadline, id});
-  timers_.erase(it);
-  // The timerfd may stay armed for the removed deadline: one spurious wake-up,
-  // after which OnTimerFd re-arms it. Cheaper than a syscall per cancel.
-}
-
-void EventLoop::ArmTimerFd() {
-  itimerspec spec{};
-  if (timer_queue_.empty()) {
-    if (!armed_) return;
-    armed_.reset();
-  } else {
-    const MonoTime next = timer_queue_.begin()->first.first;
-    if (armed_ && *armed_ == next) return;
-    armed_ = next;
-    spec.it_value = ToTimespec(next.time_since_epoch());
+void EventLoop::Impl::ArmTimerFd(std::optional<MonoTime> deadline) {
+  itimerspec spec{};  // all zero: disarm
+  if (deadline) {
+    spec.it_value = ToTimespec(deadline->time_since_epoch());
     // An all-zero it_value would disarm instead of firing at once.
     if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0)
       spec.it_value.tv_nsec = 1;
   }
   // Cannot fail with a valid timerfd and a normalised timespec.
-  ::timerfd_settime(timer_fd_.get(), TFD_TIMER_ABSTIME, &spec, nullptr);
+  ::timerfd_settime(timer_fd.get(), TFD_TIMER_ABSTIME, &spec, nullptr);
+}
+
+void EventLoop::Impl::Wake() {
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(wake_fd.get(), &one, sizeof(one));
 }
 
 void EventLoop::Post(Task task) {
-  bool was_empty;
-  {
-    MutexLock lock(posted_mu_);
-    was_empty = posted_.empty();
-    posted_.push_back(std::move(task));
-  }
-  // A non-empty queue already has a wake-up pending (see OnWake).
-  if (was_empty) {
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = ::write(wake_fd_.get(), &one, sizeof(one));
-  }
+  if (impl_->posted.Push(std::move(task))) impl_->Wake();
 }
 
 void EventLoop::Stop() {
-  stop_.store(true);
-  const uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = ::write(wake_fd_.get(), &one, sizeof(one));
+  impl_->stop.store(true);
+  impl_->Wake();
 }
 
 Result<void> EventLoop::WatchSignals(std::initializer_list<int> signals,
@@ -185,39 +210,43 @@ Result<void> EventLoop::WatchSignals(std::initializer_list<int> signals,
       return ErrnoError("sigaddset(" + std::to_string(signo) + ")");
   }
   sigset_t all = add;
-  for (const auto& [signo, cb] : signal_callbacks_) sigaddset(&all, signo);
+  for (const auto& [signo, cb] : impl_->signal_callbacks)
+    sigaddset(&all, signo);
 
   if (int err = ::pthread_sigmask(SIG_BLOCK, &add, nullptr); err != 0) {
     return ErrnoError(err, "pthread_sigmask");
   }
-  const bool created = !signal_fd_;
-  const int fd = ::signalfd(created ? -1 : signal_fd_.get(), &all,
+  const bool created = !impl_->signal_fd;
+  const int fd = ::signalfd(created ? -1 : impl_->signal_fd.get(), &all,
                             SFD_NONBLOCK | SFD_CLOEXEC);
   if (fd < 0) return ErrnoError("signalfd");
   if (created) {
     UniqueFd owned(fd);
-    ZL_RETURN_IF_ERROR(AddToEpoll(fd, EPOLLIN, kSignalToken));
-    signal_fd_ = std::move(owned);
+    ZL_RETURN_IF_ERROR(impl_->AddToEpoll(fd, EPOLLIN, kSignalToken));
+    impl_->signal_fd = std::move(owned);
   }
   auto shared = std::make_shared<SignalCallback>(std::move(callback));
-  for (int signo : signals) signal_callbacks_[signo] = shared;
+  for (int signo : signals) impl_->signal_callbacks[signo] = shared;
   return Ok();
 }
 
 Result<void> EventLoop::Run() {
   std::array<epoll_event, kMaxEvents> events;
-  while (!stop_.exchange(false)) {
-    const int n = ::epoll_wait(epoll_.get(), events.data(), kMaxEvents, -1);
+  while (!impl_->stop.exchange(false)) {
+    const int n =
+        ::epoll_wait(impl_->epoll_fd.get(), events.data(), kMaxEvents, -1);
     if (n < 0) {
       if (errno == EINTR) continue;
       return ErrnoError("epoll_wait");
     }
-    for (int i = 0; i < n; ++i) Dispatch(events[i].data.u64, events[i].events);
+    for (int i = 0; i < n; ++i) {
+      impl_->Dispatch(events[i].data.u64, events[i].events);
+    }
   }
   return Ok();
 }
 
-void EventLoop::Dispatch(uint64_t token, uint32_t events) {
+void EventLoop::Impl::Dispatch(uint64_t token, uint32_t events) {
   switch (token) {
     case kWakeToken:
       OnWake();
@@ -231,64 +260,33 @@ void EventLoop::Dispatch(uint64_t token, uint32_t events) {
     default:
       break;
   }
-  auto it = watchers_.find(token);
-  if (it == watchers_.end()) return;  // unwatched earlier in this round
+  auto it = watchers.find(token);
+  if (it == watchers.end()) return;  // unwatched earlier in this round
   // Keeps the callback alive if it unwatches its own fd.
   std::shared_ptr<Watcher> watcher = it->second;
   watcher->callback(events);
 }
 
-void EventLoop::OnWake() {
-  // Read the counter before taking the queue: a Post() that lands after the
-  // swap sees an empty queue and writes again, so no task is stranded.
+void EventLoop::Impl::OnWake() {
+  // Consume the wake-up before taking the queue (see PostedTasks).
   uint64_t count;
-  [[maybe_unused]] ssize_t n = ::read(wake_fd_.get(), &count, sizeof(count));
-  std::vector<Task> tasks;
-  {
-    MutexLock lock(posted_mu_);
-    tasks.swap(posted_);
-  }
-  for (Task& task : tasks) task();
+  [[maybe_unused]] ssize_t n = ::read(wake_fd.get(), &count, sizeof(count));
+  for (Task& task : posted.TakeAll()) task();
 }
 
-void EventLoop::OnTimerFd() {
+void EventLoop::Impl::OnTimerFd() {
   uint64_t expirations;
   [[maybe_unused]] ssize_t n =
-      ::read(timer_fd_.get(), &expirations, sizeof(expirations));
-  armed_.reset();
-
-  const MonoTime now = BootClock::now();
-  std::vector<uint64_t> due;
-  for (auto it = timer_queue_.begin();
-       it != timer_queue_.end() && it->first.first <= now; ++it) {
-    due.push_back(it->second);
-  }
-  for (uint64_t id : due) {
-    auto it = timers_.find(id);
-    // Cancelled, or re-armed for later, by an earlier callback of this round.
-    if (it == timers_.end() || it->second.deadline > now) continue;
-    std::shared_ptr<Task> callback = it->second.callback;
-    Timer& timer = it->second;
-    if (timer.interval == Duration::zero()) {
-      RemoveTimer(id);
-    } else {
-      timer_queue_.erase(TimerKey{timer.deadline, id});
-      // Skip ticks missed while the loop was busy rather than firing a burst.
-      const auto missed = (now - timer.deadline) / timer.interval;
-      timer.deadline += (missed + 1) * timer.interval;
-      timer_queue_.emplace(TimerKey{timer.deadline, id}, id);
-    }
-    (*callback)();
-  }
-  ArmTimerFd();
+      ::read(timer_fd.get(), &expirations, sizeof(expirations));
+  timers.RunDue(BootClock::now());
 }
 
-void EventLoop::OnSignalFd() {
+void EventLoop::Impl::OnSignalFd() {
   signalfd_siginfo info;
-  while (::read(signal_fd_.get(), &info, sizeof(info)) ==
+  while (::read(signal_fd.get(), &info, sizeof(info)) ==
          static_cast<ssize_t>(sizeof(info))) {
-    auto it = signal_callbacks_.find(static_cast<int>(info.ssi_signo));
-    if (it == signal_callbacks_.end()) continue;
+    auto it = signal_callbacks.find(static_cast<int>(info.ssi_signo));
+    if (it == signal_callbacks.end()) continue;
     std::shared_ptr<SignalCallback> callback = it->second;
     (*callback)(static_cast<int>(info.ssi_signo));
   }

@@ -1,39 +1,52 @@
 #pragma once
-// EventLoop: an epoll-based reactor with one owning thread.
+// EventLoop: a reactor with one owning thread, the same interface on every
+// platform.
 //
-// It dispatches readiness of watched file descriptors, timers (all multiplexed
-// on one timerfd, ordered by deadline then by creation), functions posted from
-// other threads (eventfd) and signals (signalfd). Callbacks run on the thread
-// that calls Run(), one at a time, in no promised order across sources.
+// It dispatches readiness of watched Waitables (net/waitable.h), timers,
+// functions posted from other threads, and signals. Callbacks run on the
+// thread that calls Run(), one at a time, in no promised order across sources.
+//
+//   Linux (event_loop.cc): epoll over the watched fds, one timerfd on
+//     CLOCK_BOOTTIME for all timers, an eventfd for Post/Stop, a signalfd.
+//   Windows (event_loop_win.cc): WaitForMultipleObjects over a wake event
+//     (Post/Stop and console signals), one waitable timer for all timers,
+//     and the watched handles. See "Windows" below for what differs.
+//
+// Timers on both are kept by net/timer_queue.h (deadline order, one-shots
+// removed as they fire, missed periodic ticks skipped).
 //
 // Thread safety: Post() and Stop() may be called from any thread, as long as
 // the loop outlives the call. Every other method belongs to the owning thread:
 // the thread that calls Run(), or any single thread while Run() is not
 // running. Callbacks may call any method, including Watch/Unwatch/CancelTimer
 // on themselves or on sources whose events are pending in the same dispatch
-// round: an unwatched fd or a cancelled timer gets no further callback.
+// round: an unwatched Waitable or a cancelled timer gets no further callback.
 //
-// Ownership: the loop does not own watched fds; the caller must Unwatch an fd
-// before closing it (or close it only after the loop is gone). The loop owns
-// its epoll, timer, event and signal descriptors and all registered callbacks;
-// callbacks not yet run are destroyed with the loop.
+// Ownership: the loop does not own watched fds or handles; the caller must
+// Unwatch one before closing it (or close it only after the loop is gone).
+// The loop owns its OS objects and all registered callbacks; callbacks not
+// yet run (posted tasks included) are destroyed with the loop.
+//
+// Windows: a watched HANDLE is dispatched with kReadable whenever it is
+// signalled, again in every round while it stays signalled (level-triggered,
+// as net/waitable.h describes); a wait consumes the signal of an auto-reset
+// event, so one SetEvent gives one callback. Every handle signalled in a round
+// is dispatched in it, so a busy handle cannot starve the others. At most
+// kMaxWatchedHandles are watched at once (ENOSPC beyond). kWritable and
+// kEdgeTriggered are not supported (EINVAL): a handle has only "signalled".
+// WatchSignals takes SIGINT (Ctrl+C, Ctrl+Break) and SIGTERM (console close,
+// system shutdown) from the console control handler, delivered on the loop
+// thread; other signal numbers are EINVAL.
 
-#include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
-#include <map>
 #include <memory>
-#include <mutex>
-#include <optional>
-#include <unordered_map>
-#include <utility>
-#include <vector>
 
 #include "base/clock.h"
-#include "base/mutex.h"
 #include "base/result.h"
-#include "base/unique_fd.h"
+#include "net/timer_queue.h"
 #include "net/waitable.h"
 
 namespace zl::net {
@@ -46,11 +59,11 @@ inline constexpr uint32_t kError = 0x008;             // EPOLLERR
 inline constexpr uint32_t kHangup = 0x010;            // EPOLLHUP
 inline constexpr uint32_t kEdgeTriggered = 1u << 31;  // EPOLLET
 
-// Names one timer of one loop. Ids are never reused by a loop.
-struct TimerId {
-  uint64_t value = 0;
-  friend bool operator==(TimerId, TimerId) = default;
-};
+#if defined(_WIN32)
+// How many handles one loop may watch: WaitForMultipleObjects' limit
+// (MAXIMUM_WAIT_OBJECTS, 64) minus the loop's wake event and timer.
+inline constexpr size_t kMaxWatchedHandles = 62;
+#endif
 
 class EventLoop {
  public:
@@ -80,7 +93,9 @@ class EventLoop {
   // Runs `callback` after `first`, then every `interval` (zero: once). The
   // timer is removed after a one-shot fires. Deadlines are on boot time
   // (zl::BootClock, CLOCK_BOOTTIME): time spent suspended counts, so a timer
-  // due during a suspend fires at the resume. A periodic timer that falls
+  // due during a suspend fires at the resume (on Windows within a second of
+  // it: a relative waitable timer stops while the machine sleeps, so the loop
+  // re-reads the clock at least every second). A periodic timer that falls
   // behind skips the missed ticks.
   Result<TimerId> AddTimer(Duration first, Duration interval, Task callback);
   // Re-arms an existing timer as if it had been added now. False if the timer
@@ -97,72 +112,31 @@ class EventLoop {
   // through a signalfd to `callback`. Call before starting other threads: they
   // inherit the mask, else the kernel may deliver a process-directed signal to
   // one of them instead. The signals stay blocked after the loop is gone.
-  // A later call for the same signal replaces its callback.
+  // A later call for the same signal replaces its callback. Windows: SIGINT
+  // and SIGTERM only, from the console control handler (see above); nothing
+  // is blocked.
   Result<void> WatchSignals(std::initializer_list<int> signals,
                             SignalCallback callback);
 
-  // Dispatches events until Stop(). Returns an error only if epoll fails.
+  // Dispatches events until Stop(). Returns an error only if the wait
+  // (epoll_wait, WaitForMultipleObjects) fails.
   Result<void> Run();
   // Makes the running Run() return once the current dispatch round (the
-  // events of one epoll_wait) is done, or the next Run() return at once if
+  // events of one wait) is done, or the next Run() return at once if
   // none is running. Thread-safe.
   void Stop();
 
+#if !defined(_WIN32)
   // The timerfd, for tests that check its clock.
-  int timer_fd_for_testing() const { return timer_fd_.get(); }
+  int timer_fd_for_testing() const;
+#endif
 
  private:
-  struct Watcher {
-    int fd;
-    FdCallback callback;
-  };
-  struct Timer {
-    MonoTime deadline;
-    Duration interval;
-    // Shared so a timer may cancel or re-arm itself while its callback runs.
-    std::shared_ptr<Task> callback;
-  };
-  // Timers ordered by (deadline, id): equal deadlines fire in creation order.
-  using TimerKey = std::pair<MonoTime, uint64_t>;
+  struct Impl;  // per platform: event_loop.cc, event_loop_win.cc
 
-  EventLoop(UniqueFd epoll, UniqueFd timer, UniqueFd wake);
+  explicit EventLoop(std::unique_ptr<Impl> impl);
 
-  Result<void> AddToEpoll(int fd, uint32_t events, uint64_t token);
-  void Dispatch(uint64_t token, uint32_t events);
-  void OnWake();
-  void OnTimerFd();
-  void OnSignalFd();
-  void ArmTimerFd();
-  void RemoveTimer(uint64_t id);
-
-  UniqueFd epoll_;
-  UniqueFd timer_fd_;
-  UniqueFd wake_fd_;
-  UniqueFd signal_fd_;
-
-  // Watchers by token (epoll_event.data.u64). Tokens are never reused, so an
-  // event for an fd unwatched (and possibly re-watched) earlier in the same
-  // round finds no entry, or a new token, and is dropped.
-  std::unordered_map<uint64_t, std::shared_ptr<Watcher>> watchers_;
-  std::unordered_map<int, uint64_t> token_by_fd_;
-  uint64_t next_token_ = kFirstUserToken;
-
-  std::map<TimerKey, uint64_t> timer_queue_;  // key -> timer id
-  std::unordered_map<uint64_t, Timer> timers_;
-  uint64_t next_timer_id_ = 1;
-  // The deadline the timerfd is armed for, if armed.
-  std::optional<MonoTime> armed_;
-
-  std::unordered_map<int, std::shared_ptr<SignalCallback>> signal_callbacks_;
-
-  Mutex posted_mu_;
-  std::vector<Task> posted_ GUARDED_BY(posted_mu_);
-  std::atomic<bool> stop_{false};
-
-  static constexpr uint64_t kWakeToken = 1;
-  static constexpr uint64_t kTimerToken = 2;
-  static constexpr uint64_t kSignalToken = 3;
-  static constexpr uint64_t kFirstUserToken = 16;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace zl::net
