@@ -18,15 +18,17 @@ find_package(Threads REQUIRED)
 # glibc headers would shadow mingw's).
 set(ZL_WIN_THIRD_PARTY_INC ${CMAKE_BINARY_DIR}/third_party/include)
 file(MAKE_DIRECTORY ${ZL_WIN_THIRD_PARTY_INC})
-foreach(lib fmt nlohmann)
+foreach(lib fmt nlohmann CLI)
   if(NOT EXISTS /usr/include/${lib})
-    message(FATAL_ERROR "/usr/include/${lib} is missing: apt-get install libfmt-dev nlohmann-json3-dev")
+    message(FATAL_ERROR "/usr/include/${lib} is missing: apt-get install libfmt-dev nlohmann-json3-dev libcli11-dev")
   endif()
   file(CREATE_LINK /usr/include/${lib} ${ZL_WIN_THIRD_PARTY_INC}/${lib} SYMBOLIC)
 endforeach()
 add_library(fmt::fmt INTERFACE IMPORTED)
 target_include_directories(fmt::fmt SYSTEM INTERFACE ${ZL_WIN_THIRD_PARTY_INC})
 target_compile_definitions(fmt::fmt INTERFACE FMT_HEADER_ONLY)
+add_library(CLI11::CLI11 INTERFACE IMPORTED)
+target_include_directories(CLI11::CLI11 SYSTEM INTERFACE ${ZL_WIN_THIRD_PARTY_INC})
 add_library(nlohmann_json::nlohmann_json INTERFACE IMPORTED)
 target_include_directories(nlohmann_json::nlohmann_json SYSTEM INTERFACE ${ZL_WIN_THIRD_PARTY_INC})
 
@@ -104,9 +106,11 @@ zl_layer(net DEPS base wintrust crypt32 shell32 ole32 advapi32 iphlpapi ADD_ONLY
     wintun_tun_win_test.cc
 )
 
-# device: its headers only so far (uapi needs device/config.h, the control
-# API's types); the device itself comes with the Windows event loop and UDP.
-zl_layer(device DEPS crypto base ADD_ONLY)
+# device: the same device on the Windows loop, Wintun and Winsock. Its unit
+# test drives a socketpair-backed fake TUN (Linux); on Windows the device is
+# tested end to end (tests/windows/e2e.sh).
+zl_layer(device DEPS net crypto base PRIVATE_DEPS wg fmt::fmt
+  EXCLUDE device_test.cc)
 
 # uapi: the codec and the named-pipe server (pipe_server.cc) instead of the
 # unix-socket server; the tests that need unix sockets, malloc hooks or a
@@ -173,3 +177,7 @@ if(BUILD_TESTING)
   target_compile_definitions(wintun_loader_verify_test PRIVATE ZL_LOADER_TEST_ALLOWS_UNSIGNED=0)
   target_compile_definitions(wintun_loader_allow_unsigned_test PRIVATE ZL_LOADER_TEST_ALLOWS_UNSIGNED=1)
 endif()
+
+# zlayer-wg.exe (tools/zlayer-wg/main_win.cc), and for tests its build that
+# loads the Wintun double, with the named-pipe client of the end-to-end test.
+add_subdirectory(tools/zlayer-wg)
