@@ -35,6 +35,51 @@ int ErrnoFromWin32(DWORD code) {
       return ENOBUFS;
     case ERROR_NOT_SUPPORTED:
       return ENOTSUP;
+    // Winsock.
+    case WSAEWOULDBLOCK:
+      return EAGAIN;
+    case WSAEINTR:
+      return EINTR;
+    case WSAEACCES:
+      return EACCES;
+    case WSAEFAULT:
+      return EFAULT;
+    case WSAEINVAL:
+      return EINVAL;
+    case WSAEMFILE:
+      return EMFILE;
+    case WSAENOTSOCK:
+      return ENOTSOCK;
+    case WSAEMSGSIZE:
+      return EMSGSIZE;
+    case WSAEPROTONOSUPPORT:
+      return EPROTONOSUPPORT;
+    case WSAEOPNOTSUPP:
+      return EOPNOTSUPP;
+    case WSAEPFNOSUPPORT:
+    case WSAEAFNOSUPPORT:
+      return EAFNOSUPPORT;
+    case WSAEADDRINUSE:
+      return EADDRINUSE;
+    case WSAEADDRNOTAVAIL:
+      return EADDRNOTAVAIL;
+    case WSAENETDOWN:
+      return ENETDOWN;
+    case WSAENETUNREACH:
+    case WSAEHOSTUNREACH:
+      return ENETUNREACH;
+    case WSAENETRESET:
+      return ENETRESET;
+    case WSAECONNRESET:
+      return ECONNRESET;
+    case WSAENOBUFS:
+      return ENOBUFS;
+    case WSAESHUTDOWN:
+      return EPIPE;
+    case WSASYSNOTREADY:
+    case WSAVERNOTSUPPORTED:
+    case WSANOTINITIALISED:
+      return ENOSYS;
     default:
       return EIO;
   }
@@ -61,6 +106,8 @@ Error Win32Error(DWORD code, std::string_view what) {
   char code_text[32];
   if (code & 0x80000000u) {
     snprintf(code_text, sizeof(code_text), " (error 0x%08lX)", static_cast<unsigned long>(code));
+  } else if (code >= WSABASEERR && code < WSABASEERR + 2000) {
+    snprintf(code_text, sizeof(code_text), " (Winsock error %lu)", static_cast<unsigned long>(code));
   } else {
     snprintf(code_text, sizeof(code_text), " (Win32 error %lu)", static_cast<unsigned long>(code));
   }
@@ -69,5 +116,9 @@ Error Win32Error(DWORD code, std::string_view what) {
 }
 
 Error LastWin32Error(std::string_view what) { return Win32Error(GetLastError(), what); }
+
+Error LastWsaError(std::string_view what) {
+  return Win32Error(static_cast<DWORD>(WSAGetLastError()), what);
+}
 
 }  // namespace zl::net
