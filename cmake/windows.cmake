@@ -73,8 +73,9 @@ zl_layer(wg DEPS crypto base)
 # net: on Windows, the Windows files (*_win) and the shared ones listed here;
 # the Linux TUN, netlink, epoll loop and sockets are not built.
 # docs/ARCHITECTURE.md, "Windows", says what each file is. One file a line.
-zl_layer(net DEPS base wintrust crypt32 shell32 ole32 advapi32 iphlpapi ADD_ONLY
+zl_layer(net DEPS base ws2_32 wintrust crypt32 shell32 ole32 advapi32 iphlpapi ADD_ONLY
   ADD
+    bind.cc
     command_line.cc
     command_line_test.cc
     console_signals_win.cc
@@ -87,13 +88,18 @@ zl_layer(net DEPS base wintrust crypt32 shell32 ole32 advapi32 iphlpapi ADD_ONLY
     known_paths_win.cc
     named_pipe_win.cc
     named_pipe_win_test.cc
+    sockaddr.cc
     system_service_win.cc
     system_service_win_test.cc
     timer_queue.cc
     timer_queue_test.cc
     tun_device.cc
     win32_error_win.cc
+    win32_error_win_test.cc
     win_text_win.cc
+    winsock_bind_win.cc
+    winsock_bind_win_test.cc
+    winsock_win.cc
     wintun_adapter_win.cc
     wintun_adapter_win_test.cc
     wintun_api_win.cc

@@ -2,10 +2,17 @@
 // Conversions between zl::Endpoint and the kernel's sockaddr_in/sockaddr_in6.
 //
 // Internal to net/ (and its tests): nothing above net/ includes OS headers.
+// Shared by LinuxBind and WinsockBind (winsock_bind_win.h): Winsock has the
+// same structures (socklen_t from ws2tcpip.h).
 // Thread safety: pure functions.
 
+#ifdef _WIN32
+#include <winsock2.h>  // before windows.h (see wintun_api_win.h)
+#include <ws2tcpip.h>
+#else
 #include <netinet/in.h>
 #include <sys/socket.h>
+#endif
 
 #include <optional>
 

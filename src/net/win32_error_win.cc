@@ -48,6 +48,51 @@ int ErrnoFromWin32(DWORD code) {
     case ERROR_INVALID_OWNER:
     case ERROR_PRIVILEGE_NOT_HELD:
       return EPERM;
+    // Winsock.
+    case WSAEWOULDBLOCK:
+      return EAGAIN;
+    case WSAEINTR:
+      return EINTR;
+    case WSAEACCES:
+      return EACCES;
+    case WSAEFAULT:
+      return EFAULT;
+    case WSAEINVAL:
+      return EINVAL;
+    case WSAEMFILE:
+      return EMFILE;
+    case WSAENOTSOCK:
+      return ENOTSOCK;
+    case WSAEMSGSIZE:
+      return EMSGSIZE;
+    case WSAEPROTONOSUPPORT:
+      return EPROTONOSUPPORT;
+    case WSAEOPNOTSUPP:
+      return EOPNOTSUPP;
+    case WSAEPFNOSUPPORT:
+    case WSAEAFNOSUPPORT:
+      return EAFNOSUPPORT;
+    case WSAEADDRINUSE:
+      return EADDRINUSE;
+    case WSAEADDRNOTAVAIL:
+      return EADDRNOTAVAIL;
+    case WSAENETDOWN:
+      return ENETDOWN;
+    case WSAENETUNREACH:
+    case WSAEHOSTUNREACH:
+      return ENETUNREACH;
+    case WSAENETRESET:
+      return ENETRESET;
+    case WSAECONNRESET:
+      return ECONNRESET;
+    case WSAENOBUFS:
+      return ENOBUFS;
+    case WSAESHUTDOWN:
+      return EPIPE;
+    case WSASYSNOTREADY:
+    case WSAVERNOTSUPPORTED:
+    case WSANOTINITIALISED:
+      return ENOSYS;
     default:
       return EIO;
   }
@@ -74,6 +119,8 @@ Error Win32Error(DWORD code, std::string_view what) {
   char code_text[32];
   if (code & 0x80000000u) {
     snprintf(code_text, sizeof(code_text), " (error 0x%08lX)", static_cast<unsigned long>(code));
+  } else if (code >= WSABASEERR && code < WSABASEERR + 2000) {
+    snprintf(code_text, sizeof(code_text), " (Winsock error %lu)", static_cast<unsigned long>(code));
   } else {
     snprintf(code_text, sizeof(code_text), " (Win32 error %lu)", static_cast<unsigned long>(code));
   }
@@ -82,5 +129,9 @@ Error Win32Error(DWORD code, std::string_view what) {
 }
 
 Error LastWin32Error(std::string_view what) { return Win32Error(GetLastError(), what); }
+
+Error LastWsaError(std::string_view what) {
+  return Win32Error(static_cast<DWORD>(WSAGetLastError()), what);
+}
 
 }  // namespace zl::net
