@@ -14,6 +14,8 @@
 #include <utility>
 #include <variant>
 
+#include "base/errno_compat.h"
+
 namespace zl {
 
 class Error {

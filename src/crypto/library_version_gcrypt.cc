@@ -7,7 +7,7 @@
 namespace zl::crypto {
 
 std::string CryptoLibraryVersion() {
-  EnsureGcryptInitialized();
+  internal::EnsureGcryptInitialized();
   // gcry_check_version(NULL) is the running library's version, "1.10.1".
   const char* version = gcry_check_version(nullptr);
   return std::string("libgcrypt ") + (version != nullptr ? version : "(unknown)");

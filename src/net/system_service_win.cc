@@ -228,8 +228,15 @@ Result<void> InstallService(const ServiceDefinition& service, bool start,
   ChangeServiceConfig2W(created.get(), SERVICE_CONFIG_FAILURE_ACTIONS, &failure);
 
   if (!start) return Ok();
-  if (!StartServiceW(created.get(), 0, nullptr)) {
-    return LastWin32Error("StartService '" + service.name + "' (installed, not running)");
+  // The SCM answers ERROR_SERVICE_DATABASE_LOCKED while it is busy (at boot,
+  // or starting another service): try again until start_timeout.
+  const auto start_deadline = BootClock::now() + start_timeout;
+  while (!StartServiceW(created.get(), 0, nullptr)) {
+    const DWORD code = GetLastError();
+    if (code != ERROR_SERVICE_DATABASE_LOCKED || BootClock::now() >= start_deadline) {
+      return Win32Error(code, "StartService '" + service.name + "' (installed, not running)");
+    }
+    std::this_thread::sleep_for(kPollInterval);
   }
   auto status = WaitForState(created.get(), service.name, SERVICE_RUNNING, SERVICE_START_PENDING,
                              start_timeout);

@@ -472,7 +472,7 @@ int WireErrno(int errno_value) {
       {EINVAL, 22},     {ENOSPC, 28},        {EPIPE, 32},    {ERANGE, 34},
       {EPROTO, 71},     {EMSGSIZE, 90},      {ENOTSUP, 95},  {EOPNOTSUPP, 95},
       {EADDRINUSE, 98}, {EADDRNOTAVAIL, 99}, {ENOBUFS, 105}, {ETIMEDOUT, 110},
-      {ECANCELED, 125},
+      {ECANCELED, 125}, {ESHUTDOWN, 108},
   };
   for (const auto& n : kLinuxNumbers) {
     if (n.local == errno_value) return n.linux_value;

@@ -36,7 +36,8 @@ case "$lin" in /*) ;; *) lin=$root/$lin ;; esac
 exe_dir=$win/e2e
 exe=$exe_dir/zlayer-wg-unsigned-test.exe
 client=$exe_dir/uapi_pipe_client.exe
-for f in "$exe" "$client" "$exe_dir/wintun.dll" "$lin/zlayer-wg"; do
+lin_wg=$lin/tools/zlayer-wg/zlayer-wg
+for f in "$exe" "$client" "$exe_dir/wintun.dll" "$lin_wg"; do
   [ -f "$f" ] || { echo "e2e: $f is missing (build it first)" >&2; exit 2; }
 done
 for tool in wine wineserver wg wireguard-go python3 ip; do
@@ -68,6 +69,10 @@ fail() {
   exit 1
 }
 in_ns() { ip netns exec "$ns" "$@"; }
+wait_for_file() {
+  for _ in $(seq 1 100); do [ -e "$1" ] && return 0; sleep 0.1; done
+  fail "$1 did not appear within 10 s"
+}
 hex_of() { base64 -d <<<"$1" | od -An -tx1 | tr -d ' \n'; }
 # The pipe client under wine, in the namespace: pipe_request IFNAME < REQUEST
 pipe_request() { in_ns timeout 30 wine "$client" "$1"; }
@@ -107,10 +112,11 @@ configure_windows() {  # IFNAME PEER_PUBLIC_KEY PEER_ADDRESS/32
 start_linux() {  # PROGRAM IFNAME
   local program=$1 ifname=$2
   lin_key=$(wg genkey); lin_pub=$(wg pubkey <<<"$lin_key")
+  rm -f "/var/run/wireguard/$ifname.sock"  # a stale one from a killed run
   in_ns env LOG_LEVEL=verbose "$program" -f "$ifname" >"$work/linux-$ifname.log" 2>&1 &
   pids+=("$!")
   for _ in $(seq 1 100); do
-    [ -S "/var/run/wireguard/$ifname.sock" ] && break
+    [ -S "/var/run/wireguard/$ifname.sock" ] && in_ns ip link show "$ifname" >/dev/null 2>&1 && break
     sleep 0.1
   done
   in_ns wg set "$ifname" private-key <(echo "$lin_key") listen-port "$lin_port" \
@@ -122,7 +128,7 @@ start_linux() {  # PROGRAM IFNAME
 
 check_pipe_get() {  # IFNAME PEER_PUBLIC_KEY
   printf 'get=1\n\n' | pipe_request "$1" >"$work/get.out" || fail "get=1: $(cat "$work/get.out")"
-  grep -q "^public_key=$(hex_of "$2")$" "$work/get.out" || fail "get=1 does not show the peer"
+  grep -q "^public_key=$(hex_of "$2")$" "$work/get.out" || fail "get=1 does not show the peer: $(cat "$work/get.out")"
   grep -q "^listen_port=$win_port$" "$work/get.out" || fail "get=1: wrong listen_port"
   grep -qE '^last_handshake_time_sec=[1-9]' "$work/get.out" || fail "get=1: no handshake"
   grep -qE '^rx_bytes=[1-9]' "$work/get.out" || fail "get=1: no bytes received"
@@ -133,19 +139,22 @@ check_pipe_get() {  # IFNAME PEER_PUBLIC_KEY
 }
 
 # --- 1. against Linux zlayer-wg: the Windows side speaks first -------------
-start_linux "$lin/zlayer-wg" zle2elin
-start_windows zle2ewin
-configure_windows zle2ewin "$lin_pub" 10.77.0.1/32
-in_ns timeout 60 python3 "$root/tests/windows/tap_driver.py" --listen 127.0.0.1:$tap_port \
-  --local 10.77.0.2 --remote 10.77.0.1 --ping 3 --answer-pings 8 >"$work/driver.log" 2>&1 &
+start_linux "$lin_wg" zle2elin
+# The driver first: the double says hello when the session starts.
+in_ns timeout 150 python3 "$root/tests/windows/tap_driver.py" --listen 127.0.0.1:$tap_port \
+  --local 10.77.0.2 --remote 10.77.0.1 --go-when "$work/go1" --ping 3 --answer-pings 8 \
+  --remove-when "$work/remove-now" --ready-file "$work/ready1" >"$work/driver.log" 2>&1 &
 driver=$!
 pids+=("$driver")
+wait_for_file "$work/ready1"
+start_windows zle2ewin
+configure_windows zle2ewin "$lin_pub" 10.77.0.1/32
+touch "$work/go1"
 sleep 4  # the driver's own pings run first (each answered within 5 s)
 in_ns ping -c 3 -i 0.5 -W 2 10.77.0.2 >"$work/ping.log" 2>&1 ||
   fail "ping from Linux to the Windows side through zlayer-wg.exe"
-wait "$driver" || fail "the tap driver: $(cat "$work/driver.log")"
-cat "$work/driver.log"
-grep -q "echo reply 3" "$work/driver.log" || fail "the Windows side's pings"
+sleep 5  # the driver answers pings for 8 s
+grep -q "echo reply 3" "$work/driver.log" || fail "the Windows side's pings: $(cat "$work/driver.log")"
 echo "e2e: zlayer-wg.exe <-> zlayer-wg: both directions carried packets"
 check_pipe_get zle2ewin "$lin_pub"
 in_ns wg show zle2elin latest-handshakes | grep -qE "\s[1-9][0-9]*$" ||
@@ -154,16 +163,65 @@ in_ns wg show zle2elin latest-handshakes | grep -qE "\s[1-9][0-9]*$" ||
 # --- 3. a bad set through the pipe is refused and changes nothing ----------
 printf 'set=1\nlisten_port=notaport\n\n' | pipe_request zle2ewin >"$work/bad.out" 2>&1 &&
   fail "a bad set was accepted"
-grep -qE '^errno=[1-9]' "$work/bad.out" || fail "a bad set got no errno: $(cat "$work/bad.out")"
+grep -qE '^errno=-[1-9]' "$work/bad.out" || fail "a bad set got no errno: $(cat "$work/bad.out")"
 printf 'get=1\n\n' | pipe_request zle2ewin | grep -q "^listen_port=$win_port$" ||
   fail "a bad set changed the listen port"
 echo "e2e: the named pipe answers get=1 and set=1, and refuses a bad set"
 
 # --- 4. removing the adapter ends zlayer-wg.exe cleanly ---------------------
-python3 - "$tap_port" <<'EOF' || fail "could not ask the double to remove the adapter"
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", int(sys.argv[1])))
-s.settimeout(10)
-EOF
-true
+touch "$work/remove-now"
+wait "$driver" || fail "the tap driver: $(cat "$work/driver.log")"
+cat "$work/driver.log"
+grep -q "ended its Wintun session" "$work/driver.log" || fail "no end of the Wintun session"
+for _ in $(seq 1 100); do kill -0 "$win_pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$win_pid" 2>/dev/null && fail "zlayer-wg.exe still runs 10 s after its adapter was removed"
+status=0; wait "$win_pid" || status=$?
+[ "$status" = 0 ] || fail "zlayer-wg.exe exited with status $status after the adapter was removed"
+grep -q "was removed, shutting down" "$work/zlayer-wg-exe.log" || fail "no removal message"
+grep -q "shut down cleanly" "$work/zlayer-wg-exe.log" || fail "no clean shutdown"
+printf 'get=1\n\n' | pipe_request zle2ewin >/dev/null 2>&1 && fail "the pipe still answers"
+echo "e2e: removing the adapter ends zlayer-wg.exe cleanly (status 0, pipe gone)"
+in_ns ip link del zle2elin
+
+# --- 2. against wireguard-go: the Linux side speaks first ------------------
+start_linux wireguard-go zle2ego
+in_ns timeout 150 python3 "$root/tests/windows/tap_driver.py" --listen 127.0.0.1:$tap_port \
+  --local 10.77.0.2 --remote 10.77.0.1 --go-when "$work/go2" --answer-pings 6 \
+  --ready-file "$work/ready2" >"$work/driver.log" 2>&1 &
+driver=$!
+pids+=("$driver")
+wait_for_file "$work/ready2"
+start_windows zle2ewin2
+configure_windows zle2ewin2 "$lin_pub" 10.77.0.1/32
+touch "$work/go2"
+sleep 1
+in_ns ping -c 3 -i 0.5 -W 2 10.77.0.2 >"$work/ping.log" 2>&1 ||
+  fail "ping from wireguard-go's side to the Windows side"
+wait "$driver" || fail "the tap driver: $(cat "$work/driver.log")"
+cat "$work/driver.log"
+check_pipe_get zle2ewin2 "$lin_pub"
+echo "e2e: zlayer-wg.exe <-> wireguard-go: both directions carried packets"
+kill -INT "$win_pid" 2>/dev/null || true
+for _ in $(seq 1 100); do kill -0 "$win_pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$win_pid" 2>/dev/null && kill "$win_pid"
+
+# --- 5. the service ---------------------------------------------------------
+# A service left by an earlier, killed run of this test goes first.
+in_ns timeout 60 wine "$exe" --uninstall-service zle2esvc >/dev/null 2>&1 || true
+in_ns timeout 60 wine "$exe" --install-service zle2esvc >"$work/install.log" 2>&1 ||
+  fail "--install-service: $(cat "$work/install.log")"
+cat "$work/install.log"
+printf 'get=1\n\n' | pipe_request zle2esvc >"$work/svc-get.out" ||
+  fail "the service's pipe: $(cat "$work/svc-get.out")"
+grep -q '^errno=0$' "$work/svc-get.out" || fail "the service's get=1"
+in_ns timeout 60 wine "$exe" --uninstall-service zle2esvc >"$work/uninstall.log" 2>&1 ||
+  fail "--uninstall-service: $(cat "$work/uninstall.log")"
+cat "$work/uninstall.log"
+printf 'get=1\n\n' | pipe_request zle2esvc >/dev/null 2>&1 && fail "the service's pipe still answers"
+svclog=$(find "$WINEPREFIX/drive_c" -ipath '*zlayer/log/zlayer-wg-zle2esvc.log' | head -n 1)
+[ -n "$svclog" ] || fail "the service wrote no log"
+grep -q "service stop requested" "$svclog" || fail "the service's log has no stop: $(tail -5 "$svclog")"
+grep -q "shut down cleanly" "$svclog" || fail "the service did not shut down cleanly"
+rm -f "$svclog"
+echo "e2e: --install-service runs it under the service manager, --uninstall-service stops it cleanly"
+echo "e2e: all passed"

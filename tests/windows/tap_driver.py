@@ -9,12 +9,18 @@ adapter's receive ring, as if the Windows stack had sent that IP packet.
     tap_driver.py --listen 127.0.0.1:PORT --local 10.77.0.2 --remote 10.77.0.1
                   [--ping N] [--answer-pings SECONDS]
 
-1. Waits (10 s) for the double's hello datagram, which gives its address.
+1. Waits (60 s) for the double's hello datagram, which gives its address;
+   with --go-when FILE, then waits (60 s) for FILE to exist (the program is
+   configured) before going on.
 2. --ping N: sends N ICMP echo requests LOCAL -> REMOTE into the adapter and
    requires each echo reply to come back out of it (5 s each).
 3. --answer-pings S: for S seconds answers every echo request for LOCAL that
    comes out of the adapter, so `ping LOCAL` on the Linux side works; prints
    how many it answered and fails if none.
+4. --remove-when FILE: once FILE exists (waiting at most 60 s), tells the
+   double to remove the adapter ("zl-wintun-double-remove"), as a device
+   removal, and requires the tap's goodbye ("zl-wintun-double-tap-bye", sent
+   when the program ends its Wintun session) within 15 s.
 Prints one line per step; exit status 0 only if every step passed.
 """
 
@@ -26,6 +32,8 @@ import sys
 import time
 
 HELLO = b"zl-wintun-double-tap"
+BYE = b"zl-wintun-double-tap-bye"
+REMOVE = b"zl-wintun-double-remove"
 
 
 def checksum(data: bytes) -> int:
@@ -65,6 +73,16 @@ def parse_icmp(packet: bytes):
             icmp[8:])
 
 
+def wait_for_file(path: str) -> bool:
+    deadline = time.monotonic() + 60
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            print("tap_driver: %s did not appear within 60 s" % path)
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def endpoint(text: str):
     host, port = text.rsplit(":", 1)
     return host, int(port)
@@ -77,21 +95,28 @@ def main() -> int:
     ap.add_argument("--remote", required=True)
     ap.add_argument("--ping", type=int, default=0)
     ap.add_argument("--answer-pings", type=float, default=0)
+    ap.add_argument("--remove-when")
+    ap.add_argument("--go-when")
+    ap.add_argument("--ready-file", help="created once the socket is bound")
     args = ap.parse_args()
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(endpoint(args.listen))
-    sock.settimeout(10)
+    if args.ready_file:
+        open(args.ready_file, "w").close()
+    sock.settimeout(60)
     try:
         hello, double = sock.recvfrom(65535)
     except socket.timeout:
-        print("tap_driver: no hello from the Wintun double's tap within 10 s")
+        print("tap_driver: no hello from the Wintun double's tap within 60 s")
         return 1
     if hello != HELLO:
         print("tap_driver: unexpected first datagram %r" % hello[:32])
         return 1
     print("tap_driver: the double's tap is at %s:%d" % double)
     sys.stdout.flush()
+    if args.go_when and not wait_for_file(args.go_when):
+        return 1
 
     ident = os.getpid() & 0xFFFF
     for seq in range(1, args.ping + 1):
@@ -136,8 +161,30 @@ def main() -> int:
                 sock.sendto(ipv4_packet(args.local, icmp[0], 1, reply, 1000 + answered), double)
                 answered += 1
         print("tap_driver: answered %d echo requests" % answered)
+        sys.stdout.flush()
         if answered == 0:
             return 1
+
+    if args.remove_when:
+        if not wait_for_file(args.remove_when):
+            return 1
+        sock.sendto(REMOVE, double)
+        print("tap_driver: asked the double to remove the adapter")
+        sys.stdout.flush()
+        deadline = time.monotonic() + 15
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                print("tap_driver: no goodbye from the tap within 15 s of the removal")
+                return 1
+            sock.settimeout(left)
+            try:
+                packet, _ = sock.recvfrom(65535)
+            except socket.timeout:
+                continue
+            if packet == BYE:
+                print("tap_driver: the program ended its Wintun session")
+                break
     return 0
 
 

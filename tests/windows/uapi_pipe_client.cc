@@ -16,6 +16,9 @@
 #include <aclapi.h>
 #include <sddl.h>
 
+#include <fcntl.h>
+#include <io.h>
+
 #include <cstdio>
 #include <iostream>
 #include <iterator>
@@ -44,6 +47,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: uapi_pipe_client IFNAME < REQUEST\n");
     return 2;
   }
+  // The protocol's bytes, unchanged: no CRLF translation either way.
+  _setmode(_fileno(stdin), _O_BINARY);
+  _setmode(_fileno(stdout), _O_BINARY);
   std::string path = std::string("\\\\.\\pipe\\ProtectedPrefix\\Administrators\\WireGuard\\") +
                      argv[1];
   HANDLE pipe = CreateFileA(path.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr,
