@@ -33,7 +33,8 @@
 // event, so one SetEvent gives one callback. Every handle signalled in a round
 // is dispatched in it, so a busy handle cannot starve the others. At most
 // kMaxWatchedHandles are watched at once (ENOSPC beyond). kWritable and
-// kEdgeTriggered are not supported (EINVAL): a handle has only "signalled".
+// kEdgeTriggered are not supported (EINVAL): a handle has only "signalled";
+// Modify(handle, 0) pauses a handle until kReadable is given back.
 // WatchSignals takes SIGINT (Ctrl+C, Ctrl+Break) and SIGTERM (console close,
 // system shutdown) from the console control handler, delivered on the loop
 // thread; other signal numbers are EINVAL.
