@@ -69,13 +69,14 @@ zl_layer(wg DEPS crypto base)
 
 # net: the Wintun adapter (issue 10, second step) and the Winsock UDP bind.
 # The Linux TUN, netlink, epoll loop and sockets are not built; the neutral
-# bind.cc and sockaddr.cc are shared. docs/ARCHITECTURE.md, "Windows", says
+# bind.cc, shared_port.cc and sockaddr.cc, and the Bind contract tests
+# (bind_test.cc), are shared. docs/ARCHITECTURE.md, "Windows", says
 # what each file is.
 zl_layer(net DEPS base ws2_32 wintrust crypt32 shell32 ole32 ADD_ONLY
-  ADD bind.cc sockaddr.cc
+  ADD bind.cc shared_port.cc sockaddr.cc
       known_paths_win.cc win32_error_win.cc win_text_win.cc winsock_win.cc winsock_bind_win.cc
       wintun_api_win.cc wintun_signature_win.cc wintun_session_win.cc wintun_adapter_win.cc
-      win32_error_win_test.cc winsock_bind_win_test.cc
+      bind_test.cc shared_port_test.cc win32_error_win_test.cc winsock_bind_win_test.cc
       wintun_api_win_test.cc wintun_signature_win_test.cc wintun_session_win_test.cc
       wintun_adapter_win_test.cc)
 
