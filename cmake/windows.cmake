@@ -76,6 +76,7 @@ zl_layer(wg DEPS crypto base)
 zl_layer(net DEPS base ws2_32 wintrust crypt32 shell32 ole32 advapi32 iphlpapi ADD_ONLY
   ADD
     bind.cc
+    bind_test.cc
     command_line.cc
     command_line_test.cc
     console_signals_win.cc
@@ -88,6 +89,8 @@ zl_layer(net DEPS base ws2_32 wintrust crypt32 shell32 ole32 advapi32 iphlpapi A
     known_paths_win.cc
     named_pipe_win.cc
     named_pipe_win_test.cc
+    shared_port.cc
+    shared_port_test.cc
     sockaddr.cc
     system_service_win.cc
     system_service_win_test.cc

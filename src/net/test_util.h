@@ -2,29 +2,55 @@
 // Helpers for net/'s own tests only (unit and netns): bounded waits and plain
 // UDP sockets playing the peer. Not part of the layer's API.
 //
+// The peer part is the platform's, under the same names on both: OpenUdp,
+// LocalEndpoint, SendTo, ReceiveFrom and WaitReadable (a Waitable: an fd
+// here, a HANDLE in test_util_win.h), so the Bind contract tests
+// (bind_test.cc) are written once.
+//
 // Thread safety: free functions over the caller's descriptors.
 
-#include <poll.h>
-#include <sys/socket.h>
-
 #include <array>
-#include <cerrno>
 #include <chrono>
-#include <cstdlib>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "base/ip.h"
 #include "base/result.h"
-#include "base/unique_fd.h"
-#include "net/sockaddr.h"
-#include "net/udp_bind.h"
+#include "net/bind.h"
 
 namespace zl::net::testing {
 
 // Every wait in net/'s tests is bounded by this.
 inline constexpr std::chrono::milliseconds kTestTimeout{3000};
+
+struct Datagram {
+  std::string payload;
+  Endpoint from;
+};
+
+inline IpAddress Ip(const char* text) { return IpAddress::Parse(text).value(); }
+
+inline ByteSpan AsBytes(const std::string& s) {
+  return ByteSpan(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+}
+
+}  // namespace zl::net::testing
+
+#ifdef _WIN32
+#include "net/test_util_win.h"
+#else
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "base/unique_fd.h"
+#include "net/sockaddr.h"
+#include "net/udp_bind.h"
+
+namespace zl::net::testing {
 
 // True when `fd` becomes readable within `timeout`.
 inline bool WaitReadable(int fd,
@@ -65,11 +91,6 @@ inline bool SendTo(int fd, const Endpoint& to, const std::string& payload) {
                   len) == static_cast<ssize_t>(payload.size());
 }
 
-struct Datagram {
-  std::string payload;
-  Endpoint from;
-};
-
 // Waits (bounded) for one datagram on `fd`.
 inline std::optional<Datagram> ReceiveFrom(int fd) {
   if (!WaitReadable(fd)) return std::nullopt;
@@ -81,31 +102,6 @@ inline std::optional<Datagram> ReceiveFrom(int fd) {
   if (n < 0) return std::nullopt;
   return Datagram{std::string(buf, static_cast<size_t>(n)),
                   FromSockaddr(storage, len).value_or(Endpoint())};
-}
-
-// Receives (bounded in time) until at least `want` datagrams came from the
-// socket of `family`, into `storage` (which must outlive the slots).
-inline std::vector<RecvSlot> ReceiveAtLeast(
-    Bind& bind, IpAddress::Family family, size_t want,
-    std::vector<std::array<uint8_t, 2048>>& storage) {
-  storage.resize(want + kMaxBatchSize);
-  std::vector<RecvSlot> got;
-  while (got.size() < want && WaitReadable(bind.waitable(family))) {
-    std::vector<RecvSlot> slots(kMaxBatchSize);
-    for (size_t i = 0; i < slots.size(); ++i) {
-      slots[i].buf = storage[got.size() + i];
-    }
-    auto n = bind.Receive(family, slots);
-    if (!n.ok()) break;
-    got.insert(got.end(), slots.begin(), slots.begin() + static_cast<long>(*n));
-  }
-  return got;
-}
-
-inline IpAddress Ip(const char* text) { return IpAddress::Parse(text).value(); }
-
-inline ByteSpan AsBytes(const std::string& s) {
-  return ByteSpan(reinterpret_cast<const uint8_t*>(s.data()), s.size());
 }
 
 // Waits (bounded) until datagrams sent to `address` arrive. A new IPv6
@@ -130,6 +126,30 @@ inline bool WaitForLocalAddress(const IpAddress& address,
 // Runs a shell command (netns tests: `ip ...`); true when it exits 0.
 inline bool Shell(const std::string& command) {
   return std::system(command.c_str()) == 0;
+}
+
+}  // namespace zl::net::testing
+#endif  // _WIN32
+
+namespace zl::net::testing {
+
+// Receives (bounded in time) until at least `want` datagrams came from the
+// socket of `family`, into `storage` (which must outlive the slots).
+inline std::vector<RecvSlot> ReceiveAtLeast(
+    Bind& bind, IpAddress::Family family, size_t want,
+    std::vector<std::array<uint8_t, 2048>>& storage) {
+  storage.resize(want + kMaxBatchSize);
+  std::vector<RecvSlot> got;
+  while (got.size() < want && WaitReadable(bind.waitable(family))) {
+    std::vector<RecvSlot> slots(kMaxBatchSize);
+    for (size_t i = 0; i < slots.size(); ++i) {
+      slots[i].buf = storage[got.size() + i];
+    }
+    auto n = bind.Receive(family, slots);
+    if (!n.ok()) break;
+    got.insert(got.end(), slots.begin(), slots.begin() + static_cast<long>(*n));
+  }
+  return got;
 }
 
 }  // namespace zl::net::testing

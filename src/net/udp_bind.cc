@@ -9,14 +9,11 @@
 #include <cstring>
 #include <string>
 
+#include "net/shared_port.h"
 #include "net/sockaddr.h"
 
 namespace zl::net {
 namespace {
-
-// How often Open(0) retries when the port the kernel gave the first family
-// is taken in the other one.
-constexpr int kPortAttempts = 10;
 
 // Room for one IP_PKTINFO or IPV6_PKTINFO control message.
 constexpr size_t kControlSize =
@@ -173,47 +170,21 @@ LinuxBind::LinuxBind(Sockets sockets, ListenAddresses listen)
 Result<LinuxBind::Sockets> LinuxBind::OpenSockets(uint16_t port,
                                                   const ListenAddresses& listen,
                                                   uint32_t fwmark) {
-  if (!listen.v4 && !listen.v6)
-    return MakeError(EINVAL, "LinuxBind: no listen address");
-  Error last_error = MakeError(EADDRINUSE, "no attempt");
-  for (int attempt = 0; attempt < kPortAttempts; ++attempt) {
-    Sockets sockets;
-    uint16_t chosen = port;
-    bool retry = false;
-    for (const std::optional<IpAddress>& address : {listen.v4, listen.v6}) {
-      if (!address) continue;
-      auto fd = OpenSocket(*address, chosen, fwmark);
-      if (!fd.ok()) {
-        const int code = fd.error().code();
-        if (code == EAFNOSUPPORT) continue;  // this family is not in the kernel
-        if (code == EADDRINUSE && port == 0 && chosen != 0) {
-          // The port the kernel picked for the first family is taken in
-          // this one: start over with another.
-          last_error = fd.error();
-          retry = true;
-          break;
-        }
-        return fd.error();
-      }
-      if (chosen == 0) {
-        auto local = LocalPort(fd->get());
-        if (!local.ok()) return local.error();
-        chosen = *local;
-      }
-      (address->is_v4() ? sockets.v4 : sockets.v6) = std::move(*fd);
-    }
-    if (retry) continue;
-    if (!sockets.v4 && !sockets.v6) {
-      return MakeError(
-          EAFNOSUPPORT,
-          "LinuxBind: neither IPv4 nor IPv6 UDP sockets are available");
-    }
-    sockets.port = chosen;
-    return sockets;
-  }
-  return last_error.Wrap(
-      "LinuxBind: no port free in both IPv4 and IPv6 after " +
-      std::to_string(kPortAttempts) + " attempts");
+  Sockets sockets;
+  auto open_socket = [&](const IpAddress& address,
+                         uint16_t on) -> Result<uint16_t> {
+    auto fd = OpenSocket(address, on, fwmark);
+    if (!fd.ok()) return fd.error();
+    auto local = LocalPort(fd->get());
+    if (!local.ok()) return local.error();
+    (address.is_v4() ? sockets.v4 : sockets.v6) = std::move(*fd);
+    return *local;
+  };
+  auto chosen = OpenOnSharedPort(
+      port, listen, open_socket, [&] { sockets = Sockets(); }, "LinuxBind");
+  if (!chosen.ok()) return chosen.error();
+  sockets.port = *chosen;
+  return sockets;
 }
 
 int LinuxBind::fd(IpAddress::Family family) const {

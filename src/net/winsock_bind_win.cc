@@ -9,15 +9,12 @@
 #include <string>
 #include <utility>
 
+#include "net/shared_port.h"
 #include "net/sockaddr.h"
 #include "net/win32_error_win.h"
 
 namespace zl::net {
 namespace {
-
-// How often Open(0) retries when the port Windows gave the first family is
-// taken in the other one.
-constexpr int kPortAttempts = 10;
 
 // Receive stops after this many calls per slot even if each call was skipped
 // (connection-reset reports), so one Receive stays bounded.
@@ -210,44 +207,20 @@ Result<WinsockBind::FamilySocket> WinsockBind::OpenSocket(const IpAddress& addre
 
 Result<WinsockBind::Sockets> WinsockBind::OpenSockets(uint16_t port,
                                                       const ListenAddresses& listen) {
-  if (!listen.v4 && !listen.v6) return MakeError(EINVAL, "WinsockBind: no listen address");
-  Error last_error = MakeError(EADDRINUSE, "no attempt");
-  for (int attempt = 0; attempt < kPortAttempts; ++attempt) {
-    Sockets sockets;
-    uint16_t chosen = port;
-    bool retry = false;
-    for (const std::optional<IpAddress>& address : {listen.v4, listen.v6}) {
-      if (!address) continue;
-      auto socket = OpenSocket(*address, chosen);
-      if (!socket.ok()) {
-        const int code = socket.error().code();
-        if (code == EAFNOSUPPORT) continue;  // no stack for this family
-        if (code == EADDRINUSE && port == 0 && chosen != 0) {
-          // The port Windows picked for the first family is taken in this
-          // one: start over with another.
-          last_error = socket.error();
-          retry = true;
-          break;
-        }
-        return socket.error();
-      }
-      if (chosen == 0) {
-        auto local = LocalPort(socket->socket.get());
-        if (!local.ok()) return local.error();
-        chosen = *local;
-      }
-      std::swap(address->is_v4() ? sockets.v4 : sockets.v6, *socket);
-    }
-    if (retry) continue;
-    if (!sockets.v4.socket && !sockets.v6.socket) {
-      return MakeError(EAFNOSUPPORT,
-                       "WinsockBind: neither IPv4 nor IPv6 UDP sockets are available");
-    }
-    sockets.port = chosen;
-    return sockets;
-  }
-  return last_error.Wrap("WinsockBind: no port free in both IPv4 and IPv6 after " +
-                         std::to_string(kPortAttempts) + " attempts");
+  Sockets sockets;
+  auto open_socket = [&](const IpAddress& address, uint16_t on) -> Result<uint16_t> {
+    auto socket = OpenSocket(address, on);
+    if (!socket.ok()) return socket.error();
+    auto local = LocalPort(socket->socket.get());
+    if (!local.ok()) return local.error();
+    (address.is_v4() ? sockets.v4 : sockets.v6) = std::move(*socket);
+    return *local;
+  };
+  auto chosen = OpenOnSharedPort(port, listen, open_socket, [&] { sockets = Sockets(); },
+                                 "WinsockBind");
+  if (!chosen.ok()) return chosen.error();
+  sockets.port = *chosen;
+  return sockets;
 }
 
 Waitable WinsockBind::waitable(IpAddress::Family family) const {
@@ -389,9 +362,7 @@ Result<void> WinsockBind::Rebind(uint16_t port) {
   if (port != 0 && port == sockets_.port) return Ok();
   auto sockets = OpenSockets(port, listen_);
   if (!sockets.ok()) return sockets.error();
-  // Swapped, not assigned: the old sockets are then destroyed as a whole at
-  // the end of this scope, each socket before its event.
-  std::swap(sockets_, *sockets);
+  sockets_ = std::move(*sockets);  // closes the old ones, each socket before its event
   return Ok();
 }
 

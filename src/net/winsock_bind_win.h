@@ -43,6 +43,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <utility>
 
 #include "base/result.h"
 #include "net/bind.h"
@@ -73,7 +74,19 @@ class WinsockBind final : public Bind {
   bool reports_local_address() const;
 
  private:
+  // A socket and its event. Whatever replaces or destroys one closes the
+  // socket first, so Winsock never signals an event handle already closed
+  // (and perhaps reused).
   struct FamilySocket {
+    FamilySocket() = default;
+    FamilySocket(FamilySocket&&) noexcept = default;
+    FamilySocket& operator=(FamilySocket&& other) noexcept {
+      socket = std::move(other.socket);
+      event = std::move(other.event);
+      recv_msg = other.recv_msg;
+      return *this;
+    }
+
     UniqueHandle event;   // declared first: destroyed after the socket
     UniqueSocket socket;  // non-blocking, associated with `event`
     LPFN_WSARECVMSG recv_msg = nullptr;  // nullptr: WSARecvFrom, no local address
