@@ -93,7 +93,6 @@ zl_layer(net DEPS base ws2_32 wintrust crypt32 shell32 ole32 advapi32 iphlpapi A
     shared_port_test.cc
     sockaddr.cc
     system_service_win.cc
-    system_service_win_test.cc
     timer_queue.cc
     timer_queue_test.cc
     tun_device.cc
@@ -160,12 +159,21 @@ if(BUILD_TESTING)
     add_dependencies(${target} wintun_double wintun_double_missing_export)
   endfunction()
   zl_wintun_double_definitions(net_test ${CMAKE_CURRENT_BINARY_DIR})
-  # A service for system_service_win_test.cc to install and run, next to
-  # net_test.exe.
+  # The service tests talk to wine's one service manager: they are a program
+  # of their own, run as one ctest test that never overlaps another user of
+  # the SCM (tests started at the same moment can each start a services.exe
+  # under wine, and then see different service databases). service_probe is
+  # the service they install and run, next to them.
   add_executable(service_probe tests/service_probe/service_probe.cc)
   target_link_libraries(service_probe PRIVATE zl_net)
   target_compile_options(service_probe PRIVATE ${ZL_WARNINGS})
-  add_dependencies(net_test service_probe)
+  add_executable(system_service_test src/net/system_service_win_test.cc)
+  target_link_libraries(system_service_test PRIVATE zl_net GTest::gtest GTest::gtest_main)
+  target_compile_options(system_service_test PRIVATE ${ZL_WARNINGS})
+  add_dependencies(system_service_test service_probe)
+  add_test(NAME net.system_service_test COMMAND system_service_test)
+  set_tests_properties(net.system_service_test PROPERTIES LABELS unit TIMEOUT 180
+                       RESOURCE_LOCK wine_service_manager)
 
   # One program per loader variant, each in a directory of its own ("next to
   # the executable" is one of the places searched). Both put the double in the

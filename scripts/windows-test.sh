@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Cross-builds the Windows targets with mingw-w64 and runs their unit tests
-# under wine, headless: scripts/windows-test.sh [BUILD_DIR]
+# under wine, headless, then the end-to-end test of zlayer-wg.exe against the
+# Linux zlayer-wg and wireguard-go (tests/windows/e2e.sh, root: it makes a
+# network namespace): scripts/windows-test.sh [BUILD_DIR [LINUX_BUILD_DIR]]
+# LINUX_BUILD_DIR (default build) must hold a built Linux zlayer-wg; set
+# ZL_WINDOWS_SKIP_E2E=1 to leave the end-to-end test out.
 # Needs the packages of `scripts/install-deps.sh windows`. Exits non-zero if
 # the build or any test fails. Every wait is bounded; each phase prints how
 # long it took.
@@ -12,6 +16,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 build=${1:-build-win}
 case "$build" in /*) ;; *) build=$root/$build ;; esac
+linux_build=${2:-build}
 export WINEPREFIX=${WINEPREFIX:-$build/wineprefix}
 export WINEDEBUG=-all
 export DISPLAY=
@@ -44,6 +49,9 @@ phase build
 # exit 0 through winedbg).
 mkdir -p "$WINEPREFIX"
 cleanup() { timeout 30 wineserver -k 2>/dev/null || true; }
+# A server left running for this prefix (an interrupted run) would be reused
+# by the next wine call, and `wineserver -p` would fail: stop it first.
+cleanup
 trap cleanup EXIT
 timeout 30 wineserver -p
 timeout 180 wine wineboot --init >/dev/null 2>&1
@@ -62,5 +70,9 @@ trap - EXIT
 if [ "$status" -ne 0 ]; then
   echo "windows-test: FAILED (ctest exit $status)" >&2
   exit "$status"
+fi
+if [ "${ZL_WINDOWS_SKIP_E2E:-0}" != 1 ]; then
+  timeout 600 tests/windows/e2e.sh "$build" "$linux_build"
+  phase "end-to-end test"
 fi
 echo "windows-test: all tests passed"

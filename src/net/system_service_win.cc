@@ -207,9 +207,13 @@ Result<void> InstallService(const ServiceDefinition& service, bool start,
       nullptr /* LocalSystem */, nullptr));
   if (!created) {
     const DWORD code = GetLastError();
-    if (code == ERROR_SERVICE_EXISTS || code == ERROR_DUPLICATE_SERVICE_NAME) {
+    if (code == ERROR_SERVICE_EXISTS) {
       return MakeError(EEXIST, "service '" + service.name +
                                    "' is already installed (uninstall it first)");
+    }
+    if (code == ERROR_DUPLICATE_SERVICE_NAME) {
+      return MakeError(EEXIST, "another service already has the display name '" +
+                                   service.display_name + "'");
     }
     return Win32Error(code, "CreateService '" + service.name + "'");
   }

@@ -17,8 +17,13 @@
 namespace zl::net {
 namespace {
 
+// Unique across runs too (wine reuses small process ids), and free: a
+// service left by an interrupted run of this test is removed first.
 std::string UniqueServiceName(const char* what) {
-  return std::string("zlayer-test-") + what + "-" + std::to_string(_getpid());
+  std::string name = std::string("zlayer-test-") + what + "-" + std::to_string(_getpid()) + "-" +
+                     std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 1000000);
+  (void)UninstallService(name);
+  return name;
 }
 
 std::string ReadWholeFile(const std::string& path) {
@@ -42,10 +47,11 @@ std::string WaitForFileText(const std::string& path, const std::string& want) {
 
 TEST(SystemServiceTest, InstallsAsLocalSystemAutoStartOwnProcess) {
   const std::string name = UniqueServiceName("install");
-  ServiceDefinition def{name, "ZLayer test service", "a test",
+  ServiceDefinition def{name, name, "a test",
                         QuoteCommandLineArgument(R"(C:\Program Files\ZLayer\zlayer-wg.exe)") +
                             " --service wg0"};
-  ASSERT_TRUE(InstallService(def, /*start=*/false).ok());
+  auto installed = InstallService(def, /*start=*/false);
+  ASSERT_TRUE(installed.ok()) << installed.error().message();
   auto info = QueryService(name);
   EXPECT_TRUE(UninstallService(name).ok());
   ASSERT_TRUE(info.ok()) << info.error().message();
@@ -57,8 +63,9 @@ TEST(SystemServiceTest, InstallsAsLocalSystemAutoStartOwnProcess) {
 
 TEST(SystemServiceTest, InstallingTwiceIsEexistAndUninstallingTwiceEnoent) {
   const std::string name = UniqueServiceName("twice");
-  ServiceDefinition def{name, "ZLayer test service", "", "C:\\x.exe"};
-  ASSERT_TRUE(InstallService(def, false).ok());
+  ServiceDefinition def{name, name, "", "C:\\x.exe"};
+  auto installed = InstallService(def, false);
+  ASSERT_TRUE(installed.ok()) << installed.error().message();
   auto again = InstallService(def, false);
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.error().code(), EEXIST);
@@ -95,7 +102,7 @@ TEST(SystemServiceTest, ServiceRunsAndStopsUnderTheScm) {
   const std::string result = Utf8FromWide(JoinPath(*dir, L"service_probe_result.txt"));
   std::remove(result.c_str());
   const std::string name = UniqueServiceName("run");
-  ServiceDefinition def{name, "ZLayer probe", "",
+  ServiceDefinition def{name, name, "",
                         QuoteCommandLineArgument(probe) + " " + name + " " +
                             QuoteCommandLineArgument(result)};
   auto installed = InstallService(def, /*start=*/true);

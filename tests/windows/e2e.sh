@@ -49,8 +49,12 @@ export WINEDEBUG=-all DISPLAY= WINEDLLOVERRIDES=mscoree,mshtml=
 ns=zlwine2e$$
 work=$(mktemp -d)
 pids=()
+svc_installed=0
 cleanup() {
   set +e
+  if [ "$svc_installed" = 1 ]; then
+    ip netns exec "$ns" timeout 60 wine "$exe" --uninstall-service zle2esvc >/dev/null 2>&1
+  fi
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   ip netns exec "$ns" timeout 30 wineserver -k 2>/dev/null
   for p in "${pids[@]}"; do timeout 5 tail --pid="$p" -f /dev/null 2>/dev/null; done
@@ -208,6 +212,7 @@ kill -0 "$win_pid" 2>/dev/null && kill "$win_pid"
 # --- 5. the service ---------------------------------------------------------
 # A service left by an earlier, killed run of this test goes first.
 in_ns timeout 60 wine "$exe" --uninstall-service zle2esvc >/dev/null 2>&1 || true
+svc_installed=1
 in_ns timeout 60 wine "$exe" --install-service zle2esvc >"$work/install.log" 2>&1 ||
   fail "--install-service: $(cat "$work/install.log")"
 cat "$work/install.log"
@@ -217,6 +222,7 @@ grep -q '^errno=0$' "$work/svc-get.out" || fail "the service's get=1"
 in_ns timeout 60 wine "$exe" --uninstall-service zle2esvc >"$work/uninstall.log" 2>&1 ||
   fail "--uninstall-service: $(cat "$work/uninstall.log")"
 cat "$work/uninstall.log"
+svc_installed=0
 printf 'get=1\n\n' | pipe_request zle2esvc >/dev/null 2>&1 && fail "the service's pipe still answers"
 svclog=$(find "$WINEPREFIX/drive_c" -ipath '*zlayer/log/zlayer-wg-zle2esvc.log' | head -n 1)
 [ -n "$svclog" ] || fail "the service wrote no log"
