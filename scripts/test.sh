@@ -5,16 +5,18 @@
 #   3. packages: a packager's Release build (GCC, no tests) made into .debs, which
 #      tests/package/install.sh installs in a scratch root and uses; a clang
 #      Release build; the units verified
-#   4. Windows: the layers that build for Windows so far, cross-built with
-#      mingw-w64, their tests under wine (scripts/windows-test.sh)
+#   4. Windows: everything that builds for Windows (zlayer-wg.exe and its
+#      layers), cross-built with mingw-w64, the unit tests under wine, then
+#      zlayer-wg.exe end to end against zlayer-wg and wireguard-go in a netns
+#      (scripts/windows-test.sh, tests/windows/e2e.sh)
 #   5. ASan+UBSan build; unit tests
 #   6. ThreadSanitizer build of the threaded layers (net, device, uapi, overlay); their tests
-#   7. libFuzzer build (clang); every fuzzer for ZL_FUZZ_SECONDS (default 20 s)
+#   7. libFuzzer build (clang); every fuzzer for ZL_FUZZ_SECONDS (default 10 s)
 # Set ZL_TEST_SKIP_SLOW=1 to leave out the real-time rekey test (label slow).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
-fuzz_seconds=${ZL_FUZZ_SECONDS:-20}
+fuzz_seconds=${ZL_FUZZ_SECONDS:-10}
 step() { printf '\n=== %s (%s)\n' "$*" "$(date +%H:%M:%S)"; }
 
 # A developer's build: tests, benchmarks, and warnings as errors.
@@ -60,7 +62,7 @@ CC=clang CXX=clang++ cmake -S . -B build-clang -G Ninja -DCMAKE_BUILD_TYPE=Relea
 cmake --build build-clang -j"$jobs"
 
 step "Windows: mingw-w64 cross build, tests under wine"
-./scripts/windows-test.sh build-win
+./scripts/windows-test.sh build-win build
 
 step "ASan+UBSan build and unit tests"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1" \

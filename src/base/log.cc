@@ -16,6 +16,7 @@ std::atomic<LogLevel> g_level{LogLevel::kError};
 Mutex g_mu;
 std::string g_prefix GUARDED_BY(g_mu);
 std::function<void(LogLevel, std::string_view)> g_sink GUARDED_BY(g_mu);
+std::FILE* g_file GUARDED_BY(g_mu) = nullptr;  // null: stderr
 
 }  // namespace
 
@@ -49,6 +50,11 @@ void SetLogPrefix(std::string_view prefix) {
   g_prefix = prefix;
 }
 
+void SetLogFile(std::FILE* file) {
+  MutexLock lock(g_mu);
+  g_file = file;
+}
+
 void SetLogSink(std::function<void(LogLevel, std::string_view)> sink) {
   MutexLock lock(g_mu);
   g_sink = std::move(sink);
@@ -70,9 +76,11 @@ void Log(LogLevel level, std::string_view message) {
 #endif
   char ts[32];
   std::strftime(ts, sizeof(ts), "%Y/%m/%d %H:%M:%S", &tm);
-  std::fprintf(stderr, "%s%s%s: %s %.*s\n", g_prefix.c_str(), g_prefix.empty() ? "" : ": ",
+  std::FILE* out = g_file != nullptr ? g_file : stderr;
+  std::fprintf(out, "%s%s%s: %s %.*s\n", g_prefix.c_str(), g_prefix.empty() ? "" : ": ",
                level == LogLevel::kError ? "ERROR" : "DEBUG", ts, int(message.size()),
                message.data());
+  if (g_file != nullptr) std::fflush(g_file);
 }
 
 }  // namespace zl

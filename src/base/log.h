@@ -7,6 +7,7 @@
 // Thread safety: Log() may be called from any thread; SetLogLevel/SetLogSink
 // are meant for start-up.
 
+#include <cstdio>
 #include <functional>
 #include <optional>
 #include <string>
@@ -36,6 +37,10 @@ LogLevel GetLogLevel();
 // Default sink: "<prefix>: <LEVEL>: <time> <message>\n" on stderr.
 void SetLogPrefix(std::string_view prefix);
 void SetLogSink(std::function<void(LogLevel, std::string_view)> sink);
+// The default sink writes to `file` (flushed after each line) instead of
+// stderr; null goes back to stderr. The caller keeps `file` open while it is
+// set.
+void SetLogFile(std::FILE* file);
 
 void Log(LogLevel level, std::string_view message);
 inline void LogError(std::string_view m) { Log(LogLevel::kError, m); }

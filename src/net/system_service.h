@@ -19,6 +19,7 @@
 // dispatcher thread. Windows only (defined in system_service_win.cc).
 
 #include <chrono>
+#include <cstdio>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -75,9 +76,9 @@ Result<int> RunAsService(std::string_view name, std::function<int(ServiceHost&)>
 // The running program's full path, UTF-8 (for a service's command line).
 Result<std::string> CurrentExecutablePath();
 
-// Sends this process's stderr (where base/log.h writes) to
-// %ProgramData%\ZLayer\log\FILE_NAME, appending; creates the directory.
-// For services, which have no console. Returns the file's path.
-Result<std::string> RedirectStderrToServiceLog(std::string_view file_name);
+// Opens %ProgramData%\\ZLayer\\log\\FILE_NAME for appending (creating the
+// directories), for a service's log: services have no console. The caller
+// owns the FILE (base/log.h's SetLogFile takes it).
+Result<std::FILE*> OpenServiceLog(std::string_view file_name);
 
 }  // namespace zl::net

@@ -333,7 +333,7 @@ Result<std::string> CurrentExecutablePath() {
   return Utf8FromWide(*path);
 }
 
-Result<std::string> RedirectStderrToServiceLog(std::string_view file_name) {
+Result<std::FILE*> OpenServiceLog(std::string_view file_name) {
   if (file_name.empty() || file_name.find_first_of("/\\:") != std::string_view::npos) {
     return MakeError(EINVAL, "invalid log file name '" + std::string(file_name) + "'");
   }
@@ -346,11 +346,9 @@ Result<std::string> RedirectStderrToServiceLog(std::string_view file_name) {
     }
   }
   const std::wstring path = JoinPath(JoinPath(dir, L"log"), WideFromUtf8(file_name));
-  if (_wfreopen(path.c_str(), L"a", stderr) == nullptr) {
-    return MakeError(errno, "cannot open log file " + Utf8FromWide(path));
-  }
-  setvbuf(stderr, nullptr, _IONBF, 0);
-  return Utf8FromWide(path);
+  std::FILE* file = _wfopen(path.c_str(), L"a");
+  if (file == nullptr) return MakeError(errno, "cannot open log file " + Utf8FromWide(path));
+  return file;
 }
 
 }  // namespace zl::net

@@ -85,7 +85,9 @@ ip netns add "$ns"
 in_ns ip link set lo up
 # wine's sockets are made by its server: start it inside the namespace.
 in_ns timeout 30 wineserver -p </dev/null >/dev/null 2>&1
-in_ns timeout 120 wine wineboot --init >/dev/null 2>&1 || true
+# Not --init: on a finished prefix that leaves a second services.exe (see
+# scripts/windows-test.sh), and the service step would meet two databases.
+in_ns timeout 120 wine wineboot >/dev/null 2>&1 || true
 echo "e2e: namespace $ns, wine prefix $WINEPREFIX"
 
 win_key=$(wg genkey); win_pub=$(wg pubkey <<<"$win_key")
@@ -118,7 +120,8 @@ start_linux() {  # PROGRAM IFNAME
   lin_key=$(wg genkey); lin_pub=$(wg pubkey <<<"$lin_key")
   rm -f "/var/run/wireguard/$ifname.sock"  # a stale one from a killed run
   in_ns env LOG_LEVEL=verbose "$program" -f "$ifname" >"$work/linux-$ifname.log" 2>&1 &
-  pids+=("$!")
+  lin_pid=$!
+  pids+=("$lin_pid")
   for _ in $(seq 1 100); do
     [ -S "/var/run/wireguard/$ifname.sock" ] && in_ns ip link show "$ifname" >/dev/null 2>&1 && break
     sleep 0.1
@@ -185,7 +188,10 @@ grep -q "was removed, shutting down" "$work/zlayer-wg-exe.log" || fail "no remov
 grep -q "shut down cleanly" "$work/zlayer-wg-exe.log" || fail "no clean shutdown"
 printf 'get=1\n\n' | pipe_request zle2ewin >/dev/null 2>&1 && fail "the pipe still answers"
 echo "e2e: removing the adapter ends zlayer-wg.exe cleanly (status 0, pipe gone)"
+# The next Linux peer takes the same port: wait until this one is gone.
 in_ns ip link del zle2elin
+for _ in $(seq 1 100); do kill -0 "$lin_pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$lin_pid" 2>/dev/null && fail "zlayer-wg still runs 10 s after its interface was deleted"
 
 # --- 2. against wireguard-go: the Linux side speaks first ------------------
 start_linux wireguard-go zle2ego

@@ -170,10 +170,13 @@ int UninstallService(const std::string& ifname) {
 }
 
 int RunService(const std::string& ifname, bool log_level_given) {
-  // A service has no console: stderr goes to its log file.
-  auto log = zl::net::RedirectStderrToServiceLog("zlayer-wg-" + ifname + ".log");
+  // A service has no console: the log goes to its file (kept open until the
+  // process ends).
+  auto log = zl::net::OpenServiceLog("zlayer-wg-" + ifname + ".log");
+  if (log.ok()) zl::SetLogFile(*log);
   if (!log_level_given) zl::SetLogLevel(zl::LogLevel::kVerbose);
-  if (log.ok()) zl::LogVerbose(zl::wgtool::VersionLine());
+  zl::LogVerbose(zl::wgtool::VersionLine());
+  if (!log.ok()) zl::LogError("no log file: " + log.error().message());
   auto ran = zl::net::RunAsService(ServiceName(ifname), [&](zl::net::ServiceHost& host) {
     return RunInterface(
         ifname, [&] { host.ReportRunning(); },
