@@ -43,6 +43,9 @@ namespace zl::device {
 struct DeviceOptions {
   // Packets read from the TUN or the sockets per wake-up and per batch call.
   size_t batch_size = 64;
+  // Ask the bind for UDP offloads (net::BindOffloads: GSO on send, GRO on
+  // receive); false keeps one datagram per message (benchmarks, debugging).
+  bool udp_offloads = true;
   // Called on the loop thread when the TUN interface disappears.
   std::function<void()> on_tun_gone;
   // The UDP side; null = net::OpenUdpBind on all addresses, random port.

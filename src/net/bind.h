@@ -42,6 +42,11 @@ struct RecvSlot {
   // The local address the datagram was sent to (IP_PKTINFO's ipi_spec_dst,
   // IPV6_PKTINFO's ipi6_addr): pass it as SendItem::source when replying.
   std::optional<IpAddress> local;
+  // Receive coalescing (Bind::SetOffloads, UDP GRO): when non-zero and less
+  // than `len`, the slot holds several datagrams from `from` to `local`,
+  // back to back, each segment_size bytes but the last (which may be
+  // shorter). 0: one datagram.
+  size_t segment_size = 0;
 };
 
 // One datagram to send.
@@ -52,6 +57,16 @@ struct SendItem {
   // kernel refuses it (no longer local: EINVAL, ENETUNREACH), the datagram
   // is sent again without it, from the address routing picks.
   std::optional<IpAddress> source;
+};
+
+// Offloads a Bind may use. Send offload (Linux: UDP_SEGMENT, "GSO") is
+// invisible to callers: Send hands runs of equal-size datagrams to one peer to
+// the kernel in one call. Receive coalescing (Linux: UDP_GRO) changes what
+// Receive returns (RecvSlot::segment_size) and needs slots of at least 65535
+// bytes, so only callers that handle it ask for it.
+struct BindOffloads {
+  bool send = false;
+  bool receive = false;
 };
 
 class Bind {
@@ -82,6 +97,15 @@ class Bind {
   // Sets SO_MARK on both sockets (0 clears); kept across Rebind. ENOTSUP
   // where the platform has no fwmark (Windows) and mark is not 0.
   virtual Result<void> SetFwmark(uint32_t mark) = 0;
+
+  // Asks for offloads; returns those in effect (probed: a kernel without
+  // them gives false, and Send falls back to one datagram per message by
+  // itself if the kernel refuses a segmented send). Kept across Rebind. Off
+  // until asked; platforms without them (Windows) keep them off.
+  virtual BindOffloads SetOffloads(BindOffloads wanted) {
+    (void)wanted;
+    return {};
+  }
 
   // Moves to `port` (0: a fresh random port). Opens the new sockets first and
   // closes the old ones only on success; on failure nothing changes. A no-op

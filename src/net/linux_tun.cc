@@ -187,7 +187,8 @@ Result<std::unique_ptr<TunDevice>> MakeTun(UniqueFd fd, std::string name,
 }  // namespace
 
 Result<std::unique_ptr<TunDevice>> CreateLinuxTun(std::string_view name,
-                                                  int mtu) {
+                                                  int mtu, LinuxTunOptions options) {
+  (void)options;  // offloads: issue 11, in progress
   ZL_RETURN_IF_ERROR(ValidateName(name));
   if (mtu <= 0) return MakeError(EINVAL, "invalid MTU " + std::to_string(mtu));
 

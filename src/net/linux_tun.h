@@ -1,6 +1,11 @@
 #pragma once
 // CreateLinuxTun: a TunDevice on Linux's /dev/net/tun (IFF_TUN | IFF_NO_PI,
-// one queue, no virtio-net header yet).
+// one queue). With LinuxTunOptions::offload (the default) it also asks for
+// IFF_VNET_HDR and TUNSETOFFLOAD (checksum, TSO4/6, and USO4/6 where the
+// kernel has them), probed at creation with a fallback to plain packets:
+// ReadBatch then segments the kernel's super-packets itself and completes
+// their checksums, and WriteBatch coalesces TCP/UDP segments of a flow into
+// one super-packet (tun_device.h). offloads() tells what is in effect.
 //
 // The interface is created in the calling thread's network namespace, down,
 // with the given MTU, and is removed by the kernel when the returned object is
@@ -34,8 +39,13 @@ namespace zl::net {
 //           forbids it; TUNSETIFF: no CAP_NET_ADMIN (the message says
 //           whether the process has it), or a persistent TUN of another
 //           user.
+struct LinuxTunOptions {
+  bool offload = true;
+};
+
 Result<std::unique_ptr<TunDevice>> CreateLinuxTun(std::string_view name,
-                                                  int mtu = kDefaultTunMtu);
+                                                  int mtu = kDefaultTunMtu,
+                                                  LinuxTunOptions options = {});
 
 // Takes `fd`, a /dev/net/tun descriptor already attached to an interface
 // (TUNSETIFF with IFF_TUN | IFF_NO_PI, no IFF_VNET_HDR), reads the name from

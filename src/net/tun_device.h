@@ -6,7 +6,11 @@
 // Implementations: linux_tun.h (Linux /dev/net/tun), wintun_tun_win.h
 // (Windows, Wintun); tests/support/fake_tun.h for tests.
 //
-// Thread safety: ReadBatch and Write may be called from different threads at
+// Offloads (Linux, linux_tun.h) are invisible here: ReadBatch always gives
+// plain packets no longer than the MTU (super-packets are segmented, their
+// checksums completed), and WriteBatch takes plain packets.
+//
+// Thread safety: ReadBatch and Write/WriteBatch may be called from different threads at
 // the same time (one reader, any writers); the control methods (SetUp, SetMtu,
 // Mtu) are for the owning thread. Ownership: the device owns its descriptor;
 // destroying it removes a non-persistent Linux TUN.
@@ -55,12 +59,23 @@ class TunDevice {
   // (Wintun's ring full) is dropped and counted, not an error: Write never
   // blocks.
   virtual Result<void> Write(ByteSpan packet) = 0;
+  // Writes a batch of IP packets, in order within each flow. Offloading
+  // implementations (Linux TUN with IFF_VNET_HDR) coalesce consecutive
+  // TCP (and, with USO, UDP) segments of one flow into one super-packet and
+  // one write (GRO); to do so they may rewrite the packets' headers in place.
+  // Returns how many packets were not written (Write's errors: the caller
+  // counts them). The default writes each packet with Write.
+  virtual size_t WriteBatch(std::span<const MutableByteSpan> packets);
 
   // The current MTU as the OS reports it (an administrator may change it).
   virtual Result<int> Mtu() const = 0;
   virtual Result<void> SetMtu(int mtu) = 0;
   // Sets the interface administratively up.
   virtual Result<void> SetUp() = 0;
+
+  // The offloads in effect, for logs and tests: "" for none, else a space-
+  // separated list such as "csum tso4 tso6 uso4 uso6".
+  virtual std::string offloads() const { return {}; }
 };
 
 // True for the errors ReadBatch/Write return once the interface is gone:
