@@ -36,6 +36,14 @@ Result<Environment> ReadEnvironment(const GetEnv& get) {
   if (const char* fg = get("WG_PROCESS_FOREGROUND")) {
     env.foreground = std::string_view(fg) == "1";
   }
+  if (const char* offloads = get("ZL_OFFLOADS")) {
+    const std::string_view v(offloads);
+    if (v != "0" && v != "1") {
+      return MakeError(EINVAL, "ZL_OFFLOADS must be 0 (off) or 1 (on), not '" +
+                                   std::string(v.substr(0, 32)) + "'");
+    }
+    env.offloads = v == "1";
+  }
   for (auto [name, out] : {std::pair{"WG_TUN_FD", &env.tun_fd},
                            std::pair{"WG_UAPI_FD", &env.uapi_fd}}) {
     const char* value = get(name);

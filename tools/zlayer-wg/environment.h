@@ -8,6 +8,9 @@
 //   WG_TUN_FD=N   serve on the already open and attached TUN descriptor N.
 //   WG_UAPI_FD=N  serve the UAPI on the already bound, listening unix
 //       stream socket N.
+//   ZL_OFFLOADS=0|1  ours: 0 turns the TUN and UDP offloads off (virtio-net
+//       header, TSO/USO, GRO, UDP GSO/GRO), for benchmarks and debugging;
+//       default 1 (each offload is still probed, with a fallback).
 //
 // ReadEnvironment only parses: whether N really is a TUN or a listener is
 // checked when it is adopted (net/linux_tun.h, uapi/server.h).
@@ -32,13 +35,15 @@ struct Environment {
   bool foreground = false;       // WG_PROCESS_FOREGROUND=1
   std::optional<int> tun_fd;     // WG_TUN_FD
   std::optional<int> uapi_fd;    // WG_UAPI_FD
+  bool offloads = true;          // ZL_OFFLOADS (not 0)
 };
 
 using GetEnv = std::function<const char*(const char*)>;
 
 // Errors (EINVAL, the message names the variable): WG_TUN_FD or WG_UAPI_FD
 // that is not a decimal descriptor number above 2 (0-2 are the standard
-// streams, which the daemon points at /dev/null), or both the same.
+// streams, which the daemon points at /dev/null), or both the same;
+// ZL_OFFLOADS other than 0 or 1.
 Result<Environment> ReadEnvironment(const GetEnv& get = [](const char* name) {
   return std::getenv(name);
 });

@@ -40,6 +40,18 @@ TEST(EnvironmentTest, LogLevelNeverFailsTheStart) {
                    ->log_level.warning.empty());
 }
 
+TEST(EnvironmentTest, OffloadsOnUnlessZeroAndOtherValuesRefused) {
+  EXPECT_TRUE(ReadEnvironment(Env({}))->offloads);
+  EXPECT_TRUE(ReadEnvironment(Env({{"ZL_OFFLOADS", "1"}}))->offloads);
+  EXPECT_FALSE(ReadEnvironment(Env({{"ZL_OFFLOADS", "0"}}))->offloads);
+  for (const char* bad : {"", "yes", "2", "0 "}) {
+    auto env = ReadEnvironment(Env({{"ZL_OFFLOADS", bad}}));
+    ASSERT_FALSE(env.ok()) << bad;
+    EXPECT_EQ(env.error().code(), EINVAL);
+    EXPECT_NE(env.error().message().find("ZL_OFFLOADS"), std::string::npos);
+  }
+}
+
 TEST(EnvironmentTest, ForegroundOnlyForOne) {
   EXPECT_TRUE(
       ReadEnvironment(Env({{"WG_PROCESS_FOREGROUND", "1"}}))->foreground);

@@ -66,6 +66,9 @@ constexpr char kHelp[] =
     "        instead of creating the socket file; at exit it is closed and "
     "the file it is\n"
     "        bound to is removed if that still is the same socket.\n"
+    "  ZL_OFFLOADS=0  turn the TUN and UDP offloads off (TSO/USO, GRO, UDP "
+    "GSO/GRO); they\n"
+    "        are on by default, each probed at start with a fallback.\n"
     "  NOTIFY_SOCKET  (systemd Type=notify, foreground only) READY=1 once "
     "the interface and\n"
     "        the socket are up, STOPPING=1 at shutdown.";
@@ -78,7 +81,8 @@ struct Settings {
 
 zl::Result<std::unique_ptr<zl::net::TunDevice>> OpenTun(const Settings& s) {
   if (!s.env.tun_fd) {
-    auto tun = zl::net::CreateLinuxTun(s.ifname);
+    auto tun = zl::net::CreateLinuxTun(s.ifname, zl::net::kDefaultTunMtu,
+                                       zl::net::LinuxTunOptions{.offload = s.env.offloads});
     if (!tun.ok()) {
       return tun.error().Wrap("failed to create TUN device '" + s.ifname + "'");
     }
@@ -137,6 +141,7 @@ int Run(const Settings& s, StartupReporter& reporter) {
   zl::SystemClock clock;
   zl::crypto::SystemRng rng;
   zl::device::DeviceOptions options;
+  options.udp_offloads = s.env.offloads;
   options.on_tun_gone = [&] {
     zl::LogVerbose("TUN " + ifname + " gone, stopping");
     loop.Stop();
