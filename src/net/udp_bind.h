@@ -8,9 +8,9 @@
 //   from one source (udp_send_groups.h) into one message each, the items'
 //   buffers as its iovecs (no copy). If the kernel refuses a segmented message
 //   that it takes as single datagrams (EIO: the route's device cannot
-//   checksum; EINVAL/EMSGSIZE: e.g. a segment larger than the route's MTU),
-//   send offload goes off for good (a verbose log line says so) and the items
-//   go out one per message.
+//   checksum, before Linux 6.11; EINVAL/EMSGSIZE: e.g. a segment larger than
+//   the route's MTU), send offload goes off for good (a verbose log line says
+//   so) and the items go out one per message.
 // - receive: UDP_GRO. A slot may hold several datagrams (RecvSlot::
 //   segment_size; 0 when it holds one). A coalesced slot larger than its
 //   buffer keeps only the whole segments that fit (a buffer smaller than one
@@ -18,9 +18,8 @@
 //   cut off are lost, counted in gro_datagrams_lost() and logged once as an
 //   error: give GRO slots of at least 65535 bytes (bind.h).
 //
-// Thread safety and ownership: see bind.h; fd(), offloads() and
-// gro_datagrams_lost() belong to the owning thread (the counter may be read
-// anywhere, it is atomic).
+// Thread safety and ownership: see bind.h; fd() and offloads() belong to the
+// owning thread; gro_datagrams_lost() may be read from any thread.
 
 #include <atomic>
 #include <cstddef>
