@@ -45,7 +45,9 @@ struct RecvSlot {
   // Receive coalescing (Bind::SetOffloads, UDP GRO): when non-zero and less
   // than `len`, the slot holds several datagrams from `from` to `local`,
   // back to back, each segment_size bytes but the last (which may be
-  // shorter). 0: one datagram.
+  // shorter). 0: one datagram. A coalesced slot whose buf is too small keeps
+  // only the whole segments that fit; the rest are lost (LinuxBind counts
+  // them).
   size_t segment_size = 0;
 };
 
