@@ -8,7 +8,7 @@
 namespace zl::net {
 namespace {
 
-inline constexpr uint8_t kProtoTcp = 6;    // IANA protocol numbers
+inline constexpr uint8_t kProtoTcp = 6;  // IANA protocol numbers
 inline constexpr uint8_t kProtoUdp = 17;
 inline constexpr uint8_t kProtoIcmpV6 = 58;
 inline constexpr size_t kIpv4HeaderSize = 20;  // RFC 791, no options
@@ -28,6 +28,15 @@ uint64_t KeyHash(const uint8_t* p, size_t n) {
   uint64_t h = 0xcbf29ce484222325u;  // FNV-1a
   for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3u;
   return h;
+}
+
+// The pseudo-header's sum for a packet starting at `ip` (IPv4 or IPv6).
+uint64_t PacketPseudoSum(const uint8_t* ip, uint8_t proto, size_t l4_length) {
+  const bool v4 = (ip[0] >> 4) == 4;
+  const size_t addr = v4 ? 4 : 16;
+  const uint8_t* src = ip + (v4 ? 12 : 8);
+  return PseudoHeaderSum(ByteSpan(src, addr), ByteSpan(src + addr, addr), proto,
+                         static_cast<uint32_t>(l4_length));
 }
 
 }  // namespace
@@ -51,13 +60,17 @@ TunCoalescer::Packet TunCoalescer::Parse(MutableByteSpan bytes) const {
     const uint16_t frag = LoadBe16(d + 6);
     const bool fragment = (frag & 0x3fff) != 0;  // MF or an offset
     if (proto != kProtoTcp && proto != kProtoUdp && !fragment) {
-      p.kind = Kind::kForeign;  // ICMP, GRE...: no TCP/UDP flow to keep in order
+      // ICMP, GRE...: no TCP/UDP flow to keep in order.
+      p.kind = Kind::kForeign;
       return p;
     }
     ip_len = size_t{d[0] & 0x0fu} * 4;
     if (fragment || ip_len < kIpv4HeaderSize || ip_len > n) return p;
-    whole = ip_len == kIpv4HeaderSize && LoadBe16(d + 2) == n && (frag & 0x4000) != 0;  // DF
-    if (whole && options_.verify_checksums) whole = ChecksumFold(ChecksumAdd(bytes.first(ip_len))) == 0xffff;
+    const bool dont_fragment = (frag & 0x4000) != 0;
+    whole = ip_len == kIpv4HeaderSize && LoadBe16(d + 2) == n && dont_fragment;
+    if (whole && options_.verify_checksums) {
+      whole = ChecksumFold(ChecksumAdd(bytes.first(ip_len))) == 0xffff;
+    }
     p.key[1] = 4;
     std::memcpy(&p.key[2], d + 12, 8);
   } else if (version == 6) {
@@ -67,7 +80,8 @@ TunCoalescer::Packet TunCoalescer::Parse(MutableByteSpan bytes) const {
       p.kind = Kind::kForeign;
       return p;
     }
-    if (proto != kProtoTcp && proto != kProtoUdp) return p;  // maybe TCP behind extension headers
+    // Anything else may be TCP behind extension headers.
+    if (proto != kProtoTcp && proto != kProtoUdp) return p;
     ip_len = kIpv6HeaderSize;
     whole = size_t{LoadBe16(d + 4)} + kIpv6HeaderSize == n;
     p.key[1] = 6;
@@ -87,10 +101,12 @@ TunCoalescer::Packet TunCoalescer::Parse(MutableByteSpan bytes) const {
   if (proto == kProtoTcp) {
     if (!options_.tcp || l4_size < kTcpHeaderSize) return p;
     const size_t tcp_len = (size_t{l4[12]} >> 4) * 4;
-    if (tcp_len < kTcpHeaderSize || tcp_len >= l4_size) return p;  // no payload
-    if ((l4[12] & 0x0f) != 0) return p;                           // reserved bits, AE
+    // A header, options and at least one byte of payload.
+    if (tcp_len < kTcpHeaderSize || tcp_len >= l4_size) return p;
+    if ((l4[12] & 0x0f) != 0) return p;  // reserved bits, AE
+    // ACK, maybe PSH; nothing else.
     const uint8_t flags = l4[13];
-    if ((flags & ~kTcpFlagPsh) != kTcpFlagAck) return p;  // ACK, maybe PSH; nothing else
+    if ((flags & ~kTcpFlagPsh) != kTcpFlagAck) return p;
     p.l4_len = static_cast<uint8_t>(tcp_len);
     p.psh = (flags & kTcpFlagPsh) != 0;
   } else {
@@ -104,12 +120,11 @@ TunCoalescer::Packet TunCoalescer::Parse(MutableByteSpan bytes) const {
     p.checksum_absent = no_checksum;
   }
   if (options_.verify_checksums && !p.checksum_absent) {
-    const size_t addr = version == 4 ? 4 : 16;
-    const uint64_t sum = PseudoHeaderSum(ByteSpan(d + (version == 4 ? 12 : 8), addr),
-                                         ByteSpan(d + (version == 4 ? 12 : 8) + addr, addr), proto,
-                                         static_cast<uint32_t>(l4_size));
     // A bad checksum goes alone: the kernel drops it as it would have.
-    if (ChecksumFold(ChecksumAdd(ByteSpan(l4, l4_size), sum)) != 0xffff) return p;
+    const uint64_t sum = PacketPseudoSum(d, proto, l4_size);
+    if (ChecksumFold(ChecksumAdd(ByteSpan(l4, l4_size), sum)) != 0xffff) {
+      return p;
+    }
   }
   p.payload = static_cast<uint32_t>(l4_size - p.l4_len);
   p.coalescable = true;
@@ -119,7 +134,8 @@ TunCoalescer::Packet TunCoalescer::Parse(MutableByteSpan bytes) const {
 // Whether `p` (packet `index`) may follow the last packet of `group`: same
 // headers as the group's first packet but for the lengths, checksums, IDs,
 // sequence number and PSH.
-bool TunCoalescer::CanAppend(const Group& group, std::span<const MutableByteSpan> packets,
+bool TunCoalescer::CanAppend(const Group& group,
+                             std::span<const MutableByteSpan> packets,
                              size_t index, const Packet& p) const {
   if (group.closed || group.count >= kMaxSegments) return false;
   if (p.l4_len != group.l4_len || p.payload > group.gso_size) return false;
@@ -129,7 +145,8 @@ bool TunCoalescer::CanAppend(const Group& group, std::span<const MutableByteSpan
   if (p.key[1] == 4) {
     if (d[1] != f[1] || d[8] != f[8]) return false;  // TOS, TTL
   } else {
-    if (std::memcmp(d, f, 4) != 0 || d[7] != f[7]) return false;  // class, flow label; hop limit
+    if (std::memcmp(d, f, 4) != 0 || d[7] != f[7])
+      return false;  // class, flow label; hop limit
   }
   const uint8_t* fl4 = f + group.ip_len;
   const uint8_t* l4 = d + group.ip_len;
@@ -137,7 +154,8 @@ bool TunCoalescer::CanAppend(const Group& group, std::span<const MutableByteSpan
     if (LoadBe32(l4 + 4) != group.next_seq) return false;
     if (std::memcmp(l4 + 8, fl4 + 8, 4) != 0) return false;    // ACK number
     if (std::memcmp(l4 + 14, fl4 + 14, 2) != 0) return false;  // window
-    if (std::memcmp(l4 + kTcpHeaderSize, fl4 + kTcpHeaderSize, p.l4_len - kTcpHeaderSize) != 0) {
+    if (std::memcmp(l4 + kTcpHeaderSize, fl4 + kTcpHeaderSize,
+                    p.l4_len - kTcpHeaderSize) != 0) {
       return false;  // options
     }
   }
@@ -153,19 +171,21 @@ TunCoalescer::Group* TunCoalescer::FindOpen(const Packet& p, uint64_t hash) {
 }
 
 void TunCoalescer::Close(const Group* group) {
-  const auto it = std::find_if(open_.begin(), open_.end(),
-                               [&](uint32_t g) { return &groups_[g] == group; });
+  const auto it = std::find_if(open_.begin(), open_.end(), [&](uint32_t g) {
+    return &groups_[g] == group;
+  });
   if (it != open_.end()) open_.erase(it);
 }
 
-void TunCoalescer::Open(std::span<const MutableByteSpan> packets, size_t index, const Packet& p,
-                        uint64_t hash) {
+void TunCoalescer::Open(std::span<const MutableByteSpan> packets, size_t index,
+                        const Packet& p, uint64_t hash) {
   if (open_.size() >= kMaxOpenFlows) {
     // Forget the flow that was extended longest ago; its group is complete
     // as it stands, and a later packet of it starts a new one.
-    const auto oldest = std::min_element(open_.begin(), open_.end(), [&](uint32_t a, uint32_t b) {
-      return groups_[a].last < groups_[b].last;
-    });
+    const auto oldest = std::min_element(
+        open_.begin(), open_.end(), [&](uint32_t a, uint32_t b) {
+          return groups_[a].last < groups_[b].last;
+        });
     open_.erase(oldest);
   }
   Group group;
@@ -201,23 +221,25 @@ void TunCoalescer::Append(Group& group, size_t index, const Packet& p) {
 
 // Rewrites the group's first packet into the super-packet's headers and
 // fills its virtio-net header.
-void TunCoalescer::Finish(const Group& group, MutableByteSpan first, VirtioNetHdr& hdr) const {
+void TunCoalescer::Finish(const Group& group, MutableByteSpan first,
+                          VirtioNetHdr& hdr) const {
   uint8_t* d = first.data();
   const bool v4 = group.key[1] == 4;
   const bool tcp = group.key[0] == kProtoTcp;
   if (v4) {
     StoreBe16(d + 2, static_cast<uint16_t>(group.total));
     StoreBe16(d + 10, 0);
-    StoreBe16(d + 10, ChecksumFinish(ChecksumAdd(ByteSpan(d, kIpv4HeaderSize))));
+    StoreBe16(d + 10,
+              ChecksumFinish(ChecksumAdd(ByteSpan(d, kIpv4HeaderSize))));
   } else {
     StoreBe16(d + 4, static_cast<uint16_t>(group.total - kIpv6HeaderSize));
   }
   uint8_t* l4 = d + group.ip_len;
   const uint32_t l4_total = group.total - group.ip_len;
-  const size_t addr = v4 ? 4 : 16;
-  const uint8_t* src = d + (v4 ? 12 : 8);
+  // Folded, not inverted: the kernel adds the sum of the bytes from
+  // csum_start and inverts.
   const uint16_t partial =
-      ChecksumFold(PseudoHeaderSum(ByteSpan(src, addr), ByteSpan(src + addr, addr), group.key[0], l4_total));
+      ChecksumFold(PacketPseudoSum(d, group.key[0], l4_total));
   if (tcp) {
     if (group.psh) l4[13] |= kTcpFlagPsh;
     StoreBe16(l4 + kTcpChecksumOffset, partial);
@@ -226,14 +248,17 @@ void TunCoalescer::Finish(const Group& group, MutableByteSpan first, VirtioNetHd
     StoreBe16(l4 + kUdpChecksumOffset, partial);
   }
   hdr.flags = kVirtioNetHdrFNeedsCsum;
-  hdr.gso_type = tcp ? (v4 ? kVirtioNetHdrGsoTcpV4 : kVirtioNetHdrGsoTcpV6) : kVirtioNetHdrGsoUdpL4;
+  hdr.gso_type = tcp ? (v4 ? kVirtioNetHdrGsoTcpV4 : kVirtioNetHdrGsoTcpV6)
+                     : kVirtioNetHdrGsoUdpL4;
   hdr.hdr_len = static_cast<uint16_t>(group.ip_len + group.l4_len);
   hdr.gso_size = static_cast<uint16_t>(group.gso_size);
   hdr.csum_start = group.ip_len;
-  hdr.csum_offset = static_cast<uint16_t>(tcp ? kTcpChecksumOffset : kUdpChecksumOffset);
+  hdr.csum_offset =
+      static_cast<uint16_t>(tcp ? kTcpChecksumOffset : kUdpChecksumOffset);
 }
 
-std::span<const TunWrite> TunCoalescer::Plan(std::span<const MutableByteSpan> packets) {
+std::span<const TunWrite> TunCoalescer::Plan(
+    std::span<const MutableByteSpan> packets) {
   const size_t n = packets.size();
   group_of_.assign(n, -1);
   next_.assign(n, -1);
@@ -281,7 +306,8 @@ std::span<const TunWrite> TunCoalescer::Plan(std::span<const MutableByteSpan> pa
   for (size_t i = 0; i < n; ++i) {
     const int32_t g = group_of_[i];
     const Group* group = g >= 0 ? &groups_[static_cast<size_t>(g)] : nullptr;
-    if (group != nullptr && group->first != i) continue;  // inside an earlier write
+    if (group != nullptr && group->first != i)
+      continue;  // inside an earlier write
     VirtioNetHdr& hdr = headers_[writes_.size()];
     write_iov_start_.push_back(iovs_.size());
     iovs_.push_back(iovec{&hdr, sizeof(VirtioNetHdr)});
@@ -292,7 +318,8 @@ std::span<const TunWrite> TunCoalescer::Plan(std::span<const MutableByteSpan> pa
       const size_t headers = size_t{group->ip_len} + group->l4_len;
       for (int32_t j = next_[i]; j >= 0; j = next_[static_cast<size_t>(j)]) {
         const MutableByteSpan member = packets[static_cast<size_t>(j)];
-        iovs_.push_back(iovec{member.data() + headers, member.size() - headers});
+        iovs_.push_back(
+            iovec{member.data() + headers, member.size() - headers});
       }
       count = group->count;
       coalesced_ += count - 1;
@@ -302,7 +329,8 @@ std::span<const TunWrite> TunCoalescer::Plan(std::span<const MutableByteSpan> pa
   // iovs_ no longer grows: the spans may point into it now.
   for (size_t w = 0; w < writes_.size(); ++w) {
     const size_t start = write_iov_start_[w];
-    const size_t end = w + 1 < writes_.size() ? write_iov_start_[w + 1] : iovs_.size();
+    const size_t end =
+        w + 1 < writes_.size() ? write_iov_start_[w + 1] : iovs_.size();
     writes_[w].iov = std::span<const iovec>(iovs_.data() + start, end - start);
   }
   return writes_;

@@ -124,19 +124,22 @@ class TunCoalescer {
   };
 
   Packet Parse(MutableByteSpan bytes) const;
-  bool CanAppend(const Group& group, std::span<const MutableByteSpan> packets, size_t index,
-                 const Packet& p) const;
+  bool CanAppend(const Group& group, std::span<const MutableByteSpan> packets,
+                 size_t index, const Packet& p) const;
   Group* FindOpen(const Packet& p, uint64_t hash);
   void Close(const Group* group);
-  void Open(std::span<const MutableByteSpan> packets, size_t index, const Packet& p, uint64_t hash);
+  void Open(std::span<const MutableByteSpan> packets, size_t index,
+            const Packet& p, uint64_t hash);
   void Append(Group& group, size_t index, const Packet& p);
-  void Finish(const Group& group, MutableByteSpan first, VirtioNetHdr& hdr) const;
+  void Finish(const Group& group, MutableByteSpan first,
+              VirtioNetHdr& hdr) const;
 
   Options options_;
   std::vector<Group> groups_;
-  std::vector<uint32_t> open_;      // groups_ indices still taking packets
-  std::vector<int32_t> group_of_;   // per packet: its group, or -1
-  std::vector<int32_t> next_;       // per packet: the next packet of its group, or -1
+  std::vector<uint32_t> open_;     // groups_ indices still taking packets
+  std::vector<int32_t> group_of_;  // per packet: its group, or -1
+  // Per packet: the next packet of its group, or -1.
+  std::vector<int32_t> next_;
   std::vector<VirtioNetHdr> headers_;
   std::vector<iovec> iovs_;
   std::vector<size_t> write_iov_start_;

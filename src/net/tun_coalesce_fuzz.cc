@@ -83,7 +83,8 @@ void FillChecksums(MutableByteSpan p) {
   }
   uint8_t proto = 0;
   const size_t l4 = TransportStart(p, proto);
-  if (l4 != 0 && p.size() >= l4 + (proto == 6 ? 20 : 8)) testing::FillTransportChecksum(p, l4, proto);
+  if (l4 != 0 && p.size() >= l4 + (proto == 6 ? 20 : 8))
+    testing::FillTransportChecksum(p, l4, proto);
 }
 
 // Which packet an iovec's bytes lie in, or packets.size().
@@ -91,16 +92,18 @@ size_t Owner(const std::vector<std::vector<uint8_t>>& buffers, const iovec& v) {
   const auto* b = static_cast<const uint8_t*>(v.iov_base);
   for (size_t i = 0; i < buffers.size(); ++i) {
     const uint8_t* start = buffers[i].data();
-    if (b >= start && b + v.iov_len <= start + buffers[i].size() && (v.iov_len > 0 || b == start)) {
+    if (b >= start && b + v.iov_len <= start + buffers[i].size() &&
+        (v.iov_len > 0 || b == start)) {
       return i;
     }
   }
   return buffers.size();
 }
 
-void CheckSuperPacket(const TunWrite& w, const VirtioNetHdr& hdr, const std::vector<uint8_t>& first,
-                      bool verified) {
-  const bool tcp = hdr.gso_type == kVirtioNetHdrGsoTcpV4 || hdr.gso_type == kVirtioNetHdrGsoTcpV6;
+void CheckSuperPacket(const TunWrite& w, const VirtioNetHdr& hdr,
+                      const std::vector<uint8_t>& first, bool verified) {
+  const bool tcp = hdr.gso_type == kVirtioNetHdrGsoTcpV4 ||
+                   hdr.gso_type == kVirtioNetHdrGsoTcpV6;
   Check(tcp || hdr.gso_type == kVirtioNetHdrGsoUdpL4);
   Check(hdr.flags == kVirtioNetHdrFNeedsCsum);
   const bool v6 = (first[0] >> 4) == 6;
@@ -108,7 +111,8 @@ void CheckSuperPacket(const TunWrite& w, const VirtioNetHdr& hdr, const std::vec
   Check(hdr.gso_type != kVirtioNetHdrGsoTcpV6 || v6);
   Check(hdr.csum_start == (v6 ? 40 : 20));
   Check(hdr.csum_offset == (tcp ? 16 : 6));
-  Check(hdr.hdr_len >= hdr.csum_start + (tcp ? 20 : 8) && hdr.hdr_len < first.size());
+  Check(hdr.hdr_len >= hdr.csum_start + (tcp ? 20 : 8) &&
+        hdr.hdr_len < first.size());
   Check(hdr.gso_size == first.size() - hdr.hdr_len);
   Check(w.packets <= 64);
   size_t total = first.size();
@@ -119,15 +123,18 @@ void CheckSuperPacket(const TunWrite& w, const VirtioNetHdr& hdr, const std::vec
   }
   Check(total <= 65535);
   Check(v6 ? LoadBe16(&first[4]) + 40u == total : LoadBe16(&first[2]) == total);
-  if (!v6) Check(ChecksumFold(ChecksumAdd(ByteSpan(first).first(20))) == 0xffff);
-  if (!tcp) Check(LoadBe16(&first[hdr.csum_start + 4]) == total - hdr.csum_start);
+  if (!v6)
+    Check(ChecksumFold(ChecksumAdd(ByteSpan(first).first(20))) == 0xffff);
+  if (!tcp)
+    Check(LoadBe16(&first[hdr.csum_start + 4]) == total - hdr.csum_start);
   if (verified) {
     std::vector<uint8_t> super(first);
     for (size_t k = 2; k < w.iov.size(); ++k) {
       const auto* b = static_cast<const uint8_t*>(w.iov[k].iov_base);
       super.insert(super.end(), b, b + w.iov[k].iov_len);
     }
-    testing::CompletePartialChecksum(super, hdr.csum_start, hdr.csum_offset, !tcp);
+    testing::CompletePartialChecksum(super, hdr.csum_start, hdr.csum_offset,
+                                     !tcp);
     Check(testing::TransportChecksumValid(super, hdr.csum_start, tcp ? 6 : 17));
   }
 }
@@ -160,7 +167,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::vector<std::vector<uint8_t>> original = buffers;
   std::vector<zl::MutableByteSpan> spans;
 
-  static TunCoalescer* reused = new TunCoalescer({});  // also exercises reuse across sizes
+  // One object for all inputs too: reuse across batch sizes.
+  static TunCoalescer* reused = new TunCoalescer({});
   TunCoalescer fresh(options);
   for (TunCoalescer* c : {&fresh, reused}) {
     // Fresh copies, each with its own storage even when empty, so every
@@ -178,18 +186,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     size_t packets = 0;
     for (const TunWrite& w : writes) {
       Check(w.packets >= 1 && w.iov.size() == w.packets + 1);
-      Check(w.iov[0].iov_len == sizeof(VirtioNetHdr) && w.iov[0].iov_base != nullptr);
+      Check(w.iov[0].iov_len == sizeof(VirtioNetHdr) &&
+            w.iov[0].iov_base != nullptr);
       VirtioNetHdr hdr;
       std::memcpy(&hdr, w.iov[0].iov_base, sizeof(hdr));
       const size_t first = Owner(buffers, w.iov[1]);
-      Check(first < buffers.size() && w.iov[1].iov_base == buffers[first].data() &&
+      Check(first < buffers.size() &&
+            w.iov[1].iov_base == buffers[first].data() &&
             w.iov[1].iov_len == buffers[first].size());
       seen[first]++;
       order.push_back(first);
       for (size_t k = 2; k < w.iov.size(); ++k) {
         const size_t j = Owner(buffers, w.iov[k]);
         Check(j < buffers.size() && j > first);
-        Check(static_cast<const uint8_t*>(w.iov[k].iov_base) + w.iov[k].iov_len ==
+        Check(static_cast<const uint8_t*>(w.iov[k].iov_base) +
+                  w.iov[k].iov_len ==
               buffers[j].data() + buffers[j].size());
         Check(buffers[j].size() - w.iov[k].iov_len == hdr.hdr_len);
         Check(buffers[j] == original[j]);
@@ -198,11 +209,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       packets += w.packets;
       if (w.packets == 1) {
-        Check(hdr.flags == 0 && hdr.gso_type == 0 && hdr.hdr_len == 0 && hdr.gso_size == 0 &&
-              hdr.csum_start == 0 && hdr.csum_offset == 0);
+        Check(hdr.flags == 0 && hdr.gso_type == 0 && hdr.hdr_len == 0 &&
+              hdr.gso_size == 0 && hdr.csum_start == 0 && hdr.csum_offset == 0);
         Check(buffers[first] == original[first]);
       } else {
-        CheckSuperPacket(w, hdr, buffers[first], c == reused || options.verify_checksums);
+        CheckSuperPacket(w, hdr, buffers[first],
+                         c == reused || options.verify_checksums);
       }
     }
     Check(packets == buffers.size());

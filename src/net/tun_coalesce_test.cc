@@ -14,7 +14,8 @@ namespace {
 
 using Bytes = std::vector<uint8_t>;
 
-constexpr uint8_t kFin = 0x01, kSyn = 0x02, kRst = 0x04, kPsh = 0x08, kAck = 0x10, kUrg = 0x20;
+constexpr uint8_t kFin = 0x01, kSyn = 0x02, kRst = 0x04, kPsh = 0x08,
+                  kAck = 0x10, kUrg = 0x20;
 
 // One IPv4/IPv6 TCP or UDP packet, with correct lengths and checksums.
 struct Spec {
@@ -34,7 +35,7 @@ struct Spec {
   bool df = true;
   Bytes tcp_options;  // a multiple of 4 bytes
   size_t payload = 1000;
-  uint8_t fill = 0;   // payload byte i is fill + i
+  uint8_t fill = 0;  // payload byte i is fill + i
   bool udp_no_checksum = false;
 };
 
@@ -44,7 +45,9 @@ void FillTransportChecksum(Bytes& pkt, bool v6, uint8_t proto) {
   testing::FillTransportChecksum(pkt, IpHeaderSize(v6), proto);
 }
 
-void FillIpv4HeaderChecksum(Bytes& pkt) { testing::FillIpv4HeaderChecksum(pkt); }
+void FillIpv4HeaderChecksum(Bytes& pkt) {
+  testing::FillIpv4HeaderChecksum(pkt);
+}
 
 Bytes Build(const Spec& s) {
   const size_t ip = IpHeaderSize(s.v6);
@@ -87,9 +90,11 @@ Bytes Build(const Spec& s) {
   } else {
     StoreBe16(t + 4, static_cast<uint16_t>(l4 + s.payload));
   }
-  for (size_t i = 0; i < s.payload; ++i) t[l4 + i] = static_cast<uint8_t>(s.fill + i);
+  for (size_t i = 0; i < s.payload; ++i)
+    t[l4 + i] = static_cast<uint8_t>(s.fill + i);
   if (!s.v6) FillIpv4HeaderChecksum(pkt);
-  if (!(s.proto == 17 && s.udp_no_checksum)) FillTransportChecksum(pkt, s.v6, s.proto);
+  if (!(s.proto == 17 && s.udp_no_checksum))
+    FillTransportChecksum(pkt, s.v6, s.proto);
   return pkt;
 }
 
@@ -135,7 +140,8 @@ Bytes CompleteChecksum(const Written& w) {
 
 bool TransportChecksumValid(const Bytes& pkt) {
   const bool v6 = (pkt[0] >> 4) == 6;
-  return testing::TransportChecksumValid(pkt, IpHeaderSize(v6), v6 ? pkt[6] : pkt[9]);
+  return testing::TransportChecksumValid(pkt, IpHeaderSize(v6),
+                                         v6 ? pkt[6] : pkt[9]);
 }
 
 // Splits a write back into packets as the kernel's GSO would: each segment
@@ -164,7 +170,8 @@ std::vector<Bytes> Segment(const Written& w) {
       FillIpv4HeaderChecksum(seg);
     }
     if (tcp) {
-      StoreBe32(&seg[ip + 4], static_cast<uint32_t>(LoadBe32(&super[ip + 4]) + k * w.hdr.gso_size));
+      StoreBe32(&seg[ip + 4], static_cast<uint32_t>(LoadBe32(&super[ip + 4]) +
+                                                    k * w.hdr.gso_size));
       if (!last) seg[ip + 13] &= static_cast<uint8_t>(~(kPsh | kFin));
       FillTransportChecksum(seg, v6, 6);
     } else {
@@ -181,10 +188,12 @@ std::vector<Bytes> Segment(const Written& w) {
 // packet for anything else.
 std::string FlowOf(const Bytes& pkt) {
   if (pkt.size() >= 44 && (pkt[0] >> 4) == 6 && (pkt[6] == 6 || pkt[6] == 17)) {
-    return std::string(pkt.begin() + 6, pkt.begin() + 7) + std::string(pkt.begin() + 8, pkt.begin() + 44);
+    return std::string(pkt.begin() + 6, pkt.begin() + 7) +
+           std::string(pkt.begin() + 8, pkt.begin() + 44);
   }
   if (pkt.size() >= 24 && pkt[0] == 0x45 && (pkt[9] == 6 || pkt[9] == 17)) {
-    return std::string(pkt.begin() + 9, pkt.begin() + 10) + std::string(pkt.begin() + 12, pkt.begin() + 24);
+    return std::string(pkt.begin() + 9, pkt.begin() + 10) +
+           std::string(pkt.begin() + 12, pkt.begin() + 24);
   }
   return std::string(pkt.begin(), pkt.end());
 }
@@ -192,7 +201,8 @@ std::string FlowOf(const Bytes& pkt) {
 // Plans `input`, then checks what every test must hold: each packet is in
 // exactly one write (segmenting the writes gives the input back, byte for
 // byte), within a flow in the input's order. Returns the writes.
-std::vector<Written> PlanAndCheck(TunCoalescer& coalescer, const std::vector<Bytes>& input) {
+std::vector<Written> PlanAndCheck(TunCoalescer& coalescer,
+                                  const std::vector<Bytes>& input) {
   std::vector<Bytes> buffers = input;
   std::vector<MutableByteSpan> spans(buffers.begin(), buffers.end());
   const auto writes = coalescer.Plan(spans);
@@ -214,7 +224,8 @@ std::vector<Written> PlanAndCheck(TunCoalescer& coalescer, const std::vector<Byt
     for (size_t i = 0; i < input.size() && found == input.size(); ++i) {
       if (!used[i] && input[i] == s) found = i;
     }
-    EXPECT_LT(found, input.size()) << "a written packet is not one of the input";
+    EXPECT_LT(found, input.size())
+        << "a written packet is not one of the input";
     if (found == input.size()) return out;
     used[found] = true;
     origin.push_back(found);
@@ -230,8 +241,8 @@ std::vector<Written> PlanAndCheck(TunCoalescer& coalescer, const std::vector<Byt
 }
 
 bool IsAllZero(const VirtioNetHdr& h) {
-  return h.flags == 0 && h.gso_type == 0 && h.hdr_len == 0 && h.gso_size == 0 && h.csum_start == 0 &&
-         h.csum_offset == 0;
+  return h.flags == 0 && h.gso_type == 0 && h.hdr_len == 0 && h.gso_size == 0 &&
+         h.csum_start == 0 && h.csum_offset == 0;
 }
 
 std::vector<size_t> Counts(const std::vector<Written>& writes) {
@@ -263,10 +274,11 @@ TEST(TunCoalescer, TenTcpSegmentsBecomeOneSuperPacket) {
   EXPECT_EQ(w.hdr.csum_offset, 16);
   ASSERT_EQ(w.bytes.size(), 40u + 10 * 1000);
   EXPECT_EQ(LoadBe16(&w.bytes[2]), 10040);
-  EXPECT_EQ(ChecksumFold(ChecksumAdd(ByteSpan(w.bytes).first(20))), 0xffff);  // header checksum
+  // The IPv4 header checksum verifies.
+  EXPECT_EQ(ChecksumFold(ChecksumAdd(ByteSpan(w.bytes).first(20))), 0xffff);
   // The field holds the pseudo-header's folded, uninverted sum.
-  const uint16_t partial = ChecksumFold(
-      PseudoHeaderSum(ByteSpan(&w.bytes[12], 4), ByteSpan(&w.bytes[16], 4), 6, 10020));
+  const uint16_t partial = ChecksumFold(PseudoHeaderSum(
+      ByteSpan(&w.bytes[12], 4), ByteSpan(&w.bytes[16], 4), 6, 10020));
   EXPECT_EQ(LoadBe16(&w.bytes[36]), partial);
   EXPECT_FALSE(TransportChecksumValid(w.bytes));
   EXPECT_TRUE(TransportChecksumValid(CompleteChecksum(w)));
@@ -342,8 +354,9 @@ TEST(TunCoalescer, SequenceGapSplitsTheGroup) {
 TEST(TunCoalescer, ReorderedSegmentsAreNotWrittenOutOfOrder) {
   TunCoalescer c({});
   auto run = Segments(Spec{}, 6);
-  const std::vector<Bytes> input = {run[0], run[1], run[3], run[2], run[4], run[5]};
-  // 0-1 merge; 3 cannot follow 1, 2 cannot follow 3, 4 cannot follow 2; 4-5 merge.
+  const std::vector<Bytes> input = {run[0], run[1], run[3],
+                                    run[2], run[4], run[5]};
+  // 0-1 merge; 3 cannot follow 1, 2 not 3, 4 not 2; 4-5 merge.
   EXPECT_EQ(Counts(PlanAndCheck(c, input)), (Counts_{2, 1, 1, 2}));
 }
 
@@ -368,14 +381,17 @@ TEST(TunCoalescer, DifferingHeadersDoNotMerge) {
       {"window", [](Spec& s) { s.window++; }},
       {"ttl", [](Spec& s) { s.ttl--; }},
       {"tos", [](Spec& s) { s.tos = 0x01; }},
-      {"options", [](Spec& s) { s.tcp_options = {1, 1, 8, 10, 0, 0, 0, 9, 0, 0, 0, 1}; }},
-      {"other options", [](Spec& s) { s.tcp_options = {1, 1, 8, 10, 0, 0, 0, 9, 0, 0, 0, 2}; }},
+      {"options",
+       [](Spec& s) { s.tcp_options = {1, 1, 8, 10, 0, 0, 0, 9, 0, 0, 0, 1}; }},
+      {"other options",
+       [](Spec& s) { s.tcp_options = {1, 1, 8, 10, 0, 0, 0, 9, 0, 0, 0, 2}; }},
   };
   for (const auto& test : cases) {
     SCOPED_TRACE(test.what);
     TunCoalescer c({});
     Spec s;
-    s.tcp_options = {1, 1, 8, 10, 0, 0, 0, 8, 0, 0, 0, 1};  // NOP NOP timestamps
+    // NOP NOP timestamps
+    s.tcp_options = {1, 1, 8, 10, 0, 0, 0, 8, 0, 0, 0, 1};
     auto a = Segments(s, 2);
     s.seq += 2000;
     s.ip_id += 2;
@@ -386,8 +402,10 @@ TEST(TunCoalescer, DifferingHeadersDoNotMerge) {
 }
 
 TEST(TunCoalescer, SegmentsWithOtherFlagsGoAloneAndEndTheirFlowsGroup) {
-  for (const uint8_t flags : {uint8_t(kSyn | kAck), uint8_t(kFin | kAck), uint8_t(kRst | kAck),
-                              uint8_t(kUrg | kAck), uint8_t(0), uint8_t(kAck | 0x40), uint8_t(kAck | 0x80)}) {
+  for (const uint8_t flags :
+       {uint8_t(kSyn | kAck), uint8_t(kFin | kAck), uint8_t(kRst | kAck),
+        uint8_t(kUrg | kAck), uint8_t(0), uint8_t(kAck | 0x40),
+        uint8_t(kAck | 0x80)}) {
     SCOPED_TRACE(static_cast<int>(flags));
     TunCoalescer c({});
     auto run = Segments(Spec{}, 5);
@@ -406,7 +424,8 @@ TEST(TunCoalescer, PureAcksGoAlone) {
   TunCoalescer c({});
   Spec s;
   s.payload = 0;
-  EXPECT_EQ(Counts(PlanAndCheck(c, {Build(s), Build(s), Build(s)})), (Counts_{1, 1, 1}));
+  EXPECT_EQ(Counts(PlanAndCheck(c, {Build(s), Build(s), Build(s)})),
+            (Counts_{1, 1, 1}));
 }
 
 TEST(TunCoalescer, UnmergeablePacketOfAFlowEndsItsGroup) {
@@ -486,7 +505,8 @@ Spec UdpSpec() {
 
 TEST(TunCoalescer, UdpAloneWhenUsoIsOff) {
   TunCoalescer c({});
-  EXPECT_EQ(Counts(PlanAndCheck(c, Segments(UdpSpec(), 4))), (Counts_{1, 1, 1, 1}));
+  EXPECT_EQ(Counts(PlanAndCheck(c, Segments(UdpSpec(), 4))),
+            (Counts_{1, 1, 1, 1}));
 }
 
 TEST(TunCoalescer, UdpDatagramsMergeWithUso) {
@@ -610,7 +630,8 @@ TEST(TunCoalescer, MalformedPacketsGoAloneUntouched) {
     ASSERT_EQ(Counts(writes), (Counts_{2, 1, 1, 2}));
     EXPECT_EQ(writes[1].bytes, g);
     EXPECT_EQ(writes[2].bytes, g);
-    for (const Written* w : {&writes[1], &writes[2]}) EXPECT_TRUE(IsAllZero(w->hdr));
+    for (const Written* w : {&writes[1], &writes[2]})
+      EXPECT_TRUE(IsAllZero(w->hdr));
   }
 }
 
@@ -642,7 +663,8 @@ TEST(TunCoalescer, ManyFlowsStayInOrder) {
   TunCoalescer few({});
   input.clear();
   for (size_t i = 0; i < 3; ++i) {
-    for (size_t f = 0; f < TunCoalescer::kMaxOpenFlows; ++f) input.push_back(flows[f][i]);
+    for (size_t f = 0; f < TunCoalescer::kMaxOpenFlows; ++f)
+      input.push_back(flows[f][i]);
   }
   EXPECT_EQ(PlanAndCheck(few, input).size(), TunCoalescer::kMaxOpenFlows);
 }
