@@ -12,12 +12,38 @@
 // all-zero header (VIRTIO_NET_HDR_GSO_NONE, no checksum request): the kernel
 // then takes it as it is.
 //
+// What it merges (each group is one flow's packets, consecutive in that
+// flow, never reordered within it; flows may interleave in the batch):
+//  - TCP (options.tcp): IPv4 without options or fragmentation and with DF, or
+//    IPv6 without extension headers; flags ACK, PSH only on a group's last
+//    segment; no SYN/FIN/RST/URG/ECE/CWR; payload > 0; sequence numbers
+//    following each other exactly; the same ACK number, window, TOS/traffic
+//    class and flow label, TTL/hop limit, TCP header length and option bytes;
+//    equal payload sizes (gso_size), a smaller one ending its group.
+//  - UDP (options.udp, USO): the same rules for IP, equal payload sizes with a
+//    smaller last one. An IPv4 datagram without a checksum (0) may join: the
+//    super-datagram gets one, the kernel fills it in.
+//  - At most 64 segments and 65535 bytes of IP length per super-packet; at
+//    most kMaxOpenFlows flows grouped at a time (others wait their turn).
+// With options.verify_checksums, a packet whose IPv4 header or TCP/UDP
+// checksum is wrong is not merged (it goes alone, so the kernel drops it as it
+// would have): a super-packet's checksum is only completed, never checked.
+// The first packet of a group is rewritten: IPv4 total length and header
+// checksum, IPv6 payload length, UDP length, PSH from the last segment, and
+// the TCP/UDP checksum field set to the pseudo-header's folded sum (the
+// partial checksum VIRTIO_NET_HDR_F_NEEDS_CSUM asks the kernel to finish).
+//
+// Cost: O(n * kMaxOpenFlows) per batch of n; no allocation once the vectors
+// have grown to the largest batch seen.
+//
 // Linux only (iovec); pure otherwise: no I/O, no clock.
 // Thread safety: one object per writer thread.
 
 #include <sys/uio.h>
 
+#include <array>
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <vector>
 
@@ -37,7 +63,13 @@ class TunCoalescer {
   struct Options {
     bool tcp = true;   // the TUN has TSO4/TSO6 (so accepts TCP super-packets)
     bool udp = false;  // the TUN has USO4/USO6
+    // Verify each packet's checksums before merging it (the kernel does not
+    // check a super-packet's). Off only where the packets are known good.
+    bool verify_checksums = true;
   };
+
+  // Flows grouped at a time within one batch.
+  static constexpr size_t kMaxOpenFlows = 16;
 
   explicit TunCoalescer(Options options);
 
@@ -53,9 +85,64 @@ class TunCoalescer {
   uint64_t coalesced() const { return coalesced_; }
 
  private:
+  // A flow: protocol, IP version, source and destination address (IPv4 in
+  // the first 8 of 32 bytes), source and destination port.
+  using FlowKey = std::array<uint8_t, 38>;
+
+  enum class Kind : uint8_t {
+    kUnknown,  // cannot tell its flow (garbage, fragment, extension headers)
+    kForeign,  // IP but not TCP/UDP: in no flow we group
+    kFlow,     // TCP or UDP with its flow known
+  };
+
+  // What Parse learned of one packet.
+  struct Packet {
+    Kind kind = Kind::kUnknown;
+    bool coalescable = false;  // kFlow and meets every rule above
+    bool psh = false;
+    bool checksum_absent = false;  // IPv4 UDP without a checksum
+    uint8_t ip_len = 0;
+    uint8_t l4_len = 0;  // TCP or UDP header
+    uint32_t payload = 0;
+    FlowKey key{};
+  };
+
+  // A run of one flow's packets being merged.
+  struct Group {
+    FlowKey key{};
+    uint64_t hash = 0;
+    uint32_t first = 0;  // packet indices
+    uint32_t last = 0;
+    uint32_t count = 0;
+    uint32_t total = 0;     // IP length of the super-packet so far
+    uint32_t next_seq = 0;  // TCP: the sequence number the next segment needs
+    uint32_t gso_size = 0;  // the first packet's payload
+    uint8_t ip_len = 0;
+    uint8_t l4_len = 0;
+    bool psh = false;     // the last segment has PSH
+    bool closed = false;  // ended by a PSH or short segment
+  };
+
+  Packet Parse(MutableByteSpan bytes) const;
+  bool CanAppend(const Group& group, std::span<const MutableByteSpan> packets,
+                 size_t index, const Packet& p) const;
+  Group* FindOpen(const Packet& p, uint64_t hash);
+  void Close(const Group* group);
+  void Open(std::span<const MutableByteSpan> packets, size_t index,
+            const Packet& p, uint64_t hash);
+  void Append(Group& group, size_t index, const Packet& p);
+  void Finish(const Group& group, MutableByteSpan first,
+              VirtioNetHdr& hdr) const;
+
   Options options_;
+  std::vector<Group> groups_;
+  std::vector<uint32_t> open_;     // groups_ indices still taking packets
+  std::vector<int32_t> group_of_;  // per packet: its group, or -1
+  // Per packet: the next packet of its group, or -1.
+  std::vector<int32_t> next_;
   std::vector<VirtioNetHdr> headers_;
   std::vector<iovec> iovs_;
+  std::vector<size_t> write_iov_start_;
   std::vector<TunWrite> writes_;
   uint64_t coalesced_ = 0;
 };
