@@ -144,7 +144,9 @@ iperf_start() {
   nx "$NS_b" timeout $((secs + 40)) iperf3 -s -1 -B "$dst" >/dev/null 2>&1 &
   IPERF_SERVER=$!
   wait_until 5 eval "nx $NS_b ss -Htln | grep ':5201 ' >/dev/null" || fail "iperf3 server on $dst did not start"
-  nx "$NS_a" timeout $((secs + 30)) iperf3 -J -c "$dst" -t "$secs" --connect-timeout 5000 "$@" >"$file" 2>&1 &
+  # stderr apart: iperf3 warns there (e.g. a UDP length above the TCP MSS) and
+  # stdout must stay JSON.
+  nx "$NS_a" timeout $((secs + 30)) iperf3 -J -c "$dst" -t "$secs" --connect-timeout 5000 "$@" >"$file" 2>"$file.err" &
   IPERF_CLIENT=$!
 }
 
@@ -154,7 +156,7 @@ iperf_wait() {
   local rc=0
   wait "$IPERF_CLIENT" || rc=$?
   wait "$IPERF_SERVER" 2>/dev/null || true
-  ((rc == 0)) || fail "iperf3 (exit $rc): $(jq -r '.error // empty' <"$1" 2>/dev/null || tail -3 "$1")"
+  ((rc == 0)) || fail "iperf3 (exit $rc): $(jq -r '.error // empty' <"$1" 2>/dev/null || tail -3 "$1") $(tail -3 "$1.err")"
 }
 
 # pings DST COUNT — "avg p99 lost" (ms, ms, count) over COUNT echoes at PING_INTERVAL.
@@ -291,11 +293,12 @@ fig_profile() {
   {
     printf '%s, both daemons, %s s of a TCP stream (%.0f Mbit/s under perf), by symbol:\n' "$label" "$PROFILE_SECONDS" \
       "$(jq '.end.sum_received.bits_per_second / 1e6' "$TMP/profile-tcp.json")"
+    # sed, not head: reading to the end spares the pipeline a SIGPIPE (pipefail).
     timeout 120 perf report -i "$TMP/perf.data" --stdio --no-children --sort symbol -g none 2>/dev/null |
-      grep -E '^ +[0-9.]+%' | head -15
+      grep -E '^ +[0-9.]+%' | sed -E -n 's/( +-)* *$//; 1,15p'
     printf 'by shared object:\n'
     timeout 120 perf report -i "$TMP/perf.data" --stdio --no-children --sort dso -g none 2>/dev/null |
-      grep -E '^ +[0-9.]+%' | head -6
+      grep -E '^ +[0-9.]+%' | sed -E -n 's/ *$//; 1,6p'
   } >"$TMP/profile.txt"
   (($(wc -l <"$TMP/profile.txt") > 3)) || fail "perf report gave no samples"
   sed 's/^/    /' "$TMP/profile.txt"
@@ -462,7 +465,7 @@ fi
 
 est=$(expected_seconds)
 step "$RUNS rounds: iperf3 -t $DURATION, $PINGS/$LOADED_PINGS/$FLOOD_PINGS pings every $PING_INTERVAL s, UDP at $UDP_RATE, floods $FLOOD_SECONDS/$HSFLOOD_S s; expected ≈ $((est / 60)) min $((est % 60)) s"
-log "ZL_OFFLOADS=${ZL_OFFLOADS-<unset>}  LOG_LEVEL=$BENCH_LOG_LEVEL  $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), load $(cut -d' ' -f1-3 /proc/loadavg)"
+log "ZL_OFFLOADS=${ZL_OFFLOADS-<unset>}  LOG_LEVEL=$BENCH_LOG_LEVEL  $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
 started=$(date +%s)
 
 skipped HANDSHAKES || {
