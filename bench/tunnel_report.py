@@ -72,16 +72,16 @@ def main() -> int:
     # figure, key (for a/b), a value, b value, ratio, goal text, verdict
     rows = []
 
-    def row(figure, key, goal, verdict, a_val=None, b_val=None, r="auto"):
+    def row(figure, key, goal, verdict, a_val=None, b_val=None, r="auto", digits=None):
         av = A.get(key) if key else a_val
         bv = B.get(key) if key else b_val
         rv = ratio(av, bv) if r == "auto" else r
         rows.append({"figure": figure, "key": key, a: av, b: bv, "ratio": rv, "goal": goal,
-                     "met": verdict(av, bv, rv) if verdict else None})
+                     "met": verdict(av, bv, rv) if verdict else None, "digits": digits})
 
     row("TCP 1 stream (Mbit/s)", "tcp1_mbps", "≥ 5× wireguard-go", lambda av, bv, rv: check(rv, lambda x: x >= 5))
     row(f"TCP 1 stream, share of veth ({fmt(V.get('tcp1_mbps'))} Mbit/s) (%)", None, "≥ 25 %",
-        lambda av, bv, rv: check(av, lambda x: x >= 25), a_val=A_share, b_val=B_share, r=None)
+        lambda av, bv, rv: check(av, lambda x: x >= 25), a_val=A_share, b_val=B_share, r=None, digits=1)
     row("TCP 4 streams (Mbit/s)", "tcp4_mbps", "≥ 5× wireguard-go", lambda av, bv, rv: check(rv, lambda x: x >= 5))
     row("CPU per GB carried, both daemons, tcp1 (core·s/GB)", "cpu_core_s_per_gb", "≤ 5",
         lambda av, bv, rv: check(av, lambda x: x <= 5))
@@ -113,7 +113,7 @@ def main() -> int:
     out.append(f"\n| median of {params.get('runs', '?')} runs | {a} | {b} | {a} / {b} | goal | met? |")
     out.append("|---|---:|---:|---:|---|---|")
     for r in rows:
-        out.append(f"| {r['figure']} | {fmt(r[a])} | {fmt(r[b])} | {fmt(r['ratio'])} | {r['goal']} | {verdict(r['met'])} |")
+        out.append(f"| {r['figure']} | {fmt(r[a], r['digits'])} | {fmt(r[b], r['digits'])} | {fmt(r['ratio'])} | {r['goal']} | {verdict(r['met'])} |")
     out.append("")
     out.append("| plain veth, no tunnel (the ceiling) | median |")
     out.append("|---|---:|")
