@@ -119,6 +119,22 @@ inline std::vector<uint8_t> BuildPacket(const Flow& flow, ByteSpan payload, uint
   return p;
 }
 
+// Recomputes the IPv4 header checksum and the TCP/UDP checksum of `p` (a
+// packet BuildPacket made, then edited).
+inline void RefreshChecksums(std::vector<uint8_t>& p) {
+  const bool v6 = p[0] >> 4 == 6;
+  const size_t ip = v6 ? 40 : (p[0] & 0xf) * 4u;
+  if (!v6) {
+    StoreBe16(&p[10], 0);
+    StoreBe16(&p[10], static_cast<uint16_t>(~NaiveFold(NaiveSum(p.data(), ip))));
+  }
+  const size_t check = ip + ((v6 ? p[6] : p[9]) == 6 ? 16 : 6);
+  const size_t transport = p.size() - ip;
+  StoreBe16(&p[check], 0);
+  uint16_t sum = static_cast<uint16_t>(~NaiveFold(NaiveSum(&p[ip], transport, NaivePseudoSum(p, transport))));
+  StoreBe16(&p[check], sum == 0 ? 0xffff : sum);
+}
+
 // `n` bytes of a pattern that differs per `salt`.
 inline std::vector<uint8_t> Payload(size_t n, uint32_t salt = 0) {
   std::vector<uint8_t> v(n);
