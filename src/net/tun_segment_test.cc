@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -328,6 +332,63 @@ TEST(VirtioNetHdrBytes, ParseAndSerializeAreLittleEndianAndInverse) {
   std::array<uint8_t, 10> back{};
   SerializeVirtioNetHdr(h, back);
   EXPECT_EQ(back, bytes);
+}
+
+// The fuzzer's seeds (fuzz/corpus/tun_segment_fuzz): a virtio-net header
+// and a packet each. ZL_WRITE_FUZZ_SEEDS=1 writes them; otherwise the files
+// must be exactly these, each one accepted.
+std::vector<std::pair<std::string, std::vector<uint8_t>>> FuzzSeeds() {
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> seeds;
+  auto add = [&](const std::string& name, const VirtioNetHdr& header,
+                 const std::vector<uint8_t>& packet) {
+    std::vector<uint8_t> bytes(kVirtioNetHdrSize);
+    SerializeVirtioNetHdr(header, bytes);
+    bytes.insert(bytes.end(), packet.begin(), packet.end());
+    seeds.emplace_back(name, std::move(bytes));
+  };
+  const struct {
+    const char* name;
+    Flow flow;
+    size_t options;
+  } kinds[] = {{"tcp4", {false, true}, 12}, {"tcp6", {true, true}, 0},
+               {"udp4", {false, false}, 0}, {"udp6", {true, false}, 0}};
+  for (const auto& k : kinds) {
+    SuperPacket super = BuildSuperPacket(k.flow, Payload(2500, 1), 1000, 77, kAck | kPsh | kFin,
+                                         k.options);
+    add(std::string(k.name) + "_gso", super.header, super.packet);
+    VirtioNetHdr csum = super.header;
+    csum.gso_type = kVirtioNetHdrGsoNone;
+    csum.gso_size = 0;
+    add(std::string(k.name) + "_csum", csum,
+        BuildPacket(k.flow, Payload(333, 2), 5, kAck, k.options, 0, true));
+  }
+  return seeds;
+}
+
+TEST(FuzzSeeds, CorpusHoldsTheSeedsAndEachIsAccepted) {
+  const std::filesystem::path dir =
+      std::filesystem::path(ZL_SOURCE_DIR) / "fuzz/corpus/tun_segment_fuzz";
+  const bool write = std::getenv("ZL_WRITE_FUZZ_SEEDS") != nullptr;
+  if (write) std::filesystem::create_directories(dir);
+  for (const auto& [name, bytes] : FuzzSeeds()) {
+    SCOPED_TRACE(name);
+    const VirtioNetHdr header = ParseVirtioNetHdr(bytes);
+    std::vector<uint8_t> packet(bytes.begin() + kVirtioNetHdrSize, bytes.end());
+    if (header.gso_type == kVirtioNetHdrGsoNone) {
+      ASSERT_TRUE(CompleteChecksum(header, packet).ok());
+      EXPECT_TRUE(ChecksumsVerify(packet));
+    } else {
+      Slots slots(4);
+      EXPECT_EQ(SegmentSuperPacket(header, packet, slots.packets).value(), 3u);
+    }
+    if (write) {
+      std::ofstream(dir / name, std::ios::binary)
+          .write(reinterpret_cast<const char*>(bytes.data()), static_cast<long>(bytes.size()));
+    }
+    std::ifstream in(dir / name, std::ios::binary);
+    const std::vector<uint8_t> stored{std::istreambuf_iterator<char>(in), {}};
+    EXPECT_EQ(stored, bytes) << "stale seed; rewrite with ZL_WRITE_FUZZ_SEEDS=1";
+  }
 }
 
 }  // namespace
