@@ -6,9 +6,8 @@
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
-#include <unistd.h>
-
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -90,7 +89,8 @@ class LinuxTun final : public TunDevice {
         offloads_(offloads),
         coalescer_(TunCoalescer::Options{
             .tcp = (offloads & kTunFTso4) != 0 && (offloads & kTunFTso6) != 0,
-            .udp = (offloads & kTunFUso4) != 0 && (offloads & kTunFUso6) != 0}) {
+            .udp =
+                (offloads & kTunFUso4) != 0 && (offloads & kTunFUso6) != 0}) {
     if (offloads_ != 0) super_.resize(kMaxSuperPacket);
   }
 
@@ -113,8 +113,9 @@ class LinuxTun final : public TunDevice {
     }
     // An all-zero header: no GSO, no checksum to fill.
     static constexpr uint8_t kPlainHeader[kVirtioNetHdrSize] = {};
-    const iovec iov[2] = {{const_cast<uint8_t*>(kPlainHeader), sizeof(kPlainHeader)},
-                          {const_cast<uint8_t*>(packet.data()), packet.size()}};
+    const iovec iov[2] = {
+        {const_cast<uint8_t*>(kPlainHeader), sizeof(kPlainHeader)},
+        {const_cast<uint8_t*>(packet.data()), packet.size()}};
     return WriteV(iov);
   }
 
@@ -187,7 +188,8 @@ class LinuxTun final : public TunDevice {
       uint8_t header_bytes[kVirtioNetHdrSize];
       // The packet's bytes past the slot go to super_ at the same offset.
       const size_t slot_size = slot.buf.size();
-      const size_t spill = slot_size < super_.size() ? super_.size() - slot_size : 0;
+      const size_t spill =
+          slot_size < super_.size() ? super_.size() - slot_size : 0;
       iovec iov[3] = {{header_bytes, sizeof(header_bytes)},
                       {slot.buf.data(), slot_size},
                       {super_.data() + (spill != 0 ? slot_size : 0), spill}};
@@ -198,7 +200,8 @@ class LinuxTun final : public TunDevice {
         return ErrnoError("read from TUN " + name_);
       }
       if (static_cast<size_t>(n) < kVirtioNetHdrSize) {
-        Drop(MakeError(EINVAL, "read of " + std::to_string(n) + " bytes, no virtio-net header"));
+        Drop(MakeError(EINVAL, "read of " + std::to_string(n) +
+                                   " bytes, no virtio-net header"));
         continue;
       }
       const VirtioNetHdr header = ParseVirtioNetHdr(ByteSpan(header_bytes));
@@ -216,7 +219,8 @@ class LinuxTun final : public TunDevice {
         continue;
       }
       if (length > super_.size()) {
-        Drop(MakeError(EMSGSIZE, "packet of " + std::to_string(length) + " bytes"));
+        Drop(MakeError(EMSGSIZE,
+                       "packet of " + std::to_string(length) + " bytes"));
         continue;
       }
       std::memcpy(super_.data(), slot.buf.data(), in_slot);
@@ -247,7 +251,8 @@ class LinuxTun final : public TunDevice {
   // Moves pending segments into `out`; how many it moved.
   size_t TakePending(std::span<TunPacket> out) {
     if (!pending_) return 0;
-    auto n = WriteSegments(pending_->split, ByteSpan(super_.data(), pending_->length),
+    auto n = WriteSegments(pending_->split,
+                           ByteSpan(super_.data(), pending_->length),
                            pending_->next, out);
     if (!n.ok()) {
       Drop(n.error());
@@ -266,7 +271,8 @@ class LinuxTun final : public TunDevice {
 
   Result<void> WriteV(std::span<const iovec> iov) {
     for (;;) {
-      const ssize_t n = ::writev(fd_.get(), iov.data(), static_cast<int>(iov.size()));
+      const ssize_t n =
+          ::writev(fd_.get(), iov.data(), static_cast<int>(iov.size()));
       if (n >= 0) return Ok();
       if (errno != EINTR) return ErrnoError("write to TUN " + name_);
     }
@@ -361,7 +367,8 @@ Result<std::unique_ptr<TunDevice>> MakeTun(UniqueFd fd, std::string name,
                                            int mtu, unsigned offloads) {
   auto index = InterfaceIndex(name);
   if (!index.ok()) return index.error().Wrap("TUN " + name);
-  auto tun = std::make_unique<LinuxTun>(std::move(fd), std::move(name), *index, offloads);
+  auto tun = std::make_unique<LinuxTun>(std::move(fd), std::move(name), *index,
+                                        offloads);
   ZL_RETURN_IF_ERROR(tun->SetMtu(mtu));
   return std::unique_ptr<TunDevice>(std::move(tun));
 }
@@ -379,23 +386,28 @@ Result<AttachedTun> AttachTun(std::string_view name, bool vnet_hdr) {
   if (!fd) return OpenError(errno);
   ifreq ifr{};
   std::memcpy(ifr.ifr_name, name.data(), name.size());
-  ifr.ifr_flags = static_cast<short>(IFF_TUN | IFF_NO_PI | (vnet_hdr ? IFF_VNET_HDR : 0));
+  ifr.ifr_flags =
+      static_cast<short>(IFF_TUN | IFF_NO_PI | (vnet_hdr ? IFF_VNET_HDR : 0));
   if (::ioctl(fd.get(), TUNSETIFF, &ifr) != 0) {
     // EINVAL: a kernel without IFF_VNET_HDR for TUN, or a name that is not a
     // TUN; asking plain tells which (and the error says it).
-    if (!vnet_hdr || errno != EINVAL) return SetIffError(errno, std::string(name));
+    if (!vnet_hdr || errno != EINVAL)
+      return SetIffError(errno, std::string(name));
     vnet_hdr = false;
     ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
-    if (::ioctl(fd.get(), TUNSETIFF, &ifr) != 0) return SetIffError(errno, std::string(name));
+    if (::ioctl(fd.get(), TUNSETIFF, &ifr) != 0)
+      return SetIffError(errno, std::string(name));
   }
-  return AttachedTun{std::move(fd), std::string(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ)),
+  return AttachedTun{std::move(fd),
+                     std::string(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ)),
                      vnet_hdr};
 }
 
 }  // namespace
 
 Result<std::unique_ptr<TunDevice>> CreateLinuxTun(std::string_view name,
-                                                  int mtu, LinuxTunOptions options) {
+                                                  int mtu,
+                                                  LinuxTunOptions options) {
   ZL_RETURN_IF_ERROR(ValidateName(name));
   if (mtu <= 0) return MakeError(EINVAL, "invalid MTU " + std::to_string(mtu));
 
@@ -406,7 +418,8 @@ Result<std::unique_ptr<TunDevice>> CreateLinuxTun(std::string_view name,
   unsigned offloads = 0;
   if (attached->vnet_hdr) {
     for (unsigned choice : kOffloadChoices) {
-      if (::ioctl(fd.get(), TUNSETOFFLOAD, static_cast<unsigned long>(choice)) == 0) {
+      if (::ioctl(fd.get(), TUNSETOFFLOAD,
+                  static_cast<unsigned long>(choice)) == 0) {
         offloads = choice;
         break;
       }
@@ -414,7 +427,8 @@ Result<std::unique_ptr<TunDevice>> CreateLinuxTun(std::string_view name,
     if (offloads == 0) {
       // Every read and write would carry a header for nothing: start over
       // plain (closing a non-persistent TUN removes it first).
-      LogVerbose("TUN " + actual + ": the kernel takes no offload; plain packets");
+      LogVerbose("TUN " + actual +
+                 ": the kernel takes no offload; plain packets");
       fd.Reset();
       auto plain = AttachTun(actual, false);
       if (!plain.ok()) return plain.error();

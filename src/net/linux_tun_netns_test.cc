@@ -279,8 +279,8 @@ TEST_F(LinuxTunNetnsTest, WritingGarbageFails) {
 using testing::BuildPacket;
 using testing::ChecksumsVerify;
 using testing::Flow;
-using testing::ParsePacket;
 using testing::Parsed;
+using testing::ParsePacket;
 using testing::Payload;
 using testing::RefreshChecksums;
 
@@ -297,12 +297,14 @@ void ReadUntil(TunDevice& tun, const std::function<void(ByteSpan)>& on_packet,
   const auto deadline = std::chrono::steady_clock::now() + limit;
   bool full = false;
   while (!done() && std::chrono::steady_clock::now() < deadline) {
-    if (!full && !WaitReadable(tun.waitable(), std::chrono::milliseconds(50))) continue;
+    if (!full && !WaitReadable(tun.waitable(), std::chrono::milliseconds(50)))
+      continue;
     for (size_t i = 0; i < kBatch; ++i) packets[i] = TunPacket{storage[i], 0};
     auto n = tun.ReadBatch(packets);
     ASSERT_TRUE(n.ok()) << n.error().message();
     full = *n == kBatch;
-    for (size_t i = 0; i < *n; ++i) on_packet(ByteSpan(packets[i].buf.data(), packets[i].len));
+    for (size_t i = 0; i < *n; ++i)
+      on_packet(ByteSpan(packets[i].buf.data(), packets[i].len));
   }
 }
 
@@ -327,7 +329,8 @@ TEST_F(LinuxTunOffloadTest, OffloadsAreOnByDefaultAndOffWhenAsked) {
   ASSERT_TRUE(with.ok()) << with.error().message();
   // Linux 6.18 takes them all.
   EXPECT_EQ((*with)->offloads(), "csum tso4 tso6 uso4 uso6");
-  auto without = CreateLinuxTun("zl1", kDefaultTunMtu, LinuxTunOptions{.offload = false});
+  auto without =
+      CreateLinuxTun("zl1", kDefaultTunMtu, LinuxTunOptions{.offload = false});
   ASSERT_TRUE(without.ok()) << without.error().message();
   EXPECT_EQ((*without)->offloads(), "");
 }
@@ -354,10 +357,13 @@ TEST_F(LinuxTunOffloadTest, UdpGsoSendIsReadAsPlainDatagramsWithEveryByte) {
     auto socket = OpenUdp(Endpoint(Ip(local), 4000));
     ASSERT_TRUE(socket.ok()) << socket.error().message();
     const int segment = 1000;
-    ASSERT_EQ(::setsockopt(socket->get(), SOL_UDP, UDP_SEGMENT, &segment, sizeof(segment)), 0)
+    ASSERT_EQ(::setsockopt(socket->get(), SOL_UDP, UDP_SEGMENT, &segment,
+                           sizeof(segment)),
+              0)
         << std::strerror(errno);
     const std::vector<uint8_t> sent = Payload(60 * 1000 + 123, v6 ? 2 : 1);
-    ASSERT_TRUE(SendTo(socket->get(), Endpoint(Ip(v6 ? "fd00::2" : "10.0.0.2"), 5000),
+    ASSERT_TRUE(SendTo(socket->get(),
+                       Endpoint(Ip(v6 ? "fd00::2" : "10.0.0.2"), 5000),
                        std::string(sent.begin(), sent.end())));
     std::vector<uint8_t> got;
     size_t datagrams = 0;
@@ -387,19 +393,25 @@ TEST_F(LinuxTunOffloadTest, TcpStreamIsReadAsPlainSegmentsWithEveryByte) {
   for (const char* family : {"4", "6"}) {
     SCOPED_TRACE(std::string("IPv") + family);
     const bool v6 = family[0] == '6';
-    UniqueFd socket(::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    UniqueFd socket(::socket(v6 ? AF_INET6 : AF_INET,
+                             SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     ASSERT_TRUE(socket.valid());
     sockaddr_storage to;
-    const socklen_t to_len = ToSockaddr(Endpoint(Ip(v6 ? "fd00::2" : "10.0.0.2"), 80), &to);
-    ASSERT_NE(::connect(socket.get(), reinterpret_cast<const sockaddr*>(&to), to_len), 0);
+    const socklen_t to_len =
+        ToSockaddr(Endpoint(Ip(v6 ? "fd00::2" : "10.0.0.2"), 80), &to);
+    ASSERT_NE(
+        ::connect(socket.get(), reinterpret_cast<const sockaddr*>(&to), to_len),
+        0);
     ASSERT_EQ(errno, EINPROGRESS);
 
     const Flow peer{v6, true, 2, 1, 80, 0};
     Flow reply = peer;
     uint32_t rcv_next = 0;
     bool established = false;
-    auto send_to_host = [&](uint8_t flags, uint32_t seq, const std::vector<uint8_t>& options) {
-      std::vector<uint8_t> p = BuildPacket(reply, {}, seq, flags, options.size());
+    auto send_to_host = [&](uint8_t flags, uint32_t seq,
+                            const std::vector<uint8_t>& options) {
+      std::vector<uint8_t> p =
+          BuildPacket(reply, {}, seq, flags, options.size());
       const size_t tcp = v6 ? 40 : 20;
       StoreBe32(&p[tcp + 8], rcv_next);
       std::copy(options.begin(), options.end(), &p[tcp + 20]);
@@ -421,7 +433,8 @@ TEST_F(LinuxTunOffloadTest, TcpStreamIsReadAsPlainSegmentsWithEveryByte) {
             reply.dst_port = p->src_port;
             rcv_next = p->seq + 1;
             // MSS 1380 (option 2), so that a segment fits the MTU.
-            send_to_host(testing::kSyn | testing::kAck, 7000, {2, 4, 0x05, 0x64});
+            send_to_host(testing::kSyn | testing::kAck, 7000,
+                         {2, 4, 0x05, 0x64});
             return;
           }
           established = true;
@@ -436,8 +449,9 @@ TEST_F(LinuxTunOffloadTest, TcpStreamIsReadAsPlainSegmentsWithEveryByte) {
         [&] {
           // Between reads: push what the socket takes.
           if (established && written < sent.size()) {
-            const ssize_t n = ::send(socket.get(), sent.data() + written, sent.size() - written,
-                                     MSG_DONTWAIT | MSG_NOSIGNAL);
+            const ssize_t n =
+                ::send(socket.get(), sent.data() + written,
+                       sent.size() - written, MSG_DONTWAIT | MSG_NOSIGNAL);
             if (n > 0) written += static_cast<size_t>(n);
           }
           return got.size() >= sent.size();
@@ -466,7 +480,8 @@ TEST_F(LinuxTunOffloadTest, WriteAndWriteBatchReachALocalSocket) {
     EXPECT_EQ(got->from, Endpoint(Ip("10.0.0.2"), 7000));
 
     std::vector<std::vector<uint8_t>> batch;
-    for (int i = 0; i < 6; ++i) batch.push_back(BuildPacket(flow, Payload(500 + i, i)));
+    for (int i = 0; i < 6; ++i)
+      batch.push_back(BuildPacket(flow, Payload(500 + i, i)));
     std::vector<MutableByteSpan> spans(batch.begin(), batch.end());
     EXPECT_EQ(tun_->WriteBatch(spans), 0u);
     for (int i = 0; i < 6; ++i) {
@@ -482,7 +497,8 @@ TEST_F(LinuxTunOffloadTest, WriteAndWriteBatchReachALocalSocket) {
 TEST_F(LinuxTunOffloadTest, WriteBatchCountsPacketsTheKernelRefuses) {
   ZL_ENTER_PRIVATE_NETNS_OR_SKIP();
   CreateTun();
-  std::vector<uint8_t> good = BuildPacket(Flow{false, false, 2, 1, 7000, 6000}, Payload(10));
+  std::vector<uint8_t> good =
+      BuildPacket(Flow{false, false, 2, 1, 7000, 6000}, Payload(10));
   std::vector<uint8_t> garbage = {0x00, 0x01, 0x02, 0x03};
   std::vector<MutableByteSpan> spans = {good, garbage, good};
   EXPECT_EQ(tun_->WriteBatch(spans), 1u);

@@ -73,7 +73,8 @@ Batch MakeBatch(std::mt19937& rng, size_t packets_per_flow) {
   };
   std::vector<std::vector<std::vector<uint8_t>>> streams;
   for (const Flow& flow : flows) {
-    const size_t full = flow.tcp ? (flow.ipv6 ? 1360 : 1380) : (flow.ipv6 ? 1372 : 1392);
+    const size_t full =
+        flow.tcp ? (flow.ipv6 ? 1360 : 1380) : (flow.ipv6 ? 1372 : 1392);
     const size_t options = flow.tcp && rng() % 2 ? 12 : 0;
     std::vector<std::vector<uint8_t>> stream;
     uint32_t seq = rng();
@@ -81,14 +82,20 @@ Batch MakeBatch(std::mt19937& rng, size_t packets_per_flow) {
     for (size_t i = 0; i < packets_per_flow; ++i) {
       size_t size = full - options;
       switch (rng() % 10) {
-        case 0: size = 1 + rng() % full; break;  // odd size
-        case 1: size = 0; break;                 // pure ACK / empty datagram
-        default: break;
+        case 0:
+          size = 1 + rng() % full;
+          break;  // odd size
+        case 1:
+          size = 0;
+          break;  // pure ACK / empty datagram
+        default:
+          break;
       }
       uint8_t flags = kAck;
       if (rng() % 8 == 0) flags |= kPsh;
       if (i + 1 == packets_per_flow && rng() % 2) flags |= kFin;
-      const std::vector<uint8_t> payload = Payload(size, static_cast<uint32_t>(rng()));
+      const std::vector<uint8_t> payload =
+          Payload(size, static_cast<uint32_t>(rng()));
       stream.push_back(BuildPacket(flow, payload, seq, flags, options, id++));
       if (rng() % 12 == 0) stream.push_back(stream.back());  // a duplicate
       seq += static_cast<uint32_t>(size);
@@ -107,7 +114,8 @@ Batch MakeBatch(std::mt19937& rng, size_t packets_per_flow) {
     // Runs of one flow, as a tunnel delivers them, broken at random.
     size_t f = rng() % streams.size();
     while (next[f] == streams[f].size()) f = (f + 1) % streams.size();
-    for (size_t run = 1 + rng() % 8; run > 0 && next[f] < streams[f].size(); --run) {
+    for (size_t run = 1 + rng() % 8; run > 0 && next[f] < streams[f].size();
+         --run) {
       const auto& packet = streams[f][next[f]++];
       batch.packets.push_back(packet);
       batch.per_flow[KeyOf(packet)].push_back(packet);
@@ -124,9 +132,9 @@ size_t Unpack(const TunWrite& write,
   EXPECT_GE(write.iov.size(), 2u);
   if (write.iov.size() < 2) return 0;
   EXPECT_EQ(write.iov[0].iov_len, kVirtioNetHdrSize);
-  const VirtioNetHdr header =
-      ParseVirtioNetHdr(ByteSpan(static_cast<const uint8_t*>(write.iov[0].iov_base),
-                                 write.iov[0].iov_len));
+  const VirtioNetHdr header = ParseVirtioNetHdr(
+      ByteSpan(static_cast<const uint8_t*>(write.iov[0].iov_base),
+               write.iov[0].iov_len));
   std::vector<uint8_t> packet;
   for (size_t i = 1; i < write.iov.size(); ++i) {
     const auto* base = static_cast<const uint8_t*>(write.iov[i].iov_base);
@@ -144,7 +152,8 @@ size_t Unpack(const TunWrite& write,
   if (!split.ok()) return 0;
   std::vector<uint8_t> storage(split->segments * 2048);
   std::vector<TunPacket> slots(split->segments);
-  for (size_t i = 0; i < slots.size(); ++i) slots[i].buf = MutableByteSpan(&storage[i * 2048], 2048);
+  for (size_t i = 0; i < slots.size(); ++i)
+    slots[i].buf = MutableByteSpan(&storage[i * 2048], 2048);
   auto n = WriteSegments(*split, packet, 0, slots);
   EXPECT_TRUE(n.ok()) << n.error().message();
   if (!n.ok()) return 0;
@@ -155,14 +164,16 @@ size_t Unpack(const TunWrite& write,
   return *n;
 }
 
-void ExpectRoundTrip(TunCoalescer::Options options, uint32_t seed, size_t batches,
-                     size_t packets_per_flow) {
+void ExpectRoundTrip(TunCoalescer::Options options, uint32_t seed,
+                     size_t batches, size_t packets_per_flow) {
   std::mt19937 rng(seed);
   TunCoalescer coalescer(options);
   for (size_t b = 0; b < batches; ++b) {
-    SCOPED_TRACE("seed " + std::to_string(seed) + " batch " + std::to_string(b));
+    SCOPED_TRACE("seed " + std::to_string(seed) + " batch " +
+                 std::to_string(b));
     const Batch batch = MakeBatch(rng, packets_per_flow);
-    std::vector<std::vector<uint8_t>> buffers = batch.packets;  // Plan may edit them
+    std::vector<std::vector<uint8_t>> buffers =
+        batch.packets;  // Plan may edit them
     std::vector<MutableByteSpan> spans(buffers.begin(), buffers.end());
     std::map<FlowKey, std::vector<std::vector<uint8_t>>> got;
     size_t carried = 0;
@@ -180,7 +191,8 @@ void ExpectRoundTrip(TunCoalescer::Options options, uint32_t seed, size_t batche
       const auto& have = got[key];
       ASSERT_EQ(have.size(), want.size()) << "flow port " << std::get<2>(key);
       for (size_t i = 0; i < want.size(); ++i) {
-        EXPECT_TRUE(ChecksumsVerify(have[i])) << "flow port " << std::get<2>(key) << " #" << i;
+        EXPECT_TRUE(ChecksumsVerify(have[i]))
+            << "flow port " << std::get<2>(key) << " #" << i;
         EXPECT_EQ(Comparable(have[i]), Comparable(want[i]))
             << "flow port " << std::get<2>(key) << " #" << i;
       }
@@ -188,7 +200,8 @@ void ExpectRoundTrip(TunCoalescer::Options options, uint32_t seed, size_t batche
   }
 }
 
-TEST(TunOffloadRoundtrip, TcpAndUdpCoalescingGivesBackEveryPacketPerFlowInOrder) {
+TEST(TunOffloadRoundtrip,
+     TcpAndUdpCoalescingGivesBackEveryPacketPerFlowInOrder) {
   ExpectRoundTrip({.tcp = true, .udp = true}, 1, 40, 24);
 }
 
@@ -204,14 +217,15 @@ TEST(TunOffloadRoundtrip, LongRunsOfOneFlowUpToASuperPacketsLimit) {
   // 64 KiB / 1380 is 47 segments: a run of 60 must be split somewhere.
   std::mt19937 rng(4);
   TunCoalescer coalescer({.tcp = true, .udp = true});
-  for (const Flow& flow : {Flow{false, true}, Flow{true, true}, Flow{false, false}}) {
+  for (const Flow& flow :
+       {Flow{false, true}, Flow{true, true}, Flow{false, false}}) {
     SCOPED_TRACE(std::to_string(flow.ipv6) + std::to_string(flow.tcp));
     std::vector<std::vector<uint8_t>> packets;
     uint32_t seq = 100;
     const size_t size = flow.tcp ? 1380 : 1392;
     for (uint16_t i = 0; i < 60; ++i) {
-      packets.push_back(
-          BuildPacket(flow, Payload(i == 59 ? 77 : size, rng()), seq, kAck, 0, i));
+      packets.push_back(BuildPacket(flow, Payload(i == 59 ? 77 : size, rng()),
+                                    seq, kAck, 0, i));
       seq += static_cast<uint32_t>(i == 59 ? 77 : size);
     }
     std::vector<std::vector<uint8_t>> buffers = packets;

@@ -10,7 +10,7 @@
 namespace zl::net {
 namespace {
 
-constexpr uint8_t kProtoTcp = 6;   // IANA protocol numbers
+constexpr uint8_t kProtoTcp = 6;  // IANA protocol numbers
 constexpr uint8_t kProtoUdp = 17;
 constexpr size_t kIpv4MinHeader = 20;  // RFC 791
 constexpr size_t kIpv6Header = 40;     // RFC 8200
@@ -33,10 +33,11 @@ uint16_t TransportChecksum(const GsoSplit& split, ByteSpan segment) {
   const ByteSpan transport = segment.subspan(split.ip_header);
   const uint8_t protocol = split.tcp ? kProtoTcp : kProtoUdp;
   const uint64_t pseudo =
-      split.ipv6 ? PseudoHeaderSum(segment.subspan(8, 16), segment.subspan(24, 16), protocol,
-                                   static_cast<uint32_t>(transport.size()))
-                 : PseudoHeaderSum(segment.subspan(12, 4), segment.subspan(16, 4), protocol,
-                                   static_cast<uint32_t>(transport.size()));
+      split.ipv6
+          ? PseudoHeaderSum(segment.subspan(8, 16), segment.subspan(24, 16),
+                            protocol, static_cast<uint32_t>(transport.size()))
+          : PseudoHeaderSum(segment.subspan(12, 4), segment.subspan(16, 4),
+                            protocol, static_cast<uint32_t>(transport.size()));
   const uint16_t sum = ChecksumFinish(ChecksumAdd(transport, pseudo));
   // UDP sends a computed 0 as 0xffff (0 means "no checksum"); for TCP the
   // two are the same value in ones' complement.
@@ -65,7 +66,8 @@ void SerializeVirtioNetHdr(const VirtioNetHdr& header, MutableByteSpan out) {
   StoreLe16(&out[8], header.csum_offset);
 }
 
-Result<void> CompleteChecksum(const VirtioNetHdr& header, MutableByteSpan packet) {
+Result<void> CompleteChecksum(const VirtioNetHdr& header,
+                              MutableByteSpan packet) {
   if ((header.flags & kVirtioNetHdrFNeedsCsum) == 0) return Ok();
   const size_t field = size_t{header.csum_start} + header.csum_offset;
   if (field + 2 > packet.size()) {
@@ -73,7 +75,8 @@ Result<void> CompleteChecksum(const VirtioNetHdr& header, MutableByteSpan packet
                    std::to_string(header.csum_offset) + " beyond " +
                    std::to_string(packet.size()) + " bytes");
   }
-  const uint16_t sum = ChecksumFinish(ChecksumAdd(packet.subspan(header.csum_start)));
+  const uint16_t sum =
+      ChecksumFinish(ChecksumAdd(packet.subspan(header.csum_start)));
   StoreBe16(&packet[field], sum == 0 ? 0xffff : sum);
   return Ok();
 }
@@ -86,7 +89,8 @@ size_t GsoSplit::SegmentLength(size_t i) const {
 
 Result<GsoSplit> ParseSuperPacket(const VirtioNetHdr& header, ByteSpan packet) {
   GsoSplit split;
-  const uint8_t type = header.gso_type & static_cast<uint8_t>(~kVirtioNetHdrGsoEcn);
+  const uint8_t type =
+      header.gso_type & static_cast<uint8_t>(~kVirtioNetHdrGsoEcn);
   int want_version = 0;  // 0: either
   switch (type) {
     case kVirtioNetHdrGsoTcpV4:
@@ -98,7 +102,8 @@ Result<GsoSplit> ParseSuperPacket(const VirtioNetHdr& header, ByteSpan packet) {
       split.tcp = true;
       break;
     case kVirtioNetHdrGsoUdpL4:
-      if (header.gso_type & kVirtioNetHdrGsoEcn) return Invalid("ECN bit on UDP");
+      if (header.gso_type & kVirtioNetHdrGsoEcn)
+        return Invalid("ECN bit on UDP");
       break;
     default:
       return Invalid("GSO type " + std::to_string(header.gso_type));
@@ -106,7 +111,8 @@ Result<GsoSplit> ParseSuperPacket(const VirtioNetHdr& header, ByteSpan packet) {
   if (header.gso_size == 0) return Invalid("gso_size 0");
   if (packet.empty()) return Invalid("empty");
   const int version = packet[0] >> 4;
-  if (version != 4 && version != 6) return Invalid("IP version " + std::to_string(version));
+  if (version != 4 && version != 6)
+    return Invalid("IP version " + std::to_string(version));
   if (want_version != 0 && version != want_version) {
     return Invalid("GSO type " + std::to_string(header.gso_type) + " on IPv" +
                    std::to_string(version));
@@ -129,7 +135,8 @@ Result<GsoSplit> ParseSuperPacket(const VirtioNetHdr& header, ByteSpan packet) {
     if (split.ip_header < kIpv4MinHeader || split.ip_header > packet.size()) {
       return Invalid("IPv4 header length " + std::to_string(split.ip_header));
     }
-    if (packet[9] != protocol) return Invalid("IPv4 protocol " + std::to_string(packet[9]));
+    if (packet[9] != protocol)
+      return Invalid("IPv4 protocol " + std::to_string(packet[9]));
     if (LoadBe16(&packet[2]) != packet.size()) {
       return Invalid("IPv4 total length disagrees with the packet's size");
     }
@@ -138,38 +145,46 @@ Result<GsoSplit> ParseSuperPacket(const VirtioNetHdr& header, ByteSpan packet) {
   }
   size_t transport_header = kUdpHeader;
   if (split.tcp) {
-    if (packet.size() < split.ip_header + kTcpMinHeader) return Invalid("short TCP header");
+    if (packet.size() < split.ip_header + kTcpMinHeader)
+      return Invalid("short TCP header");
     transport_header = (packet[split.ip_header + 12] >> 4) * size_t{4};
     if (transport_header < kTcpMinHeader) {
       return Invalid("TCP data offset " + std::to_string(transport_header));
     }
   }
   split.headers = split.ip_header + transport_header;
-  if (split.headers > packet.size()) return Invalid("headers longer than the packet");
+  if (split.headers > packet.size())
+    return Invalid("headers longer than the packet");
   if (header.flags & kVirtioNetHdrFNeedsCsum) {
     if (header.csum_start != split.ip_header ||
-        header.csum_offset != (split.tcp ? kTcpChecksumOffset : kUdpChecksumOffset)) {
-      return Invalid("checksum request at " + std::to_string(header.csum_start) + "+" +
+        header.csum_offset !=
+            (split.tcp ? kTcpChecksumOffset : kUdpChecksumOffset)) {
+      return Invalid("checksum request at " +
+                     std::to_string(header.csum_start) + "+" +
                      std::to_string(header.csum_offset));
     }
   }
   split.segment_size = header.gso_size;
   split.payload = packet.size() - split.headers;
   split.segments =
-      split.payload == 0 ? 1 : (split.payload + split.segment_size - 1) / split.segment_size;
+      split.payload == 0
+          ? 1
+          : (split.payload + split.segment_size - 1) / split.segment_size;
   return split;
 }
 
-Result<size_t> WriteSegments(const GsoSplit& split, ByteSpan packet, size_t first,
-                             std::span<TunPacket> out) {
-  const size_t count =
-      first >= split.segments ? 0 : std::min(out.size(), split.segments - first);
+Result<size_t> WriteSegments(const GsoSplit& split, ByteSpan packet,
+                             size_t first, std::span<TunPacket> out) {
+  const size_t count = first >= split.segments
+                           ? 0
+                           : std::min(out.size(), split.segments - first);
   for (size_t k = 0; k < count; ++k) {
     if (split.SegmentLength(first + k) > out[k].buf.size()) {
-      return MakeError(EMSGSIZE, "TUN super-packet: segment of " +
-                                     std::to_string(split.SegmentLength(first + k)) +
-                                     " bytes exceeds a buffer of " +
-                                     std::to_string(out[k].buf.size()));
+      return MakeError(EMSGSIZE,
+                       "TUN super-packet: segment of " +
+                           std::to_string(split.SegmentLength(first + k)) +
+                           " bytes exceeds a buffer of " +
+                           std::to_string(out[k].buf.size()));
     }
   }
   const size_t ip = split.ip_header;
@@ -179,7 +194,8 @@ Result<size_t> WriteSegments(const GsoSplit& split, ByteSpan packet, size_t firs
     const size_t length = split.SegmentLength(i);
     uint8_t* s = out[k].buf.data();
     std::memcpy(s, packet.data(), split.headers);
-    std::memcpy(s + split.headers, packet.data() + split.headers + i * split.segment_size,
+    std::memcpy(s + split.headers,
+                packet.data() + split.headers + i * split.segment_size,
                 length - split.headers);
     if (split.ipv6) {
       StoreBe16(s + 4, static_cast<uint16_t>(length - kIpv6Header));
@@ -191,7 +207,8 @@ Result<size_t> WriteSegments(const GsoSplit& split, ByteSpan packet, size_t firs
     }
     size_t checksum_field;
     if (split.tcp) {
-      StoreBe32(s + ip + 4, static_cast<uint32_t>(LoadBe32(s + ip + 4) + i * split.segment_size));
+      StoreBe32(s + ip + 4, static_cast<uint32_t>(LoadBe32(s + ip + 4) +
+                                                  i * split.segment_size));
       uint8_t& flags = s[ip + kTcpFlagsOffset];
       if (i != last) flags &= static_cast<uint8_t>(~(kTcpFin | kTcpPsh));
       if (i != 0) flags &= static_cast<uint8_t>(~kTcpCwr);
@@ -201,7 +218,8 @@ Result<size_t> WriteSegments(const GsoSplit& split, ByteSpan packet, size_t firs
       checksum_field = ip + kUdpChecksumOffset;
     }
     StoreBe16(s + checksum_field, 0);
-    StoreBe16(s + checksum_field, TransportChecksum(split, ByteSpan(s, length)));
+    StoreBe16(s + checksum_field,
+              TransportChecksum(split, ByteSpan(s, length)));
     out[k].len = length;
   }
   return count;

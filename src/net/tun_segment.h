@@ -43,7 +43,8 @@ void SerializeVirtioNetHdr(const VirtioNetHdr& header, MutableByteSpan out);
 // the end of `packet`, stored inverted (0 as 0xffff, as the kernel does).
 // Without the flag, nothing to do. EINVAL when the field lies outside
 // `packet`.
-Result<void> CompleteChecksum(const VirtioNetHdr& header, MutableByteSpan packet);
+Result<void> CompleteChecksum(const VirtioNetHdr& header,
+                              MutableByteSpan packet);
 
 // A super-packet checked against its header: how it splits.
 struct GsoSplit {
@@ -73,8 +74,8 @@ Result<GsoSplit> ParseSuperPacket(const VirtioNetHdr& header, ByteSpan packet);
 // packet with its lengths and checksums set, until `out` or the segments
 // run out; returns how many it wrote. EMSGSIZE, with nothing written, when a
 // segment is longer than its slot's buffer.
-Result<size_t> WriteSegments(const GsoSplit& split, ByteSpan packet, size_t first,
-                             std::span<TunPacket> out);
+Result<size_t> WriteSegments(const GsoSplit& split, ByteSpan packet,
+                             size_t first, std::span<TunPacket> out);
 
 // ParseSuperPacket, then WriteSegments from the first segment.
 Result<size_t> SegmentSuperPacket(const VirtioNetHdr& header, ByteSpan packet,

@@ -34,7 +34,8 @@ void Check(bool ok) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < kVirtioNetHdrSize) return 0;
-  const VirtioNetHdr header = ParseVirtioNetHdr(ByteSpan(data, kVirtioNetHdrSize));
+  const VirtioNetHdr header =
+      ParseVirtioNetHdr(ByteSpan(data, kVirtioNetHdrSize));
   std::vector<uint8_t> packet(data + kVirtioNetHdrSize, data + size);
 
   if (header.gso_type == kVirtioNetHdrGsoNone) {
@@ -50,7 +51,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   size_t next = 0;
   size_t payload = 0;
   while (next < split->segments) {
-    for (size_t i = 0; i < kSlots; ++i) slots[i] = TunPacket{MutableByteSpan(&storage[i * kSlotSize], kSlotSize), 0};
+    for (size_t i = 0; i < kSlots; ++i)
+      slots[i] =
+          TunPacket{MutableByteSpan(&storage[i * kSlotSize], kSlotSize), 0};
     auto n = WriteSegments(*split, packet, next, slots);
     if (!n.ok()) return 0;  // a segment longer than a slot: EMSGSIZE
     Check(*n > 0 && *n <= kSlots);
@@ -59,8 +62,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       Check(segment.size() <= kSlotSize && segment.size() >= split->headers);
       Check(testing::ChecksumsVerify(segment));
       const size_t bytes = segment.size() - split->headers;
-      Check(std::memcmp(segment.data() + split->headers, packet.data() + split->headers + payload,
-                        bytes) == 0);
+      Check(std::memcmp(segment.data() + split->headers,
+                        packet.data() + split->headers + payload, bytes) == 0);
       payload += bytes;
     }
     next += *n;

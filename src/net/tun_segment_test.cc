@@ -32,10 +32,14 @@ constexpr size_t kSlot = 2048;
 
 // Slots for SegmentSuperPacket, backed by one buffer.
 struct Slots {
-  explicit Slots(size_t n, size_t size = kSlot) : storage(n * size), packets(n) {
-    for (size_t i = 0; i < n; ++i) packets[i].buf = MutableByteSpan(&storage[i * size], size);
+  explicit Slots(size_t n, size_t size = kSlot)
+      : storage(n * size), packets(n) {
+    for (size_t i = 0; i < n; ++i)
+      packets[i].buf = MutableByteSpan(&storage[i * size], size);
   }
-  ByteSpan Packet(size_t i) const { return ByteSpan(packets[i].buf.data(), packets[i].len); }
+  ByteSpan Packet(size_t i) const {
+    return ByteSpan(packets[i].buf.data(), packets[i].len);
+  }
   std::vector<uint8_t> storage;
   std::vector<TunPacket> packets;
 };
@@ -51,9 +55,11 @@ struct Case {
 // Splits `super` and checks each segment against the original: headers
 // copied with their per-segment changes, payload slices in order, checksums
 // that verify.
-void ExpectSegmentsMatch(const SuperPacket& super, const Case& c, uint8_t flags) {
+void ExpectSegmentsMatch(const SuperPacket& super, const Case& c,
+                         uint8_t flags) {
   const std::vector<uint8_t> payload = Payload(c.payload, 3);
-  const size_t expected = c.payload == 0 ? 1 : (c.payload + c.gso_size - 1) / c.gso_size;
+  const size_t expected =
+      c.payload == 0 ? 1 : (c.payload + c.gso_size - 1) / c.gso_size;
   Slots slots(expected + 1);
   auto n = SegmentSuperPacket(super.header, super.packet, slots.packets);
   ASSERT_TRUE(n.ok()) << n.error().message();
@@ -72,7 +78,8 @@ void ExpectSegmentsMatch(const SuperPacket& super, const Case& c, uint8_t flags)
     EXPECT_EQ(s->dst, original->dst);
     EXPECT_EQ(s->src_port, c.flow.src_port);
     EXPECT_EQ(s->dst_port, c.flow.dst_port);
-    const size_t want = i + 1 < expected ? c.gso_size : c.payload - i * c.gso_size;
+    const size_t want =
+        i + 1 < expected ? c.gso_size : c.payload - i * c.gso_size;
     EXPECT_EQ(s->payload.size(), want);
     if (!c.flow.ipv6) {
       EXPECT_EQ(s->ip_id, static_cast<uint16_t>(original->ip_id + i));
@@ -84,9 +91,10 @@ void ExpectSegmentsMatch(const SuperPacket& super, const Case& c, uint8_t flags)
       if (i > 0) want_flags &= static_cast<uint8_t>(~kCwr);
       EXPECT_EQ(s->flags, want_flags);
       // The options travel with every segment.
-      EXPECT_TRUE(std::equal(segment.begin() + (c.flow.ipv6 ? 40 : 20) + 20,
-                             segment.begin() + static_cast<long>(s->headers),
-                             super.packet.begin() + (c.flow.ipv6 ? 40 : 20) + 20));
+      EXPECT_TRUE(
+          std::equal(segment.begin() + (c.flow.ipv6 ? 40 : 20) + 20,
+                     segment.begin() + static_cast<long>(s->headers),
+                     super.packet.begin() + (c.flow.ipv6 ? 40 : 20) + 20));
     }
     joined.insert(joined.end(), s->payload.begin(), s->payload.end());
   }
@@ -109,13 +117,15 @@ std::vector<Case> Cases() {
       {"Tcp6LongOptions", {true, true}, 1200, 40},
   };
   for (const auto& k : kinds) {
-    const size_t headers = (k.flow.ipv6 ? 40 : 20) + (k.flow.tcp ? 20 + k.options : 8);
+    const size_t headers =
+        (k.flow.ipv6 ? 40 : 20) + (k.flow.tcp ? 20 + k.options : 8);
     // The largest an IPv4 total length or an IPv6 payload length allows.
     const size_t max_payload = 65535 - (k.flow.ipv6 ? headers - 40 : headers);
-    for (size_t payload : {size_t{1}, size_t{k.gso}, size_t{3} * k.gso, size_t{3} * k.gso + 1,
-                           size_t{k.gso} - 1, max_payload}) {
-      cases.push_back({std::string(k.name) + "_" + std::to_string(payload), k.flow, payload,
-                       k.gso, k.options});
+    for (size_t payload :
+         {size_t{1}, size_t{k.gso}, size_t{3} * k.gso, size_t{3} * k.gso + 1,
+          size_t{k.gso} - 1, max_payload}) {
+      cases.push_back({std::string(k.name) + "_" + std::to_string(payload),
+                       k.flow, payload, k.gso, k.options});
     }
   }
   return cases;
@@ -123,11 +133,13 @@ std::vector<Case> Cases() {
 
 class SegmentSuperPacketTest : public ::testing::TestWithParam<Case> {};
 
-TEST_P(SegmentSuperPacketTest, SegmentsCarryThePayloadInOrderWithVerifyingChecksums) {
+TEST_P(SegmentSuperPacketTest,
+       SegmentsCarryThePayloadInOrderWithVerifyingChecksums) {
   const Case& c = GetParam();
   const uint8_t flags = c.flow.tcp ? (kAck | kPsh | kFin | kCwr | kEce) : 0;
-  SuperPacket super = BuildSuperPacket(c.flow, Payload(c.payload, 3), c.gso_size, 0xfffff000u,
-                                       flags, c.tcp_options, 0xfffe);
+  SuperPacket super =
+      BuildSuperPacket(c.flow, Payload(c.payload, 3), c.gso_size, 0xfffff000u,
+                       flags, c.tcp_options, 0xfffe);
   ExpectSegmentsMatch(super, c, flags);
 }
 
@@ -135,8 +147,8 @@ class SegmentTcpSuperPacketTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(SegmentTcpSuperPacketTest, EcnBitInTheGsoTypeIsAccepted) {
   const Case& c = GetParam();
-  SuperPacket super =
-      BuildSuperPacket(c.flow, Payload(c.payload, 3), c.gso_size, 5, kAck | kCwr, c.tcp_options);
+  SuperPacket super = BuildSuperPacket(
+      c.flow, Payload(c.payload, 3), c.gso_size, 5, kAck | kCwr, c.tcp_options);
   super.header.gso_type |= kVirtioNetHdrGsoEcn;
   ExpectSegmentsMatch(super, c, kAck | kCwr);
 }
@@ -149,11 +161,14 @@ std::vector<Case> TcpCases() {
   return tcp;
 }
 
-std::string CaseName(const ::testing::TestParamInfo<Case>& info) { return info.param.name; }
+std::string CaseName(const ::testing::TestParamInfo<Case>& info) {
+  return info.param.name;
+}
 
-INSTANTIATE_TEST_SUITE_P(Sizes, SegmentSuperPacketTest, ::testing::ValuesIn(Cases()), CaseName);
-INSTANTIATE_TEST_SUITE_P(Sizes, SegmentTcpSuperPacketTest, ::testing::ValuesIn(TcpCases()),
-                         CaseName);
+INSTANTIATE_TEST_SUITE_P(Sizes, SegmentSuperPacketTest,
+                         ::testing::ValuesIn(Cases()), CaseName);
+INSTANTIATE_TEST_SUITE_P(Sizes, SegmentTcpSuperPacketTest,
+                         ::testing::ValuesIn(TcpCases()), CaseName);
 
 TEST(SegmentSuperPacket, WithoutNeedsCsumTheChecksumsAreStillComputed) {
   SuperPacket super = BuildSuperPacket(Flow{}, Payload(3000), 1000);
@@ -161,7 +176,9 @@ TEST(SegmentSuperPacket, WithoutNeedsCsumTheChecksumsAreStillComputed) {
   super.header.csum_start = 0;
   super.header.csum_offset = 0;
   Slots slots(3);
-  ASSERT_EQ(SegmentSuperPacket(super.header, super.packet, slots.packets).value(), 3u);
+  ASSERT_EQ(
+      SegmentSuperPacket(super.header, super.packet, slots.packets).value(),
+      3u);
   for (size_t i = 0; i < 3; ++i) EXPECT_TRUE(ChecksumsVerify(slots.Packet(i)));
 }
 
@@ -169,17 +186,22 @@ TEST(SegmentSuperPacket, HdrLenIsIgnored) {
   SuperPacket super = BuildSuperPacket(Flow{}, Payload(3000), 1000);
   super.header.hdr_len = 1234;  // the kernel fills it loosely
   Slots slots(3);
-  EXPECT_EQ(SegmentSuperPacket(super.header, super.packet, slots.packets).value(), 3u);
+  EXPECT_EQ(
+      SegmentSuperPacket(super.header, super.packet, slots.packets).value(),
+      3u);
 }
 
-TEST(SegmentSuperPacket, FewerSlotsThanSegmentsGivesThemInPiecesFromWhereItStopped) {
+TEST(SegmentSuperPacket,
+     FewerSlotsThanSegmentsGivesThemInPiecesFromWhereItStopped) {
   const Case c{"pieces", Flow{}, 10 * 1000 + 17, 1000};
-  SuperPacket super = BuildSuperPacket(c.flow, Payload(c.payload, 3), c.gso_size);
+  SuperPacket super =
+      BuildSuperPacket(c.flow, Payload(c.payload, 3), c.gso_size);
   auto split = ParseSuperPacket(super.header, super.packet);
   ASSERT_TRUE(split.ok());
   ASSERT_EQ(split->segments, 11u);
   Slots all(11);
-  ASSERT_EQ(SegmentSuperPacket(super.header, super.packet, all.packets).value(), 11u);
+  ASSERT_EQ(SegmentSuperPacket(super.header, super.packet, all.packets).value(),
+            11u);
   size_t next = 0;
   for (int round = 0; round < 5 && next < split->segments; ++round) {
     Slots few(4);
@@ -196,7 +218,8 @@ TEST(SegmentSuperPacket, FewerSlotsThanSegmentsGivesThemInPiecesFromWhereItStopp
   }
   EXPECT_EQ(next, 11u);
   Slots more(2);
-  EXPECT_EQ(WriteSegments(*split, super.packet, next, more.packets).value(), 0u);
+  EXPECT_EQ(WriteSegments(*split, super.packet, next, more.packets).value(),
+            0u);
 }
 
 TEST(SegmentSuperPacket, SegmentLongerThanItsSlotIsEmsgsize) {
@@ -218,17 +241,26 @@ struct Malformed {
 TEST(SegmentSuperPacket, MalformedSuperPacketsAreEinval) {
   const Malformed cases[] = {
       {"gso size 0", [](SuperPacket& s) { s.header.gso_size = 0; }},
-      {"gso none", [](SuperPacket& s) { s.header.gso_type = kVirtioNetHdrGsoNone; }},
+      {"gso none",
+       [](SuperPacket& s) { s.header.gso_type = kVirtioNetHdrGsoNone; }},
       {"ufo", [](SuperPacket& s) { s.header.gso_type = kVirtioNetHdrGsoUdp; }},
       {"unknown type", [](SuperPacket& s) { s.header.gso_type = 9; }},
-      {"tcp6 on ipv4", [](SuperPacket& s) { s.header.gso_type = kVirtioNetHdrGsoTcpV6; }},
-      {"udp type on tcp", [](SuperPacket& s) { s.header.gso_type = kVirtioNetHdrGsoUdpL4; }},
+      {"tcp6 on ipv4",
+       [](SuperPacket& s) { s.header.gso_type = kVirtioNetHdrGsoTcpV6; }},
+      {"udp type on tcp",
+       [](SuperPacket& s) { s.header.gso_type = kVirtioNetHdrGsoUdpL4; }},
       {"version 5", [](SuperPacket& s) { s.packet[0] = 0x55; }},
       {"ihl 4", [](SuperPacket& s) { s.packet[0] = 0x44; }},
-      {"ihl past the end", [](SuperPacket& s) { s.packet.resize(30); s.packet[0] = 0x4f; }},
+      {"ihl past the end",
+       [](SuperPacket& s) {
+         s.packet.resize(30);
+         s.packet[0] = 0x4f;
+       }},
       {"protocol udp", [](SuperPacket& s) { s.packet[9] = 17; }},
-      {"total length short", [](SuperPacket& s) { StoreBe16(&s.packet[2], 100); }},
-      {"truncated", [](SuperPacket& s) { s.packet.resize(s.packet.size() - 1); }},
+      {"total length short",
+       [](SuperPacket& s) { StoreBe16(&s.packet[2], 100); }},
+      {"truncated",
+       [](SuperPacket& s) { s.packet.resize(s.packet.size() - 1); }},
       {"fragment", [](SuperPacket& s) { s.packet[6] |= 0x20; }},
       {"tcp data offset 4", [](SuperPacket& s) { s.packet[32] = 0x10; }},
       {"tcp header past the end",
@@ -245,16 +277,20 @@ TEST(SegmentSuperPacket, MalformedSuperPacketsAreEinval) {
       {"csum start wrong", [](SuperPacket& s) { s.header.csum_start = 0; }},
       {"csum offset wrong", [](SuperPacket& s) { s.header.csum_offset = 6; }},
       {"empty", [](SuperPacket& s) { s.packet.clear(); }},
-      {"udp6 ecn", [](SuperPacket& s) { s.header.gso_type |= kVirtioNetHdrGsoEcn; }, true},
-      {"udp6 payload length", [](SuperPacket& s) { StoreBe16(&s.packet[4], 9); }, true},
+      {"udp6 ecn",
+       [](SuperPacket& s) { s.header.gso_type |= kVirtioNetHdrGsoEcn; }, true},
+      {"udp6 payload length",
+       [](SuperPacket& s) { StoreBe16(&s.packet[4], 9); }, true},
       {"udp6 extension header", [](SuperPacket& s) { s.packet[6] = 0; }, true},
       {"udp6 short", [](SuperPacket& s) { s.packet.resize(39); }, true},
-      {"udp6 tcp4 type", [](SuperPacket& s) { s.header.gso_type = kVirtioNetHdrGsoTcpV4; }, true},
+      {"udp6 tcp4 type",
+       [](SuperPacket& s) { s.header.gso_type = kVirtioNetHdrGsoTcpV4; }, true},
   };
   for (const Malformed& m : cases) {
     SCOPED_TRACE(m.name);
-    SuperPacket super = m.udp6 ? BuildSuperPacket(Flow{true, false}, Payload(4000), 1000)
-                               : BuildSuperPacket(Flow{}, Payload(4000), 1000);
+    SuperPacket super =
+        m.udp6 ? BuildSuperPacket(Flow{true, false}, Payload(4000), 1000)
+               : BuildSuperPacket(Flow{}, Payload(4000), 1000);
     m.mutate(super);
     Slots slots(8);
     auto n = SegmentSuperPacket(super.header, super.packet, slots.packets);
@@ -266,21 +302,26 @@ TEST(SegmentSuperPacket, MalformedSuperPacketsAreEinval) {
 TEST(SegmentSuperPacket, EmptyPayloadIsOneSegment) {
   SuperPacket super = BuildSuperPacket(Flow{}, {}, 1000, 9, kAck | kFin);
   Slots slots(2);
-  ASSERT_EQ(SegmentSuperPacket(super.header, super.packet, slots.packets).value(), 1u);
+  ASSERT_EQ(
+      SegmentSuperPacket(super.header, super.packet, slots.packets).value(),
+      1u);
   EXPECT_TRUE(ChecksumsVerify(slots.Packet(0)));
   EXPECT_EQ(ParsePacket(slots.Packet(0))->flags, kAck | kFin);
 }
 
 // NEEDS_CSUM on a plain packet: the field holds the pseudo-header's sum.
 TEST(CompleteChecksum, CompletesPartialTcpAndUdpChecksumsOnIpv4AndIpv6) {
-  for (const Flow& flow : {Flow{false, true}, Flow{true, true}, Flow{false, false},
-                           Flow{true, false}}) {
-    for (size_t size : {size_t{0}, size_t{1}, size_t{2}, size_t{777}, size_t{1380}}) {
+  for (const Flow& flow : {Flow{false, true}, Flow{true, true},
+                           Flow{false, false}, Flow{true, false}}) {
+    for (size_t size :
+         {size_t{0}, size_t{1}, size_t{2}, size_t{777}, size_t{1380}}) {
       SCOPED_TRACE(std::to_string(flow.ipv6) + std::to_string(flow.tcp) + " " +
                    std::to_string(size));
       const std::vector<uint8_t> payload = Payload(size, 11);
-      const std::vector<uint8_t> complete = BuildPacket(flow, payload, 42, kAck, 8);
-      std::vector<uint8_t> partial = BuildPacket(flow, payload, 42, kAck, 8, 0, true);
+      const std::vector<uint8_t> complete =
+          BuildPacket(flow, payload, 42, kAck, 8);
+      std::vector<uint8_t> partial =
+          BuildPacket(flow, payload, 42, kAck, 8, 0, true);
       EXPECT_FALSE(ChecksumsVerify(partial) && size > 0);
       VirtioNetHdr header;
       header.flags = kVirtioNetHdrFNeedsCsum;
@@ -294,7 +335,8 @@ TEST(CompleteChecksum, CompletesPartialTcpAndUdpChecksumsOnIpv4AndIpv6) {
 }
 
 TEST(CompleteChecksum, WithoutTheFlagThePacketIsLeftAlone) {
-  std::vector<uint8_t> packet = BuildPacket(Flow{}, Payload(100), 1, kAck, 0, 0, true);
+  std::vector<uint8_t> packet =
+      BuildPacket(Flow{}, Payload(100), 1, kAck, 0, 0, true);
   const std::vector<uint8_t> before = packet;
   VirtioNetHdr header;
   header.flags = kVirtioNetHdrFDataValid;
@@ -307,7 +349,9 @@ TEST(CompleteChecksum, FieldOutsideThePacketIsEinval) {
   std::vector<uint8_t> packet = BuildPacket(Flow{}, Payload(10), 1);
   VirtioNetHdr header;
   header.flags = kVirtioNetHdrFNeedsCsum;
-  for (auto [start, offset] : {std::pair<uint16_t, uint16_t>{20, 29}, {65535, 65535}, {50, 0},
+  for (auto [start, offset] : {std::pair<uint16_t, uint16_t>{20, 29},
+                               {65535, 65535},
+                               {50, 0},
                                {49, 0}}) {
     header.csum_start = start;
     header.csum_offset = offset;
@@ -321,7 +365,8 @@ TEST(CompleteChecksum, FieldOutsideThePacketIsEinval) {
 }
 
 TEST(VirtioNetHdrBytes, ParseAndSerializeAreLittleEndianAndInverse) {
-  const std::array<uint8_t, 10> bytes = {0x01, 0x81, 0x34, 0x12, 0x78, 0x56, 0x14, 0x00, 0x10, 0x00};
+  const std::array<uint8_t, 10> bytes = {0x01, 0x81, 0x34, 0x12, 0x78,
+                                         0x56, 0x14, 0x00, 0x10, 0x00};
   const VirtioNetHdr h = ParseVirtioNetHdr(bytes);
   EXPECT_EQ(h.flags, 1);
   EXPECT_EQ(h.gso_type, 0x81);
@@ -350,11 +395,13 @@ std::vector<std::pair<std::string, std::vector<uint8_t>>> FuzzSeeds() {
     const char* name;
     Flow flow;
     size_t options;
-  } kinds[] = {{"tcp4", {false, true}, 12}, {"tcp6", {true, true}, 0},
-               {"udp4", {false, false}, 0}, {"udp6", {true, false}, 0}};
+  } kinds[] = {{"tcp4", {false, true}, 12},
+               {"tcp6", {true, true}, 0},
+               {"udp4", {false, false}, 0},
+               {"udp6", {true, false}, 0}};
   for (const auto& k : kinds) {
-    SuperPacket super = BuildSuperPacket(k.flow, Payload(2500, 1), 1000, 77, kAck | kPsh | kFin,
-                                         k.options);
+    SuperPacket super = BuildSuperPacket(k.flow, Payload(2500, 1), 1000, 77,
+                                         kAck | kPsh | kFin, k.options);
     add(std::string(k.name) + "_gso", super.header, super.packet);
     VirtioNetHdr csum = super.header;
     csum.gso_type = kVirtioNetHdrGsoNone;
@@ -383,11 +430,13 @@ TEST(FuzzSeeds, CorpusHoldsTheSeedsAndEachIsAccepted) {
     }
     if (write) {
       std::ofstream(dir / name, std::ios::binary)
-          .write(reinterpret_cast<const char*>(bytes.data()), static_cast<long>(bytes.size()));
+          .write(reinterpret_cast<const char*>(bytes.data()),
+                 static_cast<long>(bytes.size()));
     }
     std::ifstream in(dir / name, std::ios::binary);
     const std::vector<uint8_t> stored{std::istreambuf_iterator<char>(in), {}};
-    EXPECT_EQ(stored, bytes) << "stale seed; rewrite with ZL_WRITE_FUZZ_SEEDS=1";
+    EXPECT_EQ(stored, bytes)
+        << "stale seed; rewrite with ZL_WRITE_FUZZ_SEEDS=1";
   }
 }
 

@@ -20,15 +20,15 @@ namespace zl::net::testing {
 
 struct Flow {
   bool ipv6 = false;
-  bool tcp = true;  // else UDP
+  bool tcp = true;       // else UDP
   uint8_t src_last = 1;  // last byte of 10.0.0.x / fd00::x
   uint8_t dst_last = 2;
   uint16_t src_port = 1000;
   uint16_t dst_port = 2000;
 };
 
-inline constexpr uint8_t kFin = 0x01, kSyn = 0x02, kPsh = 0x08, kAck = 0x10, kEce = 0x40,
-                         kCwr = 0x80;
+inline constexpr uint8_t kFin = 0x01, kSyn = 0x02, kPsh = 0x08, kAck = 0x10,
+                         kEce = 0x40, kCwr = 0x80;
 
 // The IP header's length, the transport header's, for `flow`
 // (`tcp_options` bytes of TCP options, a multiple of 4).
@@ -62,9 +62,11 @@ inline uint32_t NaivePseudoSum(ByteSpan packet, size_t transport_length) {
 // Complete checksums unless `partial`: then lengths as given and the
 // transport checksum is the pseudo-header's folded sum, as the kernel leaves
 // it for VIRTIO_NET_HDR_F_NEEDS_CSUM. IPv4 ID `ip_id`.
-inline std::vector<uint8_t> BuildPacket(const Flow& flow, ByteSpan payload, uint32_t seq = 0,
-                                        uint8_t flags = kAck, size_t tcp_options = 0,
-                                        uint16_t ip_id = 0, bool partial = false) {
+inline std::vector<uint8_t> BuildPacket(const Flow& flow, ByteSpan payload,
+                                        uint32_t seq = 0, uint8_t flags = kAck,
+                                        size_t tcp_options = 0,
+                                        uint16_t ip_id = 0,
+                                        bool partial = false) {
   const size_t ip = IpHeaderLength(flow);
   const size_t th = TransportHeaderLength(flow, tcp_options);
   std::vector<uint8_t> p(ip + th + payload.size());
@@ -89,7 +91,8 @@ inline std::vector<uint8_t> BuildPacket(const Flow& flow, ByteSpan payload, uint
     p[15] = flow.src_last;
     p[16] = 10;
     p[19] = flow.dst_last;
-    StoreBe16(&p[10], static_cast<uint16_t>(~NaiveFold(NaiveSum(p.data(), 20))));
+    StoreBe16(&p[10],
+              static_cast<uint16_t>(~NaiveFold(NaiveSum(p.data(), 20))));
   }
   uint8_t* t = &p[ip];
   StoreBe16(t, flow.src_port);
@@ -101,7 +104,8 @@ inline std::vector<uint8_t> BuildPacket(const Flow& flow, ByteSpan payload, uint
     t[12] = static_cast<uint8_t>((th / 4) << 4);
     t[13] = flags;
     StoreBe16(t + 14, 65535);
-    for (size_t i = 0; i < tcp_options; ++i) t[20 + i] = i % 4 == 3 ? 0 : 1;  // NOPs, EOL
+    for (size_t i = 0; i < tcp_options; ++i)
+      t[20 + i] = i % 4 == 3 ? 0 : 1;  // NOPs, EOL
     check = 16;
   } else {
     StoreBe16(t + 4, static_cast<uint16_t>(th + payload.size()));
@@ -112,7 +116,8 @@ inline std::vector<uint8_t> BuildPacket(const Flow& flow, ByteSpan payload, uint
   if (partial) {
     StoreBe16(t + check, NaiveFold(pseudo));
   } else {
-    uint16_t sum = static_cast<uint16_t>(~NaiveFold(NaiveSum(t, th + payload.size(), pseudo)));
+    uint16_t sum = static_cast<uint16_t>(
+        ~NaiveFold(NaiveSum(t, th + payload.size(), pseudo)));
     if (sum == 0) sum = 0xffff;
     StoreBe16(t + check, sum);
   }
@@ -126,19 +131,22 @@ inline void RefreshChecksums(std::vector<uint8_t>& p) {
   const size_t ip = v6 ? 40 : (p[0] & 0xf) * 4u;
   if (!v6) {
     StoreBe16(&p[10], 0);
-    StoreBe16(&p[10], static_cast<uint16_t>(~NaiveFold(NaiveSum(p.data(), ip))));
+    StoreBe16(&p[10],
+              static_cast<uint16_t>(~NaiveFold(NaiveSum(p.data(), ip))));
   }
   const size_t check = ip + ((v6 ? p[6] : p[9]) == 6 ? 16 : 6);
   const size_t transport = p.size() - ip;
   StoreBe16(&p[check], 0);
-  uint16_t sum = static_cast<uint16_t>(~NaiveFold(NaiveSum(&p[ip], transport, NaivePseudoSum(p, transport))));
+  uint16_t sum = static_cast<uint16_t>(
+      ~NaiveFold(NaiveSum(&p[ip], transport, NaivePseudoSum(p, transport))));
   StoreBe16(&p[check], sum == 0 ? 0xffff : sum);
 }
 
 // `n` bytes of a pattern that differs per `salt`.
 inline std::vector<uint8_t> Payload(size_t n, uint32_t salt = 0) {
   std::vector<uint8_t> v(n);
-  for (size_t i = 0; i < n; ++i) v[i] = static_cast<uint8_t>((i * 131 + salt * 7 + (i >> 8)) & 0xff);
+  for (size_t i = 0; i < n; ++i)
+    v[i] = static_cast<uint8_t>((i * 131 + salt * 7 + (i >> 8)) & 0xff);
   return v;
 }
 
@@ -148,19 +156,23 @@ struct SuperPacket {
   std::vector<uint8_t> packet;
 };
 
-inline SuperPacket BuildSuperPacket(const Flow& flow, ByteSpan payload, uint16_t gso_size,
-                                    uint32_t seq = 1000, uint8_t flags = kAck | kPsh,
-                                    size_t tcp_options = 0, uint16_t ip_id = 7) {
+inline SuperPacket BuildSuperPacket(const Flow& flow, ByteSpan payload,
+                                    uint16_t gso_size, uint32_t seq = 1000,
+                                    uint8_t flags = kAck | kPsh,
+                                    size_t tcp_options = 0,
+                                    uint16_t ip_id = 7) {
   SuperPacket s;
-  s.packet = BuildPacket(flow, payload, seq, flags, tcp_options, ip_id, /*partial=*/true);
+  s.packet = BuildPacket(flow, payload, seq, flags, tcp_options, ip_id,
+                         /*partial=*/true);
   s.header.flags = kVirtioNetHdrFNeedsCsum;
-  s.header.gso_type = flow.tcp ? (flow.ipv6 ? kVirtioNetHdrGsoTcpV6 : kVirtioNetHdrGsoTcpV4)
-                               : kVirtioNetHdrGsoUdpL4;
+  s.header.gso_type =
+      flow.tcp ? (flow.ipv6 ? kVirtioNetHdrGsoTcpV6 : kVirtioNetHdrGsoTcpV4)
+               : kVirtioNetHdrGsoUdpL4;
   s.header.gso_size = gso_size;
   s.header.csum_start = static_cast<uint16_t>(IpHeaderLength(flow));
   s.header.csum_offset = flow.tcp ? 16 : 6;
-  s.header.hdr_len =
-      static_cast<uint16_t>(IpHeaderLength(flow) + TransportHeaderLength(flow, tcp_options));
+  s.header.hdr_len = static_cast<uint16_t>(
+      IpHeaderLength(flow) + TransportHeaderLength(flow, tcp_options));
   return s;
 }
 
@@ -194,7 +206,8 @@ inline std::optional<Parsed> ParsePacket(ByteSpan p) {
   } else {
     if (p.size() < 20 || p[0] >> 4 != 4) return std::nullopt;
     ip = (p[0] & 0xf) * 4u;
-    if (ip < 20 || p.size() < ip || LoadBe16(&p[2]) != p.size()) return std::nullopt;
+    if (ip < 20 || p.size() < ip || LoadBe16(&p[2]) != p.size())
+      return std::nullopt;
     proto = p[9];
     r.ip_id = LoadBe16(&p[4]);
     r.src.assign(&p[12], &p[16]);
@@ -227,9 +240,11 @@ inline bool ChecksumsVerify(ByteSpan p) {
   auto parsed = ParsePacket(p);
   if (!parsed) return false;
   const size_t ip = parsed->ipv6 ? 40 : (p[0] & 0xf) * 4u;
-  if (!parsed->ipv6 && NaiveFold(NaiveSum(p.data(), ip)) != 0xffff) return false;
+  if (!parsed->ipv6 && NaiveFold(NaiveSum(p.data(), ip)) != 0xffff)
+    return false;
   const size_t transport = p.size() - ip;
-  return NaiveFold(NaiveSum(&p[ip], transport, NaivePseudoSum(p, transport))) == 0xffff;
+  return NaiveFold(NaiveSum(&p[ip], transport, NaivePseudoSum(p, transport))) ==
+         0xffff;
 }
 
 }  // namespace zl::net::testing
