@@ -6,15 +6,25 @@
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <vector>
 
+#include "base/log.h"
 #include "base/unique_fd.h"
 #include "net/netlink.h"
+#include "net/tun_coalesce.h"
+#include "net/tun_segment.h"
+#include "net/virtio_net_hdr.h"
 
 namespace zl::net {
 namespace {
@@ -41,39 +51,82 @@ Result<void> ValidateName(std::string_view name) {
   return Ok();
 }
 
+// The largest packet a TUN hands over: an IPv6 header and a full 16-bit
+// payload length (an IPv4 super-packet is at most 65535 bytes).
+constexpr size_t kMaxSuperPacket = 40 + 65535;
+
+// The offload flags (TUNSETOFFLOAD) asked for, best first; the first the
+// kernel takes is in effect. USO needs Linux 6.2.
+constexpr unsigned kOffloadChoices[] = {
+    kTunFCsum | kTunFTso4 | kTunFTso6 | kTunFUso4 | kTunFUso6,
+    kTunFCsum | kTunFTso4 | kTunFTso6,
+    kTunFCsum,
+};
+
+std::string OffloadNames(unsigned flags) {
+  std::string names;
+  auto add = [&](unsigned flag, const char* name) {
+    if ((flags & flag) == 0) return;
+    if (!names.empty()) names += ' ';
+    names += name;
+  };
+  add(kTunFCsum, "csum");
+  add(kTunFTso4, "tso4");
+  add(kTunFTso6, "tso6");
+  add(kTunFUso4, "uso4");
+  add(kTunFUso6, "uso6");
+  return names;
+}
+
 class LinuxTun final : public TunDevice {
  public:
-  LinuxTun(UniqueFd fd, std::string name, int index)
-      : fd_(std::move(fd)), name_(std::move(name)), index_(index) {}
+  // `offloads`: the TUNSETOFFLOAD flags in effect, 0 for a plain TUN (no
+  // IFF_VNET_HDR).
+  LinuxTun(UniqueFd fd, std::string name, int index, unsigned offloads)
+      : fd_(std::move(fd)),
+        name_(std::move(name)),
+        index_(index),
+        offloads_(offloads),
+        coalescer_(TunCoalescer::Options{
+            .tcp = (offloads & kTunFTso4) != 0 && (offloads & kTunFTso6) != 0,
+            .udp =
+                (offloads & kTunFUso4) != 0 && (offloads & kTunFUso6) != 0}) {
+    if (offloads_ != 0) super_.resize(kMaxSuperPacket);
+  }
 
   const std::string& name() const override { return name_; }
   int index() const override { return index_; }
   Waitable waitable() const override { return fd_.get(); }
+  std::string offloads() const override { return OffloadNames(offloads_); }
 
   Result<size_t> ReadBatch(std::span<TunPacket> packets) override {
-    size_t count = 0;
-    while (count < packets.size()) {
-      TunPacket& packet = packets[count];
-      const ssize_t n = ::read(fd_.get(), packet.buf.data(), packet.buf.size());
-      if (n >= 0) {
-        packet.len = static_cast<size_t>(n);
-        ++count;
-        continue;
-      }
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK || count > 0) break;
-      // EBADFD: the interface was deleted under us.
-      return ErrnoError("read from TUN " + name_);
-    }
-    return count;
+    return offloads_ != 0 ? ReadBatchOffload(packets) : ReadBatchPlain(packets);
   }
 
   Result<void> Write(ByteSpan packet) override {
-    for (;;) {
-      const ssize_t n = ::write(fd_.get(), packet.data(), packet.size());
-      if (n >= 0) return Ok();
-      if (errno != EINTR) return ErrnoError("write to TUN " + name_);
+    if (offloads_ == 0) {
+      for (;;) {
+        const ssize_t n = ::write(fd_.get(), packet.data(), packet.size());
+        if (n >= 0) return Ok();
+        if (errno != EINTR) return ErrnoError("write to TUN " + name_);
+      }
     }
+    // An all-zero header: no GSO, no checksum to fill.
+    static constexpr uint8_t kPlainHeader[kVirtioNetHdrSize] = {};
+    const iovec iov[2] = {
+        {const_cast<uint8_t*>(kPlainHeader), sizeof(kPlainHeader)},
+        {const_cast<uint8_t*>(packet.data()), packet.size()}};
+    return WriteV(iov);
+  }
+
+  size_t WriteBatch(std::span<const MutableByteSpan> packets) override {
+    if (offloads_ == 0) return TunDevice::WriteBatch(packets);
+    std::lock_guard lock(write_mutex_);
+    size_t failed = 0;
+    for (const TunWrite& write : coalescer_.Plan(packets)) {
+      if (!WriteV(write.iov).ok()) failed += write.packets;
+    }
+    return failed;
   }
 
   Result<int> Mtu() const override {
@@ -98,9 +151,144 @@ class LinuxTun final : public TunDevice {
   }
 
  private:
+  // A super-packet in super_ whose segments did not all fit the caller's
+  // slots: the rest goes out first on the next ReadBatch.
+  struct Pending {
+    GsoSplit split;
+    size_t length = 0;  // bytes of the super-packet in super_
+    size_t next = 0;    // the first segment not yet handed out
+  };
+
+  Result<size_t> ReadBatchPlain(std::span<TunPacket> packets) {
+    size_t count = 0;
+    while (count < packets.size()) {
+      TunPacket& packet = packets[count];
+      const ssize_t n = ::read(fd_.get(), packet.buf.data(), packet.buf.size());
+      if (n >= 0) {
+        // The kernel reports a truncated packet's full length.
+        packet.len = std::min(static_cast<size_t>(n), packet.buf.size());
+        ++count;
+        continue;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK || count > 0) break;
+      // EBADFD: the interface was deleted under us.
+      return ErrnoError("read from TUN " + name_);
+    }
+    return count;
+  }
+
+  // Each read is a VirtioNetHdr and a packet: a plain one (its checksum
+  // perhaps to complete) goes to its slot as it came; a super-packet is read
+  // on into super_, made whole there and split into the following slots.
+  Result<size_t> ReadBatchOffload(std::span<TunPacket> packets) {
+    size_t count = TakePending(packets);
+    while (count < packets.size()) {
+      TunPacket& slot = packets[count];
+      uint8_t header_bytes[kVirtioNetHdrSize];
+      // The packet's bytes past the slot go to super_ at the same offset.
+      const size_t slot_size = slot.buf.size();
+      const size_t spill =
+          slot_size < super_.size() ? super_.size() - slot_size : 0;
+      iovec iov[3] = {{header_bytes, sizeof(header_bytes)},
+                      {slot.buf.data(), slot_size},
+                      {super_.data() + (spill != 0 ? slot_size : 0), spill}};
+      const ssize_t n = ::readv(fd_.get(), iov, 3);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK || count > 0) break;
+        return ErrnoError("read from TUN " + name_);
+      }
+      if (static_cast<size_t>(n) < kVirtioNetHdrSize) {
+        Drop(MakeError(EINVAL, "read of " + std::to_string(n) +
+                                   " bytes, no virtio-net header"));
+        continue;
+      }
+      const VirtioNetHdr header = ParseVirtioNetHdr(ByteSpan(header_bytes));
+      // The kernel reports a truncated packet's full length.
+      const size_t length = static_cast<size_t>(n) - kVirtioNetHdrSize;
+      const size_t in_slot = std::min(length, slot_size);
+      if (header.gso_type == kVirtioNetHdrGsoNone && length <= slot_size) {
+        auto completed = CompleteChecksum(header, slot.buf.first(length));
+        if (!completed.ok()) {
+          Drop(completed.error());
+          continue;
+        }
+        slot.len = length;
+        ++count;
+        continue;
+      }
+      if (length > super_.size()) {
+        Drop(MakeError(EMSGSIZE,
+                       "packet of " + std::to_string(length) + " bytes"));
+        continue;
+      }
+      std::memcpy(super_.data(), slot.buf.data(), in_slot);
+      const MutableByteSpan whole(super_.data(), length);
+      if (header.gso_type == kVirtioNetHdrGsoNone) {
+        // Longer than its slot: truncated, as a plain TUN does.
+        auto completed = CompleteChecksum(header, whole);
+        if (!completed.ok()) {
+          Drop(completed.error());
+          continue;
+        }
+        std::memcpy(slot.buf.data(), super_.data(), in_slot);
+        slot.len = in_slot;
+        ++count;
+        continue;
+      }
+      auto split = ParseSuperPacket(header, whole);
+      if (!split.ok()) {
+        Drop(split.error());
+        continue;
+      }
+      pending_ = Pending{*split, length, 0};
+      count += TakePending(packets.subspan(count));
+    }
+    return count;
+  }
+
+  // Moves pending segments into `out`; how many it moved.
+  size_t TakePending(std::span<TunPacket> out) {
+    if (!pending_) return 0;
+    auto n = WriteSegments(pending_->split,
+                           ByteSpan(super_.data(), pending_->length),
+                           pending_->next, out);
+    if (!n.ok()) {
+      Drop(n.error());
+      pending_.reset();
+      return 0;
+    }
+    pending_->next += *n;
+    if (pending_->next >= pending_->split.segments) pending_.reset();
+    return *n;
+  }
+
+  void Drop(const Error& error) {
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    LogVerbose("TUN " + name_ + ": dropped a packet read: " + error.message());
+  }
+
+  Result<void> WriteV(std::span<const iovec> iov) {
+    for (;;) {
+      const ssize_t n =
+          ::writev(fd_.get(), iov.data(), static_cast<int>(iov.size()));
+      if (n >= 0) return Ok();
+      if (errno != EINTR) return ErrnoError("write to TUN " + name_);
+    }
+  }
+
   UniqueFd fd_;
   std::string name_;
   int index_;
+  const unsigned offloads_;
+  // The reader's: a super-packet being split, and what is left of it.
+  std::vector<uint8_t> super_;
+  std::optional<Pending> pending_;
+  std::atomic<uint64_t> dropped_{0};  // packets read that were malformed
+  // WriteBatch's (one planner for all writers).
+  std::mutex write_mutex_;
+  TunCoalescer coalescer_;  // guarded by write_mutex_
 };
 
 // ErrnoError(err, what) with a hint in parentheses after the errno text.
@@ -176,33 +364,79 @@ Error SetIffError(int err, const std::string& name) {
 
 // The attached TUN `fd` as a TunDevice named `name`, with the given MTU.
 Result<std::unique_ptr<TunDevice>> MakeTun(UniqueFd fd, std::string name,
-                                           int mtu) {
+                                           int mtu, unsigned offloads) {
   auto index = InterfaceIndex(name);
   if (!index.ok()) return index.error().Wrap("TUN " + name);
-  auto tun = std::make_unique<LinuxTun>(std::move(fd), std::move(name), *index);
+  auto tun = std::make_unique<LinuxTun>(std::move(fd), std::move(name), *index,
+                                        offloads);
   ZL_RETURN_IF_ERROR(tun->SetMtu(mtu));
   return std::unique_ptr<TunDevice>(std::move(tun));
+}
+
+struct AttachedTun {
+  UniqueFd fd;
+  std::string name;  // the kernel may have expanded a "%d"
+  bool vnet_hdr = false;
+};
+
+// Opens /dev/net/tun and attaches it to (or creates) the TUN `name`, with
+// IFF_VNET_HDR if `vnet_hdr` and the kernel takes it, else plain.
+Result<AttachedTun> AttachTun(std::string_view name, bool vnet_hdr) {
+  UniqueFd fd(::open(kTunPath, O_RDWR | O_NONBLOCK | O_CLOEXEC));
+  if (!fd) return OpenError(errno);
+  ifreq ifr{};
+  std::memcpy(ifr.ifr_name, name.data(), name.size());
+  ifr.ifr_flags =
+      static_cast<short>(IFF_TUN | IFF_NO_PI | (vnet_hdr ? IFF_VNET_HDR : 0));
+  if (::ioctl(fd.get(), TUNSETIFF, &ifr) != 0) {
+    // EINVAL: a kernel without IFF_VNET_HDR for TUN, or a name that is not a
+    // TUN; asking plain tells which (and the error says it).
+    if (!vnet_hdr || errno != EINVAL)
+      return SetIffError(errno, std::string(name));
+    vnet_hdr = false;
+    ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+    if (::ioctl(fd.get(), TUNSETIFF, &ifr) != 0)
+      return SetIffError(errno, std::string(name));
+  }
+  return AttachedTun{std::move(fd),
+                     std::string(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ)),
+                     vnet_hdr};
 }
 
 }  // namespace
 
 Result<std::unique_ptr<TunDevice>> CreateLinuxTun(std::string_view name,
-                                                  int mtu, LinuxTunOptions options) {
-  (void)options;  // offloads: issue 11, in progress
+                                                  int mtu,
+                                                  LinuxTunOptions options) {
   ZL_RETURN_IF_ERROR(ValidateName(name));
   if (mtu <= 0) return MakeError(EINVAL, "invalid MTU " + std::to_string(mtu));
 
-  UniqueFd fd(::open(kTunPath, O_RDWR | O_NONBLOCK | O_CLOEXEC));
-  if (!fd) return OpenError(errno);
-
-  ifreq ifr{};
-  std::memcpy(ifr.ifr_name, name.data(), name.size());
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
-  if (::ioctl(fd.get(), TUNSETIFF, &ifr) != 0)
-    return SetIffError(errno, std::string(name));
-  // The kernel may have expanded a "%d".
-  std::string actual(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));
-  return MakeTun(std::move(fd), std::move(actual), mtu);
+  auto attached = AttachTun(name, options.offload);
+  if (!attached.ok()) return attached.error();
+  UniqueFd fd = std::move(attached->fd);
+  std::string actual = std::move(attached->name);
+  unsigned offloads = 0;
+  if (attached->vnet_hdr) {
+    for (unsigned choice : kOffloadChoices) {
+      if (::ioctl(fd.get(), TUNSETOFFLOAD,
+                  static_cast<unsigned long>(choice)) == 0) {
+        offloads = choice;
+        break;
+      }
+    }
+    if (offloads == 0) {
+      // Every read and write would carry a header for nothing: start over
+      // plain (closing a non-persistent TUN removes it first).
+      LogVerbose("TUN " + actual +
+                 ": the kernel takes no offload; plain packets");
+      fd.Reset();
+      auto plain = AttachTun(actual, false);
+      if (!plain.ok()) return plain.error();
+      fd = std::move(plain->fd);
+      actual = std::move(plain->name);
+    }
+  }
+  return MakeTun(std::move(fd), std::move(actual), mtu, offloads);
 }
 
 Result<std::unique_ptr<TunDevice>> AdoptLinuxTun(UniqueFd fd, int mtu) {
@@ -234,7 +468,7 @@ Result<std::unique_ptr<TunDevice>> AdoptLinuxTun(UniqueFd fd, int mtu) {
   if (fl < 0 || ::fcntl(fd.get(), F_SETFL, fl | O_NONBLOCK) != 0) {
     return ErrnoError(what + ": set O_NONBLOCK");
   }
-  return MakeTun(std::move(fd), std::move(name), mtu);
+  return MakeTun(std::move(fd), std::move(name), mtu, 0);
 }
 
 }  // namespace zl::net

@@ -15,7 +15,9 @@
 // AdoptLinuxTun: the same over a TUN another process opened and attached
 // (wireguard-go's WG_TUN_FD); the name comes from the descriptor.
 //
-// Thread safety: see tun_device.h. CreateLinuxTun is thread-safe.
+// Thread safety: see tun_device.h (one reader, any writers): WriteBatch's
+// coalescer is shared under a mutex, so concurrent WriteBatch calls are safe
+// but take turns; Write takes no lock. CreateLinuxTun is thread-safe.
 
 #include <memory>
 #include <string_view>

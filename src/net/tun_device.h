@@ -52,7 +52,9 @@ class TunDevice {
   // packet longer than its slot's buffer is truncated: give buffers of at
   // least Mtu() bytes. An error is returned only if no packet was read;
   // IsTunGone(error) tells that the interface was removed (a normal way to
-  // end).
+  // end). A full batch (the result == packets.size()) means "call again":
+  // segments of a super-packet may be waiting in the device, which the
+  // waitable does not signal (it never returns 0 while they are).
   virtual Result<size_t> ReadBatch(std::span<TunPacket> packets) = 0;
   // Writes one IP packet. EINVAL when the version nibble is neither 4 nor 6;
   // EIO while the interface is down. A packet the platform has no room for
