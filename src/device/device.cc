@@ -22,8 +22,12 @@ namespace {
 // Largest IP packet the TUN can hand us, plus WireGuard's overhead (16 B
 // header, up to 15 B padding, 16 B tag).
 constexpr size_t kMaxPacket = 65535;
-constexpr size_t kTransportOverhead = 32;  // 16 B header + 16 B tag
+constexpr size_t kTransportHeader = 16;
+constexpr size_t kTransportOverhead = kTransportHeader + 16;  // header + tag
 constexpr size_t kMaxDatagram = kMaxPacket + kTransportOverhead + 16;
+// UDP GRO hands over at most this many datagrams in one receive slot (the
+// kernel's UDP_GRO_CNT_MAX); only sizes a vector's reservation.
+constexpr size_t kMaxSegmentsPerSlot = 64;
 // Batches handled per wake-up before yielding to the other sources, so one
 // busy direction cannot starve the other.
 constexpr int kBatchesPerWakeup = 4;
@@ -48,23 +52,32 @@ struct Device::Impl final : public wg::PacketSink {
         engine(wg::EngineOptions{}, r),
         options(std::move(o)) {
     size_t n = options.batch_size == 0 ? 1 : std::min(options.batch_size, net::kMaxBatchSize);
-    tun_bufs.assign(n, std::vector<uint8_t>(kMaxPacket));
+    // A TUN packet is read at offset 16 of a datagram-sized buffer, so
+    // Encapsulate writes the datagram around it in place.
+    tun_bufs.assign(n, std::vector<uint8_t>(kMaxDatagram));
     tun_slots.resize(n);
-    for (size_t i = 0; i < n; ++i) tun_slots[i].buf = MutableByteSpan(tun_bufs[i]);
+    for (size_t i = 0; i < n; ++i) {
+      tun_slots[i].buf = MutableByteSpan(tun_bufs[i].data() + kTransportHeader, kMaxPacket);
+    }
     recv_bufs.assign(n, std::vector<uint8_t>(kMaxDatagram));
     recv_slots.resize(n);
     for (size_t i = 0; i < n; ++i) recv_slots[i].buf = MutableByteSpan(recv_bufs[i]);
     send_bufs.assign(n, std::vector<uint8_t>(kMaxDatagram));
-    sends.reserve(n);
-    encap_out.resize(kMaxDatagram);
+    // Room for a batch's datagrams (in tun_bufs) and as many of the
+    // engine's own messages (copied into send_bufs).
+    max_sends = 2 * n;
+    sends.reserve(max_sends);
+    deliveries.reserve(n * kMaxSegmentsPerSlot);
   }
 
   // --- wg::PacketSink ---
 
+  // The engine's own messages (handshakes, keepalives, staged packets):
+  // their bytes are valid only during the call, so they are copied.
   void SendToNetwork(wg::PeerId, const wg::Path& to, ByteSpan data) override {
-    if (sends.size() == send_bufs.size()) FlushSends();
     if (data.size() > kMaxDatagram) return;
-    auto& buf = send_bufs[sends.size()];
+    if (send_bufs_used == send_bufs.size() || sends.size() == max_sends) FlushSends();
+    auto& buf = send_bufs[send_bufs_used++];
     std::copy(data.begin(), data.end(), buf.begin());
     sends.push_back(net::SendItem{to.remote, ByteSpan(buf.data(), data.size()), to.local});
   }
@@ -90,6 +103,12 @@ struct Device::Impl final : public wg::PacketSink {
 
   // --- data path ---
 
+  // A datagram whose bytes stay put until FlushSends (inside tun_bufs).
+  void QueueSend(const wg::Path& to, ByteSpan data) {
+    if (sends.size() == max_sends) FlushSends();
+    sends.push_back(net::SendItem{to.remote, data, to.local});
+  }
+
   void FlushSends() {
     std::span<const net::SendItem> rest(sends);
     while (!rest.empty()) {
@@ -109,13 +128,19 @@ struct Device::Impl final : public wg::PacketSink {
       rest = rest.subspan(*sent);
     }
     sends.clear();
+    send_bufs_used = 0;
   }
 
+  // Reads and encrypts up to kBatchesPerWakeup batches. A full batch means
+  // more may be waiting that the TUN's fd does not signal (the rest of an
+  // offloaded super-packet): after the last round, a full batch posts the
+  // continuation instead of waiting for readiness. An empty TUN ends it.
   void OnTunReadable() {
+    bool full = false;
     for (int round = 0; round < kBatchesPerWakeup; ++round) {
       auto n = tun->ReadBatch(tun_slots);
       if (!n.ok()) {
-        if (n.error().code() == EAGAIN) break;
+        if (n.error().code() == EAGAIN) return;
         // The interface was deleted (`ip link del`, wg-quick down, Wintun's
         // adapter removed): a normal way to end; anything else is an error.
         if (net::IsTunGone(n.error())) {
@@ -126,41 +151,76 @@ struct Device::Impl final : public wg::PacketSink {
         TunGone();
         return;
       }
-      if (*n == 0) break;
+      if (*n == 0) return;
       Now now = clock.Read();
       for (size_t i = 0; i < *n; ++i) {
         ByteSpan packet(tun_slots[i].buf.data(), tun_slots[i].len);
-        auto r = engine.Encapsulate(packet, encap_out, now, *this);
+        // In place: the packet sits at offset 16 of its datagram buffer.
+        auto r = engine.Encapsulate(packet, MutableByteSpan(tun_bufs[i]), now, *this);
         if (r.kind == wg::EncapsulateResult::Kind::kSent) {
-          SendToNetwork(r.peer, r.to, ByteSpan(encap_out.data(), r.length));
+          QueueSend(r.to, ByteSpan(tun_bufs[i].data(), r.length));
         } else if (r.kind == wg::EncapsulateResult::Kind::kDropped &&
                    GetLogLevel() >= LogLevel::kVerbose && drop_log.Allow(now.mono)) {
           LogVerbose(fmt::format("{}dropped a packet for the tunnel: {}", PeerName(r.peer),
                                  wg::DropReasonName(r.drop)));
         }
       }
-      FlushSends();
-      if (*n < tun_slots.size()) break;
+      FlushSends();  // before the next ReadBatch reuses tun_bufs
+      full = *n == tun_slots.size();
+      if (!full) return;
     }
+    if (full) PostTunContinuation();
   }
 
+  // Runs OnTunReadable again on a later loop turn (other sources first).
+  void PostTunContinuation() {
+    if (tun_continuation_posted) return;
+    tun_continuation_posted = true;
+    loop.Post([this, alive = alive] {
+      if (!alive->load(std::memory_order_acquire)) return;  // closed meanwhile
+      MarkLoopThread();
+      tun_continuation_posted = false;
+      if (!tun_gone_reported) OnTunReadable();
+    });
+  }
+
+  // Receives up to kBatchesPerWakeup batches. A slot may hold several
+  // datagrams (UDP GRO: RecvSlot::segment_size); each is decrypted in place,
+  // and a batch's packets go to the TUN in one WriteBatch, before the next
+  // Receive reuses the buffers.
   void OnUdpReadable(IpAddress::Family family) {
     for (int round = 0; round < kBatchesPerWakeup; ++round) {
       auto n = bind->Receive(family, recv_slots);
       if (!n.ok() || *n == 0) break;
       Now now = clock.Read();
+      deliveries.clear();
       for (size_t i = 0; i < *n; ++i) {
-        auto& slot = recv_slots[i];
-        wg::Path from{slot.from, slot.local};
-        auto r = engine.Decapsulate(from, MutableByteSpan(slot.buf.data(), slot.len), now, *this);
-        if (r.kind == wg::DecapsulateResult::Kind::kDeliver) {
-          WriteToTun(r.peer, r.packet);
-        } else if (GetLogLevel() >= LogLevel::kVerbose) {
-          LogDecapsulate(r, slot.from, now);
-        }
+        const net::RecvSlot& slot = recv_slots[i];
+        const wg::Path from{slot.from, slot.local};
+        const size_t segment = slot.segment_size > 0 && slot.segment_size < slot.len
+                                   ? slot.segment_size
+                                   : slot.len;
+        size_t offset = 0;
+        do {
+          const size_t len = std::min(segment, slot.len - offset);
+          DecapsulateOne(from, MutableByteSpan(slot.buf.data() + offset, len), now);
+          offset += len;
+        } while (offset < slot.len);
       }
+      if (!deliveries.empty()) glue.tun_write_errors += tun->WriteBatch(deliveries);
       FlushSends();
       if (*n < recv_slots.size()) break;
+    }
+  }
+
+  // One datagram: a packet to deliver is kept (inside the receive buffer)
+  // for the batch's WriteBatch.
+  void DecapsulateOne(const wg::Path& from, MutableByteSpan datagram, Now now) {
+    auto r = engine.Decapsulate(from, datagram, now, *this);
+    if (r.kind == wg::DecapsulateResult::Kind::kDeliver) {
+      deliveries.push_back(r.packet);
+    } else if (GetLogLevel() >= LogLevel::kVerbose) {
+      LogDecapsulate(r, from.remote, now);
     }
   }
 
@@ -482,8 +542,16 @@ struct Device::Impl final : public wg::PacketSink {
   std::vector<std::vector<uint8_t>> recv_bufs;
   std::vector<net::RecvSlot> recv_slots;
   std::vector<std::vector<uint8_t>> send_bufs;
+  size_t send_bufs_used = 0;  // of send_bufs, by SendToNetwork since FlushSends
+  // Datagrams to send at FlushSends: in send_bufs or tun_bufs.
   std::vector<net::SendItem> sends;
-  std::vector<uint8_t> encap_out;
+  size_t max_sends = 0;
+  // Decrypted packets of one receive batch (inside recv_bufs).
+  std::vector<MutableByteSpan> deliveries;
+  net::BindOffloads offloads;  // in effect
+  bool tun_continuation_posted = false;
+  // False once closed: a posted continuation then does nothing.
+  std::shared_ptr<std::atomic<bool>> alive = std::make_shared<std::atomic<bool>>(true);
 
   std::atomic<std::thread::id> loop_thread{};
   // Serializes control calls from threads other than the loop's, so a set
@@ -514,6 +582,13 @@ Result<std::unique_ptr<Device>> Device::Create(net::EventLoop& loop,
   Impl* d = impl.get();
   std::unique_ptr<Device> device(new Device(std::move(impl)));
 
+  if (d->options.udp_offloads) d->offloads = d->bind->SetOffloads({true, true});
+  if (GetLogLevel() >= LogLevel::kVerbose) {
+    const std::string tun_offloads = d->tun->offloads();
+    LogVerbose(fmt::format("offloads: UDP send {}, UDP receive {}, TUN {}",
+                           d->offloads.send ? "on" : "off", d->offloads.receive ? "on" : "off",
+                           tun_offloads.empty() ? std::string("none") : tun_offloads));
+  }
   if (auto m = d->tun->Mtu(); m.ok() && *m > 0) d->mtu = size_t(*m);
   d->engine.SetMtu(d->mtu);
 #if defined(__linux__)
@@ -567,6 +642,7 @@ void Device::Close() {
   if (!impl_ || impl_->close_done) return;
   Impl& d = *impl_;
   d.close_done = true;
+  d.alive->store(false, std::memory_order_release);
   // 1. No more control calls; waiters are released.
   d.CancelCalls();
   // 2. Stop every event source.

@@ -3,8 +3,9 @@
 // (wg::Engine, private to this layer) to a TUN device and a UDP bind, and
 // drives all three from one event loop:
 //
-//   TUN readable  -> ReadBatch -> Engine::Encapsulate -> Bind::SendBatch
-//   UDP readable  -> RecvBatch -> Engine::Decapsulate -> TunDevice::Write
+//   TUN readable  -> ReadBatch -> Engine::Encapsulate (in place) -> Bind::Send
+//   UDP readable  -> Receive -> Engine::Decapsulate (each GRO segment, in
+//                    place) -> TunDevice::WriteBatch (once per batch)
 //   timer (100 ms) -> Engine::Tick
 //   rtnetlink     -> TUN deleted -> on_tun_gone callback
 //
