@@ -163,6 +163,8 @@ class BurstTun final : public net::TunDevice {
 };
 
 struct Node {
+  // Each device's own: its engine uses it on the loop and the worker thread.
+  std::unique_ptr<crypto::DeterministicRng> rng;
   FakeTun* tun = nullptr;
   std::unique_ptr<Device> device;
   crypto::PrivateKey key;
@@ -177,6 +179,7 @@ class DeviceTest : public ::testing::Test {
     loop_ = std::move(*loop);
     for (int which : {0, 1}) {
       Node* n = which == 0 ? &a_ : &b_;
+      n->rng = std::make_unique<crypto::DeterministicRng>(100 + which);
       n->key = crypto::GeneratePrivateKey(rng_);
       n->pub = *crypto::DerivePublicKey(n->key);
       std::unique_ptr<net::TunDevice> tun = MakeTun(which, *n);
@@ -185,7 +188,7 @@ class DeviceTest : public ::testing::Test {
       ASSERT_TRUE(bind.ok()) << bind.error().message();
       options.bind = std::move(*bind);
       Customize(which, options);
-      auto dev = Device::Create(*loop_, std::move(tun), clock_, rng_, std::move(options));
+      auto dev = Device::Create(*loop_, std::move(tun), clock_, *n->rng, std::move(options));
       ASSERT_TRUE(dev.ok()) << dev.error().message();
       n->device = std::move(*dev);
     }
