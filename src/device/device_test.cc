@@ -4,7 +4,9 @@
 #include "device/device.h"
 
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -19,6 +21,7 @@
 
 #include "base/bytes.h"
 #include "base/log.h"
+#include "crypto/blake2s.h"
 #include "crypto/x25519.h"
 #include "net/udp_bind.h"
 #include "support/fake_tun.h"
@@ -71,7 +74,8 @@ class CoalescingBind final : public net::Bind {
     return inner_->waitable(family);
   }
   Result<size_t> Receive(IpAddress::Family family, std::span<net::RecvSlot> slots) override {
-    auto n = inner_->Receive(family, std::span(slots_).first(std::min(slots.size(), slots_.size())));
+    const size_t want = std::min(slots.size(), slots_.size());
+    auto n = inner_->Receive(family, std::span(slots_).first(want));
     if (!n.ok() || *n == 0) return n;
     size_t out = 0;
     for (size_t i = 0; i < *n; ++i) {
@@ -160,6 +164,69 @@ class BurstTun final : public net::TunDevice {
   UniqueFd read_end_, write_end_;
   std::mutex mu_;
   std::deque<std::vector<uint8_t>> packets_;
+};
+
+// Sends handshake initiations with a valid mac1 for `responder` (the costly
+// kind: each takes a DH, or under load a cookie reply) to 127.0.0.1:`port`
+// from its own socket on `source`, until stopped, `max` are sent or 30 s
+// have passed.
+class HandshakeFlood {
+ public:
+  HandshakeFlood(const crypto::PublicKey& responder, const char* source, uint16_t port,
+                 size_t max) {
+    fd_.Reset(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    ::inet_pton(AF_INET, source, &from.sin_addr);
+    ok_ = fd_.get() >= 0 &&
+          ::bind(fd_.get(), reinterpret_cast<sockaddr*>(&from), sizeof(from)) == 0;
+    const crypto::Hash key = crypto::Blake2s(
+        {ByteSpan(reinterpret_cast<const uint8_t*>("mac1----"), 8), responder.span()});
+    thread_ = std::thread([this, key, port, max] {
+      sockaddr_in to{};
+      to.sin_family = AF_INET;
+      to.sin_port = htons(port);
+      to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      std::vector<uint8_t> m(148, 0x5a);
+      m[1] = m[2] = m[3] = 0;
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      for (size_t i = 0; ok_ && i < max && !stop_.load(); ++i) {
+        m[0] = 1;
+        StoreLe32(&m[4], uint32_t(i));  // sender index
+        StoreLe32(&m[8], uint32_t(i));  // "ephemeral"
+        const crypto::Mac mac1 = crypto::Blake2sMac(ByteSpan(key), {ByteSpan(m).first(116)});
+        std::copy(mac1.begin(), mac1.end(), m.begin() + 116);
+        if (::sendto(fd_.get(), m.data(), m.size(), 0, reinterpret_cast<sockaddr*>(&to),
+                     sizeof(to)) == ssize_t(m.size())) {
+          sent_.fetch_add(1);
+        } else {
+          std::this_thread::yield();
+        }
+        if ((i & 1023) == 0 && std::chrono::steady_clock::now() > deadline) break;
+      }
+    });
+  }
+  ~HandshakeFlood() { Stop(); }
+  bool ok() const { return ok_; }
+  size_t sent() const { return sent_.load(); }
+  // Waits (at most 10 s) until `n` are sent.
+  bool WaitSent(size_t n) const {
+    for (int i = 0; i < 1000 && sent() < n; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return sent() >= n;
+  }
+  void Stop() {
+    stop_.store(true);
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  UniqueFd fd_;
+  bool ok_ = false;
+  std::atomic<bool> stop_{false};
+  std::atomic<size_t> sent_{0};
+  std::thread thread_;
 };
 
 struct Node {
@@ -657,6 +724,70 @@ TEST_F(DeviceBurstTunTest, FullBatchesBeyondOneWakeupAreAllRead) {
   for (size_t i = 0; i < kPackets; ++i) {
     ASSERT_EQ(ReadPacket(b_.tun->peer_fd()), sent[i]) << i;
   }
+}
+
+// b's handshake queue is small and a flood of costly initiations (valid
+// mac1) from one source keeps it full: the handshake worker does the work,
+// the loop thread only copies, and data keeps flowing.
+class DeviceHandshakeFloodTest : public DeviceTest {
+ protected:
+  void Customize(int which, DeviceOptions& options) override {
+    if (which == 1) options.handshake_queue_size = 256;
+  }
+};
+
+TEST_F(DeviceHandshakeFloodTest, DataKeepsFlowingWhileAFloodOverflowsTheQueue) {
+  Configure();
+  auto ping = Ipv4Packet("10.0.0.1", "10.0.0.2", 64);
+  ASSERT_EQ(::send(a_.tun->peer_fd(), ping.data(), ping.size(), 0), ssize_t(ping.size()));
+  ASSERT_EQ(ReadPacket(b_.tun->peer_fd()), ping);
+
+  HandshakeFlood flood(b_.pub, "127.0.0.1", b_.device->listen_port(), 3'000'000);
+  ASSERT_TRUE(flood.ok());
+  ASSERT_TRUE(flood.WaitSent(20'000));  // far more than the queue holds
+  constexpr int kPings = 50;
+  int arrived = 0;
+  for (int i = 0; i < kPings; ++i) {
+    auto p = Ipv4Packet("10.0.0.1", "10.0.0.2", 64);
+    p[20] = uint8_t(i);
+    ASSERT_EQ(::send(a_.tun->peer_fd(), p.data(), p.size(), 0), ssize_t(p.size()));
+    if (ReadPacket(b_.tun->peer_fd(), 1000) == p) ++arrived;
+  }
+  const size_t sent = flood.sent();
+  flood.Stop();
+  EXPECT_GE(arrived, kPings * 95 / 100) << "flood messages sent meanwhile: " << sent;
+}
+
+// A flood from one address (127.0.0.2) does not keep a peer at another
+// (127.0.0.1) from its first handshake: above half full, the queue sheds
+// the flooding source, and the peer's messages still get in.
+TEST_F(DeviceHandshakeFloodTest, NewPeerCompletesAHandshakeDuringAFloodFromAnotherSource) {
+  HandshakeFlood flood(b_.pub, "127.0.0.2", b_.device->listen_port(), 5'000'000);
+  ASSERT_TRUE(flood.ok());
+  ASSERT_TRUE(flood.WaitSent(20'000));
+  Configure();
+  auto ping = Ipv4Packet("10.0.0.1", "10.0.0.2", 64);
+  ASSERT_EQ(::send(a_.tun->peer_fd(), ping.data(), ping.size(), 0), ssize_t(ping.size()));
+  // Under load, b answers the first initiation with a cookie; a's retry
+  // (after REKEY_TIMEOUT, 5 s) carries mac2.
+  EXPECT_EQ(ReadPacket(b_.tun->peer_fd(), 15000), ping);
+}
+
+// Close stops and joins the worker while it is busy with a flood.
+TEST_F(DeviceHandshakeFloodTest, CloseReturnsWhileTheWorkerIsBusy) {
+  Configure();
+  HandshakeFlood flood(b_.pub, "127.0.0.1", b_.device->listen_port(), 3'000'000);
+  ASSERT_TRUE(flood.ok());
+  ASSERT_TRUE(flood.WaitSent(5'000));
+  loop_->Stop();
+  loop_thread_.join();
+  const auto begin = std::chrono::steady_clock::now();
+  b_.device->Close();
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, std::chrono::seconds(2));
+  flood.Stop();
+  auto snapshot = b_.device->Snapshot();
+  ASSERT_FALSE(snapshot.ok());
+  EXPECT_EQ(snapshot.error().code(), ESHUTDOWN);
 }
 
 }  // namespace

@@ -17,24 +17,28 @@ bool IsHandshakeMessage(ByteSpan datagram) {
          datagram[0] >= kInitiation && datagram[0] <= kCookieReply;
 }
 
-HandshakeQueue::HandshakeQueue(size_t capacity, uint32_t shed_per_second, uint32_t shed_burst,
+HandshakeQueue::HandshakeQueue(size_t capacity, uint32_t shed_per_second,
+                               uint32_t shed_burst,
                                const crypto::SipHashKey& key)
-    : entries_(std::max<size_t>(capacity, 1)), shedder_(shed_per_second, shed_burst, key) {}
+    : capacity_(std::max<size_t>(capacity, 1)),
+      entries_(capacity_),
+      shedder_(shed_per_second, shed_burst, key) {}
 
 bool HandshakeQueue::TryPush(ByteSpan message, const Endpoint& from,
-                             const std::optional<IpAddress>& local, MonoTime now) {
+                             const std::optional<IpAddress>& local,
+                             MonoTime now) {
   if (message.size() > kMaxHandshakeMessage) return false;
   MutexLock lock(mu_);
   if (stopped_) return false;
-  if (count_ == entries_.size()) {
+  if (count_ == capacity_) {
     ++dropped_full_;
     return false;
   }
-  if (count_ > entries_.size() / 2 && !shedder_.Allow(from.address(), now)) {
+  if (count_ > capacity_ / 2 && !shedder_.Allow(from.address(), now)) {
     ++shed_;
     return false;
   }
-  HandshakeMessage& e = entries_[(head_ + count_) % entries_.size()];
+  HandshakeMessage& e = entries_[(head_ + count_) % capacity_];
   std::copy(message.begin(), message.end(), e.bytes.begin());
   e.len = message.size();
   e.from = from;
@@ -47,7 +51,8 @@ void HandshakeQueue::Notify() { cv_.NotifyAll(); }
 
 size_t HandshakeQueue::PopBatch(std::span<HandshakeMessage> out) {
   MutexLock lock(mu_);
-  auto ready = [this]() NO_THREAD_SAFETY_ANALYSIS { return count_ > 0 || stopped_; };
+  auto ready = [this]()
+                   NO_THREAD_SAFETY_ANALYSIS { return count_ > 0 || stopped_; };
   while (!cv_.WaitFor(mu_, std::chrono::seconds(1), ready)) {
   }
   if (stopped_) return 0;
@@ -55,7 +60,7 @@ size_t HandshakeQueue::PopBatch(std::span<HandshakeMessage> out) {
   for (size_t i = 0; i < n; ++i) {
     HandshakeMessage& e = entries_[head_];
     std::swap(out[i], e);
-    head_ = (head_ + 1) % entries_.size();
+    head_ = (head_ + 1) % capacity_;
   }
   count_ -= n;
   return n;

@@ -45,7 +45,8 @@ struct HandshakeMessage {
   std::array<uint8_t, kMaxHandshakeMessage> bytes{};
   size_t len = 0;
   Endpoint from;
-  std::optional<IpAddress> local;  // the address it was sent to (sticky replies)
+  std::optional<IpAddress>
+      local;  // the address it was sent to (sticky replies)
 
   MutableByteSpan data() { return MutableByteSpan(bytes.data(), len); }
 };
@@ -62,13 +63,14 @@ class HandshakeQueue {
   HandshakeQueue(size_t capacity, uint32_t shed_per_second, uint32_t shed_burst,
                  const crypto::SipHashKey& key);
 
-  size_t capacity() const { return entries_.size(); }
+  size_t capacity() const { return capacity_; }
 
   // Copies `message` in (see Admission above). False when it was dropped:
   // full, shed, or longer than kMaxHandshakeMessage. Does not wake the
   // consumer: call Notify after a batch of pushes.
-  bool TryPush(ByteSpan message, const Endpoint& from, const std::optional<IpAddress>& local,
-               MonoTime now) EXCLUDES(mu_);
+  bool TryPush(ByteSpan message, const Endpoint& from,
+               const std::optional<IpAddress>& local, MonoTime now)
+      EXCLUDES(mu_);
   // Wakes a PopBatch waiting for messages.
   void Notify();
 
@@ -84,10 +86,11 @@ class HandshakeQueue {
   uint64_t shed() const EXCLUDES(mu_);
 
  private:
+  const size_t capacity_;
   mutable Mutex mu_;
   CondVar cv_;
   std::vector<HandshakeMessage> entries_ GUARDED_BY(mu_);  // a ring
-  size_t head_ GUARDED_BY(mu_) = 0;  // the oldest
+  size_t head_ GUARDED_BY(mu_) = 0;                        // the oldest
   size_t count_ GUARDED_BY(mu_) = 0;
   bool stopped_ GUARDED_BY(mu_) = false;
   uint64_t dropped_full_ GUARDED_BY(mu_) = 0;

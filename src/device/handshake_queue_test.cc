@@ -10,10 +10,13 @@
 namespace zl::device {
 namespace {
 
-const crypto::SipHashKey kKey = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+const crypto::SipHashKey kKey = {1, 2,  3,  4,  5,  6,  7,  8,
+                                 9, 10, 11, 12, 13, 14, 15, 16};
 const MonoTime kT0(std::chrono::seconds(100));
 
-Endpoint Source(uint8_t last) { return Endpoint(IpAddress::V4(0xc0000200u + last), 51820); }
+Endpoint Source(uint8_t last) {
+  return Endpoint(IpAddress::V4(0xc0000200u + last), 51820);
+}
 
 // A 148-byte initiation-shaped message whose byte 4 is `tag`.
 std::vector<uint8_t> Message(uint8_t tag) {
@@ -45,7 +48,8 @@ TEST(HandshakeQueueTest, KeepsOrderAndTheAddresses) {
   for (uint8_t i = 0; i < 5; ++i) {
     auto m = Message(i);
     m.resize(64 + i);
-    ASSERT_TRUE(q.TryPush(m, Source(i), i % 2 ? std::optional(local) : std::nullopt, kT0));
+    ASSERT_TRUE(q.TryPush(m, Source(i),
+                          i % 2 ? std::optional(local) : std::nullopt, kT0));
   }
   EXPECT_EQ(q.size(), 5u);
   std::vector<HandshakeMessage> out(3);
@@ -61,18 +65,22 @@ TEST(HandshakeQueueTest, KeepsOrderAndTheAddresses) {
 }
 
 TEST(HandshakeQueueTest, IsBoundedAndCountsWhatItDropsWhenFull) {
-  HandshakeQueue q(4, 1'000'000, 1'000'000, kKey);  // the shedder lets all through
+  HandshakeQueue q(4, 1'000'000, 1'000'000,
+                   kKey);  // the shedder lets all through
   for (uint8_t i = 0; i < 10; ++i) {
-    EXPECT_EQ(q.TryPush(Message(i), Source(i), std::nullopt, kT0), i < 4) << int(i);
+    EXPECT_EQ(q.TryPush(Message(i), Source(i), std::nullopt, kT0), i < 4)
+        << int(i);
   }
   EXPECT_EQ(q.size(), 4u);
   EXPECT_EQ(q.dropped_full(), 6u);
   EXPECT_EQ(q.shed(), 0u);
   std::vector<HandshakeMessage> out(8);
   ASSERT_EQ(q.PopBatch(out), 4u);
-  for (uint8_t i = 0; i < 4; ++i) EXPECT_EQ(out[i].data()[4], i);  // the first four
+  for (uint8_t i = 0; i < 4; ++i)
+    EXPECT_EQ(out[i].data()[4], i);  // the first four
   // Room again, and the ring wraps.
-  for (uint8_t i = 10; i < 13; ++i) EXPECT_TRUE(q.TryPush(Message(i), Source(1), std::nullopt, kT0));
+  for (uint8_t i = 10; i < 13; ++i)
+    EXPECT_TRUE(q.TryPush(Message(i), Source(1), std::nullopt, kT0));
   ASSERT_EQ(q.PopBatch(out), 3u);
   EXPECT_EQ(out[2].data()[4], 12);
 }
@@ -96,7 +104,8 @@ TEST(HandshakeQueueTest, ShedsNothingUpToHalfFull) {
 
 TEST(HandshakeQueueTest, AboveHalfFullShedsASourceOverItsRateButNotOthers) {
   HandshakeQueue q(100, 1, 1, kKey);
-  for (int i = 0; i < 51; ++i) ASSERT_TRUE(q.TryPush(Message(1), Source(7), std::nullopt, kT0));
+  for (int i = 0; i < 51; ++i)
+    ASSERT_TRUE(q.TryPush(Message(1), Source(7), std::nullopt, kT0));
   // More than half full: source 7 has its burst of one, then is shed.
   EXPECT_TRUE(q.TryPush(Message(1), Source(7), std::nullopt, kT0));
   EXPECT_FALSE(q.TryPush(Message(1), Source(7), std::nullopt, kT0));
@@ -106,7 +115,8 @@ TEST(HandshakeQueueTest, AboveHalfFullShedsASourceOverItsRateButNotOthers) {
   ASSERT_NE(wg::FloodShedder(1, 1, kKey).BucketOf(Source(8).address()),
             wg::FloodShedder(1, 1, kKey).BucketOf(Source(7).address()));
   EXPECT_TRUE(q.TryPush(Message(2), Source(8), std::nullopt, kT0));
-  EXPECT_TRUE(q.TryPush(Message(1), Source(7), std::nullopt, kT0 + std::chrono::seconds(1)));
+  EXPECT_TRUE(q.TryPush(Message(1), Source(7), std::nullopt,
+                        kT0 + std::chrono::seconds(1)));
   EXPECT_EQ(q.size(), 54u);
 }
 
@@ -114,10 +124,12 @@ TEST(HandshakeQueueTest, PopBatchWaitsForAPushAndItsNotify) {
   HandshakeQueue q(8, 50, 10, kKey);
   std::vector<HandshakeMessage> out(4);
   auto popped = std::async(std::launch::async, [&] { return q.PopBatch(out); });
-  EXPECT_EQ(popped.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
+  EXPECT_EQ(popped.wait_for(std::chrono::milliseconds(50)),
+            std::future_status::timeout);
   ASSERT_TRUE(q.TryPush(Message(9), Source(1), std::nullopt, kT0));
   q.Notify();
-  ASSERT_EQ(popped.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  ASSERT_EQ(popped.wait_for(std::chrono::seconds(5)),
+            std::future_status::ready);
   EXPECT_EQ(popped.get(), 1u);
   EXPECT_EQ(out[0].data()[4], 9);
 }
@@ -127,7 +139,8 @@ TEST(HandshakeQueueTest, StopEndsAWaitingPopBatchAndRefusesPushes) {
   std::vector<HandshakeMessage> out(4);
   auto popped = std::async(std::launch::async, [&] { return q.PopBatch(out); });
   q.Stop();
-  ASSERT_EQ(popped.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  ASSERT_EQ(popped.wait_for(std::chrono::seconds(5)),
+            std::future_status::ready);
   EXPECT_EQ(popped.get(), 0u);
   EXPECT_FALSE(q.TryPush(Message(1), Source(1), std::nullopt, kT0));
   EXPECT_EQ(q.PopBatch(out), 0u);
