@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "base/mutex.h"
 #include "device/apply_plan.h"
+#include "device/handshake_queue.h"
 #include "device/verbose_log.h"
 #include "net/bind.h"
 #if defined(__linux__)
@@ -22,20 +23,58 @@ namespace {
 // Largest IP packet the TUN can hand us, plus WireGuard's overhead (16 B
 // header, up to 15 B padding, 16 B tag).
 constexpr size_t kMaxPacket = 65535;
-constexpr size_t kTransportOverhead = 32;  // 16 B header + 16 B tag
+constexpr size_t kTransportHeader = 16;
+constexpr size_t kTransportOverhead = kTransportHeader + 16;  // header + tag
 constexpr size_t kMaxDatagram = kMaxPacket + kTransportOverhead + 16;
+// UDP GRO hands over at most this many datagrams in one receive slot (the
+// kernel's UDP_GRO_CNT_MAX); only sizes a vector's reservation.
+constexpr size_t kMaxSegmentsPerSlot = 64;
 // Batches handled per wake-up before yielding to the other sources, so one
 // busy direction cannot starve the other.
 constexpr int kBatchesPerWakeup = 4;
+// Handshake messages the worker takes from its queue at a time.
+constexpr size_t kHandshakeBatch = 64;
+
+// The engine never sheds by source itself: the device sheds at its
+// handshake queue instead, only when the queue is more than half full
+// (handshake_queue.h). A billion a second, four billion back to back: never
+// reached, and tolerant of the clock readings of two threads.
+wg::EngineOptions DeviceEngineOptions() {
+  wg::EngineOptions o;
+  o.handshakes_per_second_per_source_under_load = 1'000'000'000;
+  o.handshake_burst_per_source_under_load = UINT32_MAX;
+  return o;
+}
 
 }  // namespace
 
-// Counters of the glue itself (the engine counts protocol drops).
+// Counters of the glue itself (the engine counts protocol drops). Each
+// thread (loop, handshake worker) keeps its own.
 struct GlueCounters {
   uint64_t tun_write_errors = 0;
   uint64_t send_errors = 0;
   uint64_t send_dropped_full = 0;
 };
+
+// Sends `items` in order without blocking: an item that cannot be sent is
+// skipped, and when the socket buffer is full the rest are dropped rather
+// than block, as a congested link would drop them.
+void SendAll(net::Bind& bind, std::span<const net::SendItem> items, GlueCounters& counters) {
+  while (!items.empty()) {
+    auto sent = bind.Send(items);
+    if (!sent.ok()) {
+      // items[0] cannot be sent (no route, wrong family...): skip it.
+      ++counters.send_errors;
+      items = items.subspan(1);
+      continue;
+    }
+    if (*sent == 0) {
+      counters.send_dropped_full += items.size();
+      break;
+    }
+    items = items.subspan(*sent);
+  }
+}
 
 struct Device::Impl final : public wg::PacketSink {
   Impl(net::EventLoop& l, std::unique_ptr<net::TunDevice> t, std::unique_ptr<net::Bind> b,
@@ -45,26 +84,39 @@ struct Device::Impl final : public wg::PacketSink {
         bind(std::move(b)),
         clock(c),
         rng(r),
-        engine(wg::EngineOptions{}, r),
-        options(std::move(o)) {
+        engine(DeviceEngineOptions(), r),
+        options(std::move(o)),
+        handshakes(options.handshake_queue_size, options.handshake_shed_per_second_per_source,
+                   options.handshake_shed_burst_per_source, NewShedderKey(r)),
+        worker(*this) {
     size_t n = options.batch_size == 0 ? 1 : std::min(options.batch_size, net::kMaxBatchSize);
-    tun_bufs.assign(n, std::vector<uint8_t>(kMaxPacket));
+    // A TUN packet is read at offset 16 of a datagram-sized buffer, so
+    // Encapsulate writes the datagram around it in place.
+    tun_bufs.assign(n, std::vector<uint8_t>(kMaxDatagram));
     tun_slots.resize(n);
-    for (size_t i = 0; i < n; ++i) tun_slots[i].buf = MutableByteSpan(tun_bufs[i]);
+    for (size_t i = 0; i < n; ++i) {
+      tun_slots[i].buf = MutableByteSpan(tun_bufs[i].data() + kTransportHeader, kMaxPacket);
+    }
     recv_bufs.assign(n, std::vector<uint8_t>(kMaxDatagram));
     recv_slots.resize(n);
     for (size_t i = 0; i < n; ++i) recv_slots[i].buf = MutableByteSpan(recv_bufs[i]);
     send_bufs.assign(n, std::vector<uint8_t>(kMaxDatagram));
-    sends.reserve(n);
-    encap_out.resize(kMaxDatagram);
+    // Room for a batch's datagrams (in tun_bufs) and as many of the
+    // engine's own messages (copied into send_bufs).
+    max_sends = 2 * n;
+    sends.reserve(max_sends);
+    datagrams.reserve(n * kMaxSegmentsPerSlot);
+    deliveries.reserve(n * kMaxSegmentsPerSlot);
   }
 
   // --- wg::PacketSink ---
 
+  // The engine's own messages (handshakes, keepalives, staged packets):
+  // their bytes are valid only during the call, so they are copied.
   void SendToNetwork(wg::PeerId, const wg::Path& to, ByteSpan data) override {
-    if (sends.size() == send_bufs.size()) FlushSends();
     if (data.size() > kMaxDatagram) return;
-    auto& buf = send_bufs[sends.size()];
+    if (send_bufs_used == send_bufs.size() || sends.size() == max_sends) FlushSends();
+    auto& buf = send_bufs[send_bufs_used++];
     std::copy(data.begin(), data.end(), buf.begin());
     sends.push_back(net::SendItem{to.remote, ByteSpan(buf.data(), data.size()), to.local});
   }
@@ -74,7 +126,8 @@ struct Device::Impl final : public wg::PacketSink {
   }
 
   // Handshake-rate events, but cookie replies answer anyone under load.
-  void OnEvent(const wg::EngineEventInfo& info) override {
+  // Called inside an engine call, i.e. with engine_mu held.
+  void OnEvent(const wg::EngineEventInfo& info) override NO_THREAD_SAFETY_ANALYSIS {
     if (GetLogLevel() < LogLevel::kVerbose) return;
     if (info.event == wg::EngineEvent::kCookieReplySent && !drop_log.Allow(clock.Read().mono)) {
       return;
@@ -90,32 +143,28 @@ struct Device::Impl final : public wg::PacketSink {
 
   // --- data path ---
 
-  void FlushSends() {
-    std::span<const net::SendItem> rest(sends);
-    while (!rest.empty()) {
-      auto sent = bind->Send(rest);
-      if (!sent.ok()) {
-        // items[0] cannot be sent (no route, wrong family...): skip it.
-        ++glue.send_errors;
-        rest = rest.subspan(1);
-        continue;
-      }
-      if (*sent == 0) {
-        // Socket buffer full: drop the rest rather than block the loop, as a
-        // congested link would.
-        glue.send_dropped_full += rest.size();
-        break;
-      }
-      rest = rest.subspan(*sent);
-    }
-    sends.clear();
+  // A datagram whose bytes stay put until FlushSends (inside tun_bufs).
+  void QueueSend(const wg::Path& to, ByteSpan data) {
+    if (sends.size() == max_sends) FlushSends();
+    sends.push_back(net::SendItem{to.remote, data, to.local});
   }
 
+  void FlushSends() {
+    SendAll(*bind, sends, glue);
+    sends.clear();
+    send_bufs_used = 0;
+  }
+
+  // Reads and encrypts up to kBatchesPerWakeup batches. A full batch means
+  // more may be waiting that the TUN's fd does not signal (the rest of an
+  // offloaded super-packet): after the last round, a full batch posts the
+  // continuation instead of waiting for readiness. An empty TUN ends it.
   void OnTunReadable() {
+    bool full = false;
     for (int round = 0; round < kBatchesPerWakeup; ++round) {
       auto n = tun->ReadBatch(tun_slots);
       if (!n.ok()) {
-        if (n.error().code() == EAGAIN) break;
+        if (n.error().code() == EAGAIN) return;
         // The interface was deleted (`ip link del`, wg-quick down, Wintun's
         // adapter removed): a normal way to end; anything else is an error.
         if (net::IsTunGone(n.error())) {
@@ -126,62 +175,127 @@ struct Device::Impl final : public wg::PacketSink {
         TunGone();
         return;
       }
-      if (*n == 0) break;
-      Now now = clock.Read();
-      for (size_t i = 0; i < *n; ++i) {
-        ByteSpan packet(tun_slots[i].buf.data(), tun_slots[i].len);
-        auto r = engine.Encapsulate(packet, encap_out, now, *this);
-        if (r.kind == wg::EncapsulateResult::Kind::kSent) {
-          SendToNetwork(r.peer, r.to, ByteSpan(encap_out.data(), r.length));
-        } else if (r.kind == wg::EncapsulateResult::Kind::kDropped &&
-                   GetLogLevel() >= LogLevel::kVerbose && drop_log.Allow(now.mono)) {
-          LogVerbose(fmt::format("{}dropped a packet for the tunnel: {}", PeerName(r.peer),
-                                 wg::DropReasonName(r.drop)));
-        }
+      if (*n == 0) return;
+      EncapsulateBatch(*n);
+      FlushSends();  // before the next ReadBatch reuses tun_bufs
+      full = *n == tun_slots.size();
+      if (!full) return;
+    }
+    if (full) PostTunContinuation();
+  }
+
+  // Encrypts the first `n` TUN slots, under engine_mu for the whole batch.
+  void EncapsulateBatch(size_t n) EXCLUDES(engine_mu) {
+    MutexLock lock(engine_mu);
+    const Now now = clock.Read();  // under the lock: the engine's time never goes back
+    for (size_t i = 0; i < n; ++i) {
+      ByteSpan packet(tun_slots[i].buf.data(), tun_slots[i].len);
+      // In place: the packet sits at offset 16 of its datagram buffer.
+      auto r = engine.Encapsulate(packet, MutableByteSpan(tun_bufs[i]), now, *this);
+      if (r.kind == wg::EncapsulateResult::Kind::kSent) {
+        QueueSend(r.to, ByteSpan(tun_bufs[i].data(), r.length));
+      } else if (r.kind == wg::EncapsulateResult::Kind::kDropped &&
+                 GetLogLevel() >= LogLevel::kVerbose && drop_log.Allow(now.mono)) {
+        LogVerbose(fmt::format("{}dropped a packet for the tunnel: {}", PeerName(r.peer),
+                               wg::DropReasonName(r.drop)));
       }
-      FlushSends();
-      if (*n < tun_slots.size()) break;
     }
   }
 
+  // Runs OnTunReadable again on a later loop turn (other sources first).
+  void PostTunContinuation() {
+    if (tun_continuation_posted) return;
+    tun_continuation_posted = true;
+    loop.Post([this, alive = alive] {
+      if (!alive->load(std::memory_order_acquire)) return;  // closed meanwhile
+      MarkLoopThread();
+      tun_continuation_posted = false;
+      if (!tun_gone_reported) OnTunReadable();
+    });
+  }
+
+  // Receives up to kBatchesPerWakeup batches. A slot may hold several
+  // datagrams (UDP GRO: RecvSlot::segment_size). Handshake messages are
+  // copied to the handshake queue for the worker; the rest are decrypted in
+  // place under engine_mu (once per batch, and not at all for a batch of
+  // handshakes only), and a batch's packets go to the TUN in one WriteBatch,
+  // before the next Receive reuses the buffers.
   void OnUdpReadable(IpAddress::Family family) {
     for (int round = 0; round < kBatchesPerWakeup; ++round) {
       auto n = bind->Receive(family, recv_slots);
       if (!n.ok() || *n == 0) break;
-      Now now = clock.Read();
+      const MonoTime arrived = clock.Read().mono;
+      bool queued = false;
+      datagrams.clear();
       for (size_t i = 0; i < *n; ++i) {
-        auto& slot = recv_slots[i];
-        wg::Path from{slot.from, slot.local};
-        auto r = engine.Decapsulate(from, MutableByteSpan(slot.buf.data(), slot.len), now, *this);
-        if (r.kind == wg::DecapsulateResult::Kind::kDeliver) {
-          WriteToTun(r.peer, r.packet);
-        } else if (GetLogLevel() >= LogLevel::kVerbose) {
-          LogDecapsulate(r, slot.from, now);
-        }
+        const net::RecvSlot& slot = recv_slots[i];
+        const size_t segment = slot.segment_size > 0 && slot.segment_size < slot.len
+                                   ? slot.segment_size
+                                   : slot.len;
+        size_t offset = 0;
+        do {
+          const size_t len = std::min(segment, slot.len - offset);
+          MutableByteSpan datagram(slot.buf.data() + offset, len);
+          if (IsHandshakeMessage(datagram)) {
+            // Dropped when full or shed: the queue counts it.
+            queued |= handshakes.TryPush(datagram, slot.from, slot.local, arrived);
+          } else {
+            datagrams.push_back(Datagram{datagram, i});
+          }
+          offset += len;
+        } while (offset < slot.len);
       }
+      if (queued) handshakes.Notify();
+      deliveries.clear();
+      if (!datagrams.empty()) DecapsulateBatch();
+      if (!deliveries.empty()) glue.tun_write_errors += tun->WriteBatch(deliveries);
       FlushSends();
       if (*n < recv_slots.size()) break;
+    }
+  }
+
+  // Decrypts `datagrams`, under engine_mu for the whole batch; the packets
+  // to deliver (inside the receive buffers) go to `deliveries`.
+  void DecapsulateBatch() EXCLUDES(engine_mu) {
+    MutexLock lock(engine_mu);
+    const Now now = clock.Read();
+    const bool verbose = GetLogLevel() >= LogLevel::kVerbose;
+    for (const Datagram& d : datagrams) {
+      const net::RecvSlot& slot = recv_slots[d.slot];
+      auto r = engine.Decapsulate(wg::Path{slot.from, slot.local}, d.bytes, now, *this);
+      if (r.kind == wg::DecapsulateResult::Kind::kDeliver) {
+        deliveries.push_back(r.packet);
+      } else if (verbose) {
+        LogDecapsulate(r, slot.from, now, drop_log);
+      }
     }
   }
 
   // --- verbose logging (LOG_LEVEL=verbose); never a key but public ones ---
 
   // "peer(AbCd…wXyZ): " as wireguard-go names peers, or "" for none.
-  std::string PeerName(wg::PeerId id) const { return peer_names.Prefix(id); }
+  std::string PeerName(wg::PeerId id) const REQUIRES(engine_mu) {
+    return peer_names.Prefix(id);
+  }
 
-  void LogDecapsulate(const wg::DecapsulateResult& r, const Endpoint& from, Now now) {
+  // `budget`: the calling thread's.
+  void LogDecapsulate(const wg::DecapsulateResult& r, const Endpoint& from, Now now,
+                      LogBudget& budget) REQUIRES(engine_mu) {
     // Handshake messages are told by OnEvent.
     using Kind = wg::DecapsulateResult::Kind;
     if (r.kind == Kind::kKeepalive) {
       LogVerbose(fmt::format("{}keepalive received", PeerName(r.peer)));
-    } else if (r.kind == Kind::kDropped && drop_log.Allow(now.mono)) {
+    } else if (r.kind == Kind::kDropped && budget.Allow(now.mono)) {
       LogVerbose(fmt::format("{}dropped a datagram from {}: {}", PeerName(r.peer),
                              from.ToString(), wg::DropReasonName(r.drop)));
     }
   }
 
-  void OnTick() {
-    engine.Tick(clock.Read(), *this);
+  void OnTick() EXCLUDES(engine_mu) {
+    {
+      MutexLock lock(engine_mu);
+      engine.Tick(clock.Read(), *this);
+    }
     FlushSends();
   }
 
@@ -196,6 +310,7 @@ struct Device::Impl final : public wg::PacketSink {
       }
       if (e.link.mtu > 0) {
         mtu = e.link.mtu;
+        MutexLock lock(engine_mu);
         engine.SetMtu(mtu);
       }
     }
@@ -244,6 +359,7 @@ struct Device::Impl final : public wg::PacketSink {
     if (req.private_key) {
       std::optional<crypto::PrivateKey> key;
       if (!req.private_key->IsZero()) key = *req.private_key;
+      MutexLock lock(engine_mu);
       const auto old_public = engine.public_key();
       if (auto r = engine.SetPrivateKey(key, now); !r.ok()) note(r.error());
       const auto new_public = engine.public_key();
@@ -254,7 +370,10 @@ struct Device::Impl final : public wg::PacketSink {
     }
     if (req.listen_port && *req.listen_port != bind->port()) {
       UnwatchSockets();
-      auto r = bind->Rebind(*req.listen_port);
+      auto r = [&] {
+        MutexLock lock(bind_mu);  // not while the worker sends
+        return bind->Rebind(*req.listen_port);
+      }();
       if (!r.ok()) {
         note(r.error().Wrap(fmt::format("listen-port {}", *req.listen_port)));
       } else if (verbose) {
@@ -263,7 +382,11 @@ struct Device::Impl final : public wg::PacketSink {
       if (auto w = WatchSockets(); !w.ok()) note(w.error());
     }
     if (req.fwmark) {
-      if (auto r = bind->SetFwmark(*req.fwmark); !r.ok()) {
+      auto r = [&] {
+        MutexLock lock(bind_mu);
+        return bind->SetFwmark(*req.fwmark);
+      }();
+      if (!r.ok()) {
         note(r.error().Wrap("fwmark"));
       } else {
         if (verbose && fwmark != *req.fwmark) {
@@ -284,23 +407,26 @@ struct Device::Impl final : public wg::PacketSink {
 
   // One step of a set's peer blocks (apply_plan.h).
   void ApplyPeersOnLoop(const ConfigRequest& req, const ApplyStep& step,
-                        std::optional<Error>& first_error) {
-    Now now = clock.Read();
-    const bool verbose = GetLogLevel() >= LogLevel::kVerbose;
-    for (const PeerSlice& slice : step) {
-      const wg::PeerUpdate update = ToPeerUpdate(req.peers[slice.peer], slice);
-      const wg::PeerId before = verbose ? engine.FindPeerId(update.public_key) : wg::kNoPeer;
-      updating_peer = verbose;
-      auto r = engine.ApplyPeerUpdate(update, now, *this);
-      updating_peer = false;
-      if (!r.ok() && !first_error) first_error = r.error();
-      if (verbose) NoteAppliedPeerUpdate(update, before, r);
+                        std::optional<Error>& first_error) EXCLUDES(engine_mu) {
+    {
+      MutexLock lock(engine_mu);
+      const Now now = clock.Read();
+      const bool verbose = GetLogLevel() >= LogLevel::kVerbose;
+      for (const PeerSlice& slice : step) {
+        const wg::PeerUpdate update = ToPeerUpdate(req.peers[slice.peer], slice);
+        const wg::PeerId before = verbose ? engine.FindPeerId(update.public_key) : wg::kNoPeer;
+        updating_peer = verbose;
+        auto r = engine.ApplyPeerUpdate(update, now, *this);
+        updating_peer = false;
+        if (!r.ok() && !first_error) first_error = r.error();
+        if (verbose) NoteAppliedPeerUpdate(update, before, r);
+      }
     }
     FlushSends();
   }
 
   void NoteAppliedPeerUpdate(const wg::PeerUpdate& update, wg::PeerId before,
-                             const Result<void>& result) {
+                             const Result<void>& result) REQUIRES(engine_mu) {
     const wg::PeerId after = engine.FindPeerId(update.public_key);
     if (before != wg::kNoPeer && after != before) peer_names.Remove(before);
     if (after != wg::kNoPeer) peer_names.Add(after, update.public_key);
@@ -322,6 +448,7 @@ struct Device::Impl final : public wg::PacketSink {
       bool first = true;
       do {
         ZL_RETURN_IF_ERROR(RunOnLoop([&] {
+          MutexLock lock(engine_mu);
           if (first && GetLogLevel() >= LogLevel::kVerbose) {
             LogVerbose(fmt::format("removing all {} peers (replace_peers)", engine.peer_count()));
             peer_names.Clear();
@@ -343,7 +470,12 @@ struct Device::Impl final : public wg::PacketSink {
     s.private_key = private_key_for_get;
     s.listen_port = bind->port();
     s.fwmark = fwmark;
-    for (auto& p : engine.Snapshot()) {
+    std::vector<wg::PeerSnapshot> peers;
+    {
+      MutexLock lock(engine_mu);
+      peers = engine.Snapshot();
+    }
+    for (auto& p : peers) {
       PeerState ps;
       ps.public_key = p.public_key;
       ps.preshared_key = p.preshared_key;
@@ -449,8 +581,97 @@ struct Device::Impl final : public wg::PacketSink {
     }
   }
 
+  // The handshake worker: takes batches from `handshakes` and runs the
+  // engine for each message, holding engine_mu per message (so the data path
+  // waits at most for one message's cryptography). It is a PacketSink of its
+  // own: its own send buffers, its own Bind::Send calls (under bind_mu, never
+  // during Rebind or SetFwmark), its own log budget and counters.
+  struct Worker final : public wg::PacketSink {
+    // Datagrams the worker's sink holds before it sends them (a completed
+    // handshake releases up to staged_packets_per_peer at once).
+    static constexpr size_t kSendBufs = 16;
+
+    explicit Worker(Impl& impl) : d(impl) {
+      batch.resize(kHandshakeBatch);
+      send_bufs.assign(kSendBufs, std::vector<uint8_t>(kMaxDatagram));
+      sends.reserve(kSendBufs);
+    }
+    ~Worker() override { Stop(); }
+
+    void Start() { thread = std::thread([this] { Run(); }); }
+    // Discards what is queued, lets the message in hand finish, joins.
+    void Stop() {
+      d.handshakes.Stop();
+      if (thread.joinable()) thread.join();
+    }
+
+    void Run() {
+      for (;;) {
+        const size_t n = d.handshakes.PopBatch(batch);
+        if (n == 0) return;  // stopped
+        for (size_t i = 0; i < n; ++i) Handle(batch[i]);
+        Flush();
+      }
+    }
+
+    void Handle(HandshakeMessage& m) EXCLUDES(d.engine_mu) {
+      MutexLock lock(d.engine_mu);
+      const Now now = d.clock.Read();
+      auto r = d.engine.Decapsulate(wg::Path{m.from, m.local}, m.data(), now, *this);
+      if (r.kind == wg::DecapsulateResult::Kind::kDeliver) {
+        WriteToTun(r.peer, r.packet);  // not from a handshake message; kept general
+      } else if (GetLogLevel() >= LogLevel::kVerbose) {
+        d.LogDecapsulate(r, m.from, now, log_budget);
+      }
+    }
+
+    void SendToNetwork(wg::PeerId, const wg::Path& to, ByteSpan data) override {
+      if (data.size() > kMaxDatagram) return;
+      if (sends.size() == send_bufs.size()) Flush();
+      auto& buf = send_bufs[sends.size()];
+      std::copy(data.begin(), data.end(), buf.begin());
+      sends.push_back(net::SendItem{to.remote, ByteSpan(buf.data(), data.size()), to.local});
+    }
+    // The TUN takes writes from any thread (tun_device.h).
+    void WriteToTun(wg::PeerId, ByteSpan packet) override {
+      if (!d.tun->Write(packet).ok()) ++counters.tun_write_errors;
+    }
+    // Called inside an engine call, i.e. with engine_mu held.
+    void OnEvent(const wg::EngineEventInfo& info) override NO_THREAD_SAFETY_ANALYSIS {
+      if (GetLogLevel() < LogLevel::kVerbose) return;
+      if (info.event == wg::EngineEvent::kCookieReplySent &&
+          !log_budget.Allow(d.clock.Read().mono)) {
+        return;
+      }
+      LogEngineEvent(d.peer_names, info);
+    }
+
+    void Flush() EXCLUDES(d.bind_mu) {
+      if (sends.empty()) return;
+      MutexLock lock(d.bind_mu);
+      SendAll(*d.bind, sends, counters);
+      sends.clear();
+    }
+
+    Impl& d;
+    std::thread thread;
+    std::vector<HandshakeMessage> batch;
+    std::vector<std::vector<uint8_t>> send_bufs;
+    std::vector<net::SendItem> sends;
+    LogBudget log_budget;
+    GlueCounters counters;
+  };
+
+  static crypto::SipHashKey NewShedderKey(crypto::Rng& r) {
+    crypto::SipHashKey key;
+    r.Fill(MutableByteSpan(key.data(), key.size()));
+    return key;
+  }
+
   net::EventLoop& loop;
   std::unique_ptr<net::TunDevice> tun;
+  // Receive and Send on the loop thread; Send on the worker too (bind.h
+  // allows it), under bind_mu, which Rebind and SetFwmark also take.
   std::unique_ptr<net::Bind> bind;
 #if defined(__linux__)
   // Tells when the TUN is deleted or its MTU changes (rtnetlink). Windows has
@@ -460,15 +681,24 @@ struct Device::Impl final : public wg::PacketSink {
 #endif
   const Clock& clock;
   crypto::Rng& rng;
-  wg::Engine engine;
+  // The engine is single-threaded: engine_mu is held for every call, on the
+  // loop thread (a batch at a time, the control path, Tick) and the worker
+  // (a message at a time), and guards what the sinks' OnEvent reads. Lock
+  // order: engine_mu, then bind_mu.
+  Mutex engine_mu;
+  Mutex bind_mu;
+  wg::Engine engine GUARDED_BY(engine_mu);
   DeviceOptions options;
-  GlueCounters glue;
-  PeerNames peer_names;  // kept only while verbose logging is on
+  GlueCounters glue;  // the loop thread's
+  PeerNames peer_names GUARDED_BY(engine_mu);  // kept only while verbose logging is on
   // While a peer update is applied (verbose only), OnEvent keeps the events
   // for after the update's own lines.
-  bool updating_peer = false;
-  std::vector<wg::EngineEventInfo> events_of_update;
-  LogBudget drop_log;
+  bool updating_peer GUARDED_BY(engine_mu) = false;
+  std::vector<wg::EngineEventInfo> events_of_update GUARDED_BY(engine_mu);
+  LogBudget drop_log;  // the loop thread's
+  // Handshake messages from the loop thread to the worker.
+  HandshakeQueue handshakes;
+  Worker worker;
 
   size_t mtu = net::kDefaultTunMtu;  // the TUN's, followed through rtnetlink
   std::optional<crypto::PrivateKey> private_key_for_get;
@@ -482,8 +712,23 @@ struct Device::Impl final : public wg::PacketSink {
   std::vector<std::vector<uint8_t>> recv_bufs;
   std::vector<net::RecvSlot> recv_slots;
   std::vector<std::vector<uint8_t>> send_bufs;
+  size_t send_bufs_used = 0;  // of send_bufs, by SendToNetwork since FlushSends
+  // Datagrams to send at FlushSends: in send_bufs or tun_bufs.
   std::vector<net::SendItem> sends;
-  std::vector<uint8_t> encap_out;
+  size_t max_sends = 0;
+  // The datagrams of one receive batch that stay on the loop thread (all
+  // but handshake messages), and their slots.
+  struct Datagram {
+    MutableByteSpan bytes;
+    size_t slot;
+  };
+  std::vector<Datagram> datagrams;
+  // Decrypted packets of one receive batch (inside recv_bufs).
+  std::vector<MutableByteSpan> deliveries;
+  net::BindOffloads offloads;  // in effect
+  bool tun_continuation_posted = false;
+  // False once closed: a posted continuation then does nothing.
+  std::shared_ptr<std::atomic<bool>> alive = std::make_shared<std::atomic<bool>>(true);
 
   std::atomic<std::thread::id> loop_thread{};
   // Serializes control calls from threads other than the loop's, so a set
@@ -514,8 +759,19 @@ Result<std::unique_ptr<Device>> Device::Create(net::EventLoop& loop,
   Impl* d = impl.get();
   std::unique_ptr<Device> device(new Device(std::move(impl)));
 
+  if (d->options.udp_offloads) d->offloads = d->bind->SetOffloads({true, true});
+  if (GetLogLevel() >= LogLevel::kVerbose) {
+    const std::string tun_offloads = d->tun->offloads();
+    LogVerbose(fmt::format("offloads: UDP send {}, UDP receive {}, TUN {}",
+                           d->offloads.send ? "on" : "off", d->offloads.receive ? "on" : "off",
+                           tun_offloads.empty() ? std::string("none") : tun_offloads));
+  }
   if (auto m = d->tun->Mtu(); m.ok() && *m > 0) d->mtu = size_t(*m);
-  d->engine.SetMtu(d->mtu);
+  {
+    MutexLock lock(d->engine_mu);
+    d->engine.SetMtu(d->mtu);
+  }
+  d->worker.Start();  // Close stops it
 #if defined(__linux__)
   if (ifindex > 0) {
     auto link = net::LinkWatcher::Create(ifindex);
@@ -567,6 +823,7 @@ void Device::Close() {
   if (!impl_ || impl_->close_done) return;
   Impl& d = *impl_;
   d.close_done = true;
+  d.alive->store(false, std::memory_order_release);
   // 1. No more control calls; waiters are released.
   d.CancelCalls();
   // 2. Stop every event source.
@@ -576,11 +833,17 @@ void Device::Close() {
 #endif
   d.loop.Unwatch(d.tun->waitable());
   d.UnwatchSockets();
-  // 3. Wipe keys: peers and our private key.
-  d.engine.RemoveAllPeers();
-  (void)d.engine.SetPrivateKey(std::nullopt, d.clock.Read());
+  // 3. The handshake worker: queued messages discarded, the one in hand
+  // finished.
+  d.worker.Stop();
+  // 4. Wipe keys: peers and our private key.
+  {
+    MutexLock lock(d.engine_mu);
+    d.engine.RemoveAllPeers();
+    (void)d.engine.SetPrivateKey(std::nullopt, d.clock.Read());
+  }
   d.private_key_for_get.reset();
-  // 4. Sockets, then the TUN (the kernel removes the interface).
+  // 5. Sockets, then the TUN (the kernel removes the interface).
   d.bind.reset();
 #if defined(__linux__)
   d.link.reset();

@@ -4,15 +4,24 @@
 #include "device/device.h"
 
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <condition_variable>
+#include <deque>
+#include <future>
 #include <mutex>
 #include <thread>
 
 #include "base/bytes.h"
 #include "base/log.h"
+#include "crypto/blake2s.h"
 #include "crypto/x25519.h"
 #include "net/udp_bind.h"
 #include "support/fake_tun.h"
@@ -46,7 +55,183 @@ std::vector<uint8_t> ReadPacket(int fd, int timeout_ms = 5000) {
   return buf;
 }
 
+// A net::Bind over a real one that hands over runs of equal-size datagrams
+// from one source in one slot, as UDP GRO does (RecvSlot::segment_size).
+class CoalescingBind final : public net::Bind {
+ public:
+  explicit CoalescingBind(std::unique_ptr<net::Bind> inner) : inner_(std::move(inner)) {
+    bufs_.assign(net::kMaxBatchSize, std::vector<uint8_t>(65536));
+    slots_.resize(net::kMaxBatchSize);
+    for (size_t i = 0; i < slots_.size(); ++i) slots_[i].buf = MutableByteSpan(bufs_[i]);
+  }
+
+  // The most datagrams one slot has held so far.
+  size_t most_segments() const { return most_segments_.load(); }
+  bool receive_offload_asked() const { return receive_offload_asked_.load(); }
+
+  uint16_t port() const override { return inner_->port(); }
+  net::Waitable waitable(IpAddress::Family family) const override {
+    return inner_->waitable(family);
+  }
+  Result<size_t> Receive(IpAddress::Family family, std::span<net::RecvSlot> slots) override {
+    const size_t want = std::min(slots.size(), slots_.size());
+    auto n = inner_->Receive(family, std::span(slots_).first(want));
+    if (!n.ok() || *n == 0) return n;
+    size_t out = 0;
+    for (size_t i = 0; i < *n; ++i) {
+      const net::RecvSlot& in = slots_[i];
+      if (out > 0) {
+        net::RecvSlot& o = slots[out - 1];
+        const size_t segment = o.segment_size > 0 ? o.segment_size : o.len;
+        if (in.from == o.from && in.local == o.local && in.len == segment &&
+            o.len + in.len <= o.buf.size()) {
+          std::copy_n(in.buf.data(), in.len, o.buf.data() + o.len);
+          o.len += in.len;
+          o.segment_size = segment;
+          most_segments_.store(std::max(most_segments_.load(), o.len / segment));
+          continue;
+        }
+      }
+      net::RecvSlot& o = slots[out++];
+      std::copy_n(in.buf.data(), in.len, o.buf.data());
+      o.len = in.len;
+      o.from = in.from;
+      o.local = in.local;
+      o.segment_size = 0;
+    }
+    return out;
+  }
+  Result<size_t> Send(std::span<const net::SendItem> items) override {
+    return inner_->Send(items);
+  }
+  Result<void> SetFwmark(uint32_t mark) override { return inner_->SetFwmark(mark); }
+  net::BindOffloads SetOffloads(net::BindOffloads wanted) override {
+    receive_offload_asked_.store(wanted.receive);
+    return {false, wanted.receive};
+  }
+  Result<void> Rebind(uint16_t port) override { return inner_->Rebind(port); }
+
+ private:
+  std::unique_ptr<net::Bind> inner_;
+  std::vector<std::vector<uint8_t>> bufs_;
+  std::vector<net::RecvSlot> slots_;
+  std::atomic<size_t> most_segments_{0};
+  std::atomic<bool> receive_offload_asked_{false};
+};
+
+// A TUN that holds packets the test queues and signals its fd only once per
+// Kick(), as an offloading TUN holds the rest of a super-packet: what a
+// wake-up does not read is never signalled again.
+class BurstTun final : public net::TunDevice {
+ public:
+  BurstTun() {
+    int fds[2];
+    if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0) {
+      read_end_.Reset(fds[0]);
+      write_end_.Reset(fds[1]);
+    }
+  }
+  void Queue(std::vector<uint8_t> packet) {
+    std::lock_guard lock(mu_);
+    packets_.push_back(std::move(packet));
+  }
+  void Kick() { (void)!::write(write_end_.get(), "x", 1); }
+
+  const std::string& name() const override { return name_; }
+  int index() const override { return 0; }
+  net::Waitable waitable() const override { return read_end_.get(); }
+  Result<size_t> ReadBatch(std::span<net::TunPacket> packets) override {
+    char drain[64];
+    while (::read(read_end_.get(), drain, sizeof(drain)) > 0) {
+    }
+    std::lock_guard lock(mu_);
+    size_t n = 0;
+    for (; n < packets.size() && !packets_.empty(); ++n) {
+      const auto& p = packets_.front();
+      std::copy(p.begin(), p.end(), packets[n].buf.begin());
+      packets[n].len = p.size();
+      packets_.pop_front();
+    }
+    return n;
+  }
+  Result<void> Write(ByteSpan) override { return Ok(); }
+  Result<int> Mtu() const override { return net::kDefaultTunMtu; }
+  Result<void> SetMtu(int) override { return Ok(); }
+  Result<void> SetUp() override { return Ok(); }
+
+ private:
+  std::string name_ = "burst";
+  UniqueFd read_end_, write_end_;
+  std::mutex mu_;
+  std::deque<std::vector<uint8_t>> packets_;
+};
+
+// Sends handshake initiations with a valid mac1 for `responder` (the costly
+// kind: each takes a DH, or under load a cookie reply) to 127.0.0.1:`port`
+// from its own socket on `source`, until stopped, `max` are sent or 30 s
+// have passed.
+class HandshakeFlood {
+ public:
+  HandshakeFlood(const crypto::PublicKey& responder, const char* source, uint16_t port,
+                 size_t max) {
+    fd_.Reset(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    ::inet_pton(AF_INET, source, &from.sin_addr);
+    ok_ = fd_.get() >= 0 &&
+          ::bind(fd_.get(), reinterpret_cast<sockaddr*>(&from), sizeof(from)) == 0;
+    const crypto::Hash key = crypto::Blake2s(
+        {ByteSpan(reinterpret_cast<const uint8_t*>("mac1----"), 8), responder.span()});
+    thread_ = std::thread([this, key, port, max] {
+      sockaddr_in to{};
+      to.sin_family = AF_INET;
+      to.sin_port = htons(port);
+      to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      std::vector<uint8_t> m(148, 0x5a);
+      m[1] = m[2] = m[3] = 0;
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      for (size_t i = 0; ok_ && i < max && !stop_.load(); ++i) {
+        m[0] = 1;
+        StoreLe32(&m[4], uint32_t(i));  // sender index
+        StoreLe32(&m[8], uint32_t(i));  // "ephemeral"
+        const crypto::Mac mac1 = crypto::Blake2sMac(ByteSpan(key), {ByteSpan(m).first(116)});
+        std::copy(mac1.begin(), mac1.end(), m.begin() + 116);
+        if (::sendto(fd_.get(), m.data(), m.size(), 0, reinterpret_cast<sockaddr*>(&to),
+                     sizeof(to)) == ssize_t(m.size())) {
+          sent_.fetch_add(1);
+        } else {
+          std::this_thread::yield();
+        }
+        if ((i & 1023) == 0 && std::chrono::steady_clock::now() > deadline) break;
+      }
+    });
+  }
+  ~HandshakeFlood() { Stop(); }
+  bool ok() const { return ok_; }
+  size_t sent() const { return sent_.load(); }
+  // Waits (at most 10 s) until `n` are sent.
+  bool WaitSent(size_t n) const {
+    for (int i = 0; i < 1000 && sent() < n; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return sent() >= n;
+  }
+  void Stop() {
+    stop_.store(true);
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  UniqueFd fd_;
+  bool ok_ = false;
+  std::atomic<bool> stop_{false};
+  std::atomic<size_t> sent_{0};
+  std::thread thread_;
+};
+
 struct Node {
+  // Each device's own: its engine uses it on the loop and the worker thread.
+  std::unique_ptr<crypto::DeterministicRng> rng;
   FakeTun* tun = nullptr;
   std::unique_ptr<Device> device;
   crypto::PrivateKey key;
@@ -59,20 +244,51 @@ class DeviceTest : public ::testing::Test {
     auto loop = net::EventLoop::Create();
     ASSERT_TRUE(loop.ok());
     loop_ = std::move(*loop);
-    for (Node* n : {&a_, &b_}) {
+    for (int which : {0, 1}) {
+      Node* n = which == 0 ? &a_ : &b_;
+      n->rng = std::make_unique<crypto::DeterministicRng>(100 + which);
       n->key = crypto::GeneratePrivateKey(rng_);
       n->pub = *crypto::DerivePublicKey(n->key);
-      auto tun = std::make_unique<FakeTun>("fake");
-      n->tun = tun.get();
+      std::unique_ptr<net::TunDevice> tun = MakeTun(which, *n);
       DeviceOptions options;
       auto bind = net::LinuxBind::Open(0, net::ListenAddresses::Loopback());
       ASSERT_TRUE(bind.ok()) << bind.error().message();
       options.bind = std::move(*bind);
-      auto dev = Device::Create(*loop_, std::move(tun), clock_, rng_, std::move(options));
+      Customize(which, options);
+      auto dev = Device::Create(*loop_, std::move(tun), clock_, *n->rng, std::move(options));
       ASSERT_TRUE(dev.ok()) << dev.error().message();
       n->device = std::move(*dev);
     }
     loop_thread_ = std::thread([this] { (void)loop_->Run(); });
+  }
+
+  // Hooks for fixtures of single tests: node `which`'s TUN (0: a, 1: b;
+  // sets n.tun for a FakeTun) and its options.
+  virtual std::unique_ptr<net::TunDevice> MakeTun(int /*which*/, Node& n) {
+    auto tun = std::make_unique<FakeTun>("fake");
+    n.tun = tun.get();
+    return tun;
+  }
+  virtual void Customize(int /*which*/, DeviceOptions& /*options*/) {}
+
+  // Holds the loop (bounded) until the returned function is called, so the
+  // test can queue several packets that the loop then takes in one batch.
+  std::function<void()> HoldLoop() {
+    auto state = std::make_shared<std::pair<std::mutex, std::condition_variable>>();
+    auto released = std::make_shared<bool>(false);
+    auto held = std::make_shared<std::promise<void>>();
+    auto held_future = held->get_future();
+    loop_->Post([state, released, held] {
+      held->set_value();
+      std::unique_lock lock(state->first);
+      state->second.wait_for(lock, std::chrono::seconds(5), [&] { return *released; });
+    });
+    held_future.wait_for(std::chrono::seconds(5));
+    return [state, released] {
+      std::lock_guard lock(state->first);
+      *released = true;
+      state->second.notify_all();
+    };
   }
 
   void TearDown() override {
@@ -419,6 +635,159 @@ TEST_F(DeviceTest, SnapshotFailsWhenTheLoopDoesNotTakeTheCall) {
   auto applied = (*dev)->Apply(r);
   ASSERT_FALSE(applied.ok());
   EXPECT_EQ(applied.error().code(), ETIMEDOUT);
+}
+
+// After the handshake, 20 packets read in one batch on a arrive at b in one
+// receive batch and reach b's TUN in one WriteBatch.
+TEST_F(DeviceTest, DecryptedBatchReachesTheTunInOneWriteBatch) {
+  Configure();
+  auto ping = Ipv4Packet("10.0.0.1", "10.0.0.2", 64);
+  ASSERT_EQ(::send(a_.tun->peer_fd(), ping.data(), ping.size(), 0), ssize_t(ping.size()));
+  ASSERT_EQ(ReadPacket(b_.tun->peer_fd()), ping);
+
+  constexpr size_t kPackets = 20;
+  std::vector<std::vector<uint8_t>> sent;
+  auto release = HoldLoop();
+  for (size_t i = 0; i < kPackets; ++i) {
+    sent.push_back(Ipv4Packet("10.0.0.1", "10.0.0.2", 100 + i));
+    ASSERT_EQ(::send(a_.tun->peer_fd(), sent.back().data(), sent.back().size(), 0),
+              ssize_t(sent.back().size()));
+  }
+  release();
+  for (size_t i = 0; i < kPackets; ++i) ASSERT_EQ(ReadPacket(b_.tun->peer_fd()), sent[i]) << i;
+  const std::vector<size_t> batches = b_.tun->write_batch_sizes();
+  ASSERT_FALSE(batches.empty());
+  EXPECT_EQ(*std::max_element(batches.begin(), batches.end()), kPackets);
+}
+
+// b's bind hands over equal-size datagrams from a in one slot (as UDP GRO
+// does): every segment is decrypted and delivered, in order.
+class DeviceCoalescedReceiveTest : public DeviceTest {
+ protected:
+  void Customize(int which, DeviceOptions& options) override {
+    if (which != 1) return;
+    auto bind = std::make_unique<CoalescingBind>(std::move(options.bind));
+    coalescing_ = bind.get();
+    options.bind = std::move(bind);
+  }
+  CoalescingBind* coalescing_ = nullptr;
+};
+
+TEST_F(DeviceCoalescedReceiveTest, EverySegmentOfACoalescedSlotIsDelivered) {
+  ASSERT_TRUE(coalescing_->receive_offload_asked());
+  Configure();
+  auto ping = Ipv4Packet("10.0.0.1", "10.0.0.2", 64);
+  ASSERT_EQ(::send(a_.tun->peer_fd(), ping.data(), ping.size(), 0), ssize_t(ping.size()));
+  ASSERT_EQ(ReadPacket(b_.tun->peer_fd()), ping);
+
+  constexpr size_t kPackets = 20;
+  std::vector<std::vector<uint8_t>> sent;
+  auto release = HoldLoop();
+  for (size_t i = 0; i < kPackets; ++i) {
+    sent.push_back(Ipv4Packet("10.0.0.1", "10.0.0.2", 1000));
+    sent.back()[20] = uint8_t(i);  // tells them apart
+    ASSERT_EQ(::send(a_.tun->peer_fd(), sent.back().data(), sent.back().size(), 0),
+              ssize_t(sent.back().size()));
+  }
+  release();
+  for (size_t i = 0; i < kPackets; ++i) ASSERT_EQ(ReadPacket(b_.tun->peer_fd()), sent[i]) << i;
+  EXPECT_EQ(coalescing_->most_segments(), kPackets);
+}
+
+// a's TUN holds more full batches than one wake-up reads and signals its fd
+// only once: the device goes on reading without readiness until it is empty.
+class DeviceBurstTunTest : public DeviceTest {
+ protected:
+  std::unique_ptr<net::TunDevice> MakeTun(int which, Node& n) override {
+    if (which != 0) return DeviceTest::MakeTun(which, n);
+    auto tun = std::make_unique<BurstTun>();
+    burst_ = tun.get();
+    return tun;
+  }
+  void Customize(int which, DeviceOptions& options) override {
+    if (which == 0) options.batch_size = 8;
+  }
+  BurstTun* burst_ = nullptr;
+};
+
+TEST_F(DeviceBurstTunTest, FullBatchesBeyondOneWakeupAreAllRead) {
+  Configure();
+  // 4 rounds of 8 per wake-up: 99 packets need 13 batches.
+  constexpr size_t kPackets = 99;
+  std::vector<std::vector<uint8_t>> sent;
+  for (size_t i = 0; i < kPackets; ++i) {
+    sent.push_back(Ipv4Packet("10.0.0.1", "10.0.0.2", 100));
+    sent.back()[20] = uint8_t(i);
+    burst_->Queue(sent.back());
+  }
+  burst_->Kick();
+  for (size_t i = 0; i < kPackets; ++i) {
+    ASSERT_EQ(ReadPacket(b_.tun->peer_fd()), sent[i]) << i;
+  }
+}
+
+// b's handshake queue is small and a flood of costly initiations (valid
+// mac1) from one source keeps it full: the handshake worker does the work,
+// the loop thread only copies, and data keeps flowing.
+class DeviceHandshakeFloodTest : public DeviceTest {
+ protected:
+  void Customize(int which, DeviceOptions& options) override {
+    if (which == 1) options.handshake_queue_size = 256;
+  }
+};
+
+TEST_F(DeviceHandshakeFloodTest, DataKeepsFlowingWhileAFloodOverflowsTheQueue) {
+  Configure();
+  auto ping = Ipv4Packet("10.0.0.1", "10.0.0.2", 64);
+  ASSERT_EQ(::send(a_.tun->peer_fd(), ping.data(), ping.size(), 0), ssize_t(ping.size()));
+  ASSERT_EQ(ReadPacket(b_.tun->peer_fd()), ping);
+
+  HandshakeFlood flood(b_.pub, "127.0.0.1", b_.device->listen_port(), 3'000'000);
+  ASSERT_TRUE(flood.ok());
+  ASSERT_TRUE(flood.WaitSent(20'000));  // far more than the queue holds
+  constexpr int kPings = 50;
+  int arrived = 0;
+  for (int i = 0; i < kPings; ++i) {
+    auto p = Ipv4Packet("10.0.0.1", "10.0.0.2", 64);
+    p[20] = uint8_t(i);
+    ASSERT_EQ(::send(a_.tun->peer_fd(), p.data(), p.size(), 0), ssize_t(p.size()));
+    if (ReadPacket(b_.tun->peer_fd(), 1000) == p) ++arrived;
+  }
+  const size_t sent = flood.sent();
+  flood.Stop();
+  EXPECT_GE(arrived, kPings * 95 / 100) << "flood messages sent meanwhile: " << sent;
+}
+
+// A flood from one address (127.0.0.2) does not keep a peer at another
+// (127.0.0.1) from its first handshake: above half full, the queue sheds
+// the flooding source, and the peer's messages still get in.
+TEST_F(DeviceHandshakeFloodTest, NewPeerCompletesAHandshakeDuringAFloodFromAnotherSource) {
+  HandshakeFlood flood(b_.pub, "127.0.0.2", b_.device->listen_port(), 5'000'000);
+  ASSERT_TRUE(flood.ok());
+  ASSERT_TRUE(flood.WaitSent(20'000));
+  Configure();
+  auto ping = Ipv4Packet("10.0.0.1", "10.0.0.2", 64);
+  ASSERT_EQ(::send(a_.tun->peer_fd(), ping.data(), ping.size(), 0), ssize_t(ping.size()));
+  // Under load, b answers the first initiation with a cookie; a's retry
+  // (after REKEY_TIMEOUT, 5 s) carries mac2.
+  EXPECT_EQ(ReadPacket(b_.tun->peer_fd(), 15000), ping);
+}
+
+// Close stops and joins the worker while it is busy with a flood.
+TEST_F(DeviceHandshakeFloodTest, CloseReturnsWhileTheWorkerIsBusy) {
+  Configure();
+  HandshakeFlood flood(b_.pub, "127.0.0.1", b_.device->listen_port(), 3'000'000);
+  ASSERT_TRUE(flood.ok());
+  ASSERT_TRUE(flood.WaitSent(5'000));
+  loop_->Stop();
+  loop_thread_.join();
+  const auto begin = std::chrono::steady_clock::now();
+  b_.device->Close();
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, std::chrono::seconds(2));
+  flood.Stop();
+  auto snapshot = b_.device->Snapshot();
+  ASSERT_FALSE(snapshot.ok());
+  EXPECT_EQ(snapshot.error().code(), ESHUTDOWN);
 }
 
 }  // namespace

@@ -2,11 +2,15 @@
 // FakeTun: a net::TunDevice over a SOCK_SEQPACKET socketpair, so a device can
 // be driven without root: the test writes IP packets into peer_fd() (as if
 // the kernel routed them to the interface) and reads what the device wrote.
+// WriteBatch writes each packet as Write does and records the batch's size
+// (write_batch_sizes(), thread-safe), so tests see how packets were batched.
 
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "base/unique_fd.h"
 #include "net/tun_device.h"
@@ -48,6 +52,18 @@ class FakeTun final : public net::TunDevice {
     }
     return Ok();
   }
+  size_t WriteBatch(std::span<const MutableByteSpan> packets) override {
+    {
+      std::lock_guard lock(batches_mu_);
+      write_batch_sizes_.push_back(packets.size());
+    }
+    return TunDevice::WriteBatch(packets);
+  }
+  // The size of each WriteBatch call so far, in order.
+  std::vector<size_t> write_batch_sizes() const {
+    std::lock_guard lock(batches_mu_);
+    return write_batch_sizes_;
+  }
   Result<int> Mtu() const override { return mtu_; }
   Result<void> SetMtu(int mtu) override {
     mtu_ = mtu;
@@ -60,6 +76,8 @@ class FakeTun final : public net::TunDevice {
   UniqueFd device_end_;
   UniqueFd peer_end_;
   int mtu_ = net::kDefaultTunMtu;
+  mutable std::mutex batches_mu_;
+  std::vector<size_t> write_batch_sizes_;
 };
 
 }  // namespace zl::testing
