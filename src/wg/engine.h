@@ -198,8 +198,10 @@ struct EngineOptions {
   // of the FloodShedder (a source: an IPv4 address or an IPv6 /64; a bucket:
   // chosen by a keyed hash) may have reach any cryptography (mac1/mac2
   // checks, cookie replies); the rest are dropped first thing. Keeps a flood
-  // from a few sources from eating the thread that also carries the data
-  // path. See docs/ARCHITECTURE.md ("Shedding a handshake flood").
+  // from a few sources from eating the engine's thread. The device, which
+  // queues handshake messages for a worker, sheds at its queue instead and
+  // sets this out of reach. See docs/ARCHITECTURE.md ("Shedding a handshake
+  // flood").
   uint32_t handshakes_per_second_per_source_under_load = 50;
   uint32_t handshake_burst_per_source_under_load = 10;
   // Prefixes the allowed-IPs table may hold (then ENOSPC).

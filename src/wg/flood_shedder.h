@@ -2,7 +2,9 @@
 // FloodShedder: the first stage of handshake-flood handling. Under load, it
 // decides before any cryptography whether a handshake message from a source
 // may go on to the mac1 check (and a cookie reply), so that a flood from a
-// few sources cannot take the single thread that also carries the data path.
+// few sources cannot take the thread that runs the handshakes. Used by the
+// engine (under load) and by the device's handshake queue (once it is more
+// than half full).
 // docs/ARCHITECTURE.md ("Shedding a handshake flood") says how it fits with
 // the cookie and the post-mac2 RateLimiter, and what an attacker can still do.
 //
@@ -17,7 +19,7 @@
 //
 // The buckets (1 MiB) are allocated on the first call, i.e. when the engine
 // first comes under load. Time is a parameter; nothing here reads a clock.
-// Thread safety: single-threaded, owned by the engine.
+// Thread safety: single-threaded: one owner (the engine, or the queue).
 
 #include <cstddef>
 #include <cstdint>
