@@ -5,13 +5,13 @@
 //
 // The EVP cipher is fetched once per process; each ChaChaPoly/XChaChaPoly owns
 // one EVP_CIPHER_CTX that is reused for every call (no per-packet fetch, no
-// per-packet allocation), and is re-keyed only when a call's key differs
-// from the previous call's (compared in constant time); otherwise only the
-// nonce is set. OpenSSL keeps a context's last key in it, and ChaChaPoly
-// keeps a copy to compare with: a ChaChaPoly keeps both until Wipe() or
-// destruction (its owner decides when, e.g. the engine after keys are erased
-// and every tick); XChaChaPoly and HChaCha20 wipe their contexts after every
-// call.
+// per-packet allocation). With OpenSSL (aead.cc) the context is re-keyed
+// only when a call's key differs from the previous call's (compared in
+// constant time); otherwise only the nonce is set. OpenSSL keeps a context's
+// last key in it, and ChaChaPoly keeps a copy to compare with: a ChaChaPoly
+// keeps both until Wipe() or destruction (its owner decides when, e.g. the
+// engine after keys are erased and every tick); XChaChaPoly and HChaCha20
+// wipe their contexts after every call.
 //
 // Thread safety: an object is used by one thread at a time; give each worker
 // its own.
