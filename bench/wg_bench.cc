@@ -9,8 +9,12 @@
 //   BM_EngineHandshake  the same through two Engines (macs, indices, keypairs).
 //   BM_Encapsulate/N    Engine::Encapsulate of an N-byte IPv4 packet.
 //   BM_Decapsulate/N    Engine::Decapsulate of the datagram of an N-byte
-//   packet. BM_RawAeadSeal/N    ChaChaPoly::Seal of N bytes (WireGuard's
-//   nonce). BM_RawAeadOpen/N    ChaChaPoly::Open of N bytes + tag.
+//                       packet.
+//   BM_RawAeadSeal/N    ChaChaPoly::Seal of N bytes (WireGuard's nonce), one
+//                       key throughout (the context keeps it set).
+//   BM_RawAeadSealTwoKeys/N  the same, alternating between two keys, so every
+//                       call re-keys the context (many peers interleaved).
+//   BM_RawAeadOpen/N    ChaChaPoly::Open of N bytes + tag.
 //
 // Decryption happens in place and each counter is accepted once, so the
 // decapsulation benchmarks work through batches of distinct, valid datagrams
@@ -279,6 +283,23 @@ void BM_RawAeadSeal(benchmark::State& state) {
   state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(n));
 }
 BENCHMARK(BM_RawAeadSeal)->Arg(64)->Arg(1420)->Arg(8192);
+
+void BM_RawAeadSealTwoKeys(benchmark::State& state) {
+  crypto::ChaChaPoly aead;
+  crypto::SymmetricKey keys[2] = {BenchKey(), BenchKey()};
+  keys[1].data()[0] ^= 1;
+  const size_t n = size_t(state.range(0));
+  std::vector<uint8_t> plain(n, 0x42), out(n + crypto::kAeadTagLen);
+  uint64_t counter = 0;
+  for (auto _ : state) {
+    bool ok = aead.Seal(keys[counter & 1], counter, ByteSpan(), ByteSpan(plain),
+                        MutableByteSpan(out));
+    ++counter;
+    benchmark::DoNotOptimize(ok);
+  }
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(n));
+}
+BENCHMARK(BM_RawAeadSealTwoKeys)->Arg(64)->Arg(1420)->Arg(8192);
 
 void BM_RawAeadOpen(benchmark::State& state) {
   crypto::ChaChaPoly aead;

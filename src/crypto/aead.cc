@@ -114,11 +114,36 @@ bool KeystreamContextHoldsKeyForTesting() {
 
 struct ChaChaPoly::Impl {
   EVP_CIPHER_CTX* ctx = nullptr;
+  // The key `ctx` holds, valid while `keyed`. Setting a key costs about a
+  // third of a short message's seal (EVP looks the key length up by name on
+  // every init), and the engine uses one key for runs of packets, so a call
+  // with the same key only sets the nonce.
+  SymmetricKey key;
+  bool keyed = false;
+
+  // Sets `k` (unless `ctx` holds it already) and `nonce`, for sealing if
+  // `enc` is 1 and opening if 0.
+  bool Start(const SymmetricKey& k, const uint8_t nonce[kAeadNonceLen], int enc) {
+    const bool same = keyed && k == key;  // constant time
+    keyed = false;  // until the context is known to hold `k`
+    if (EVP_CipherInit_ex2(ctx, nullptr, same ? nullptr : k.data(), nonce, enc,
+                           nullptr) != 1) {
+      return false;
+    }
+    if (!same) key = k;
+    keyed = true;
+    return true;
+  }
+
+  void Forget() {
+    key.Wipe();
+    keyed = false;
+  }
 };
 
 ChaChaPoly::ChaChaPoly() : impl_(std::make_unique<Impl>()) {
   // The only allocation: the context lives as long as the object, and each
-  // call below just re-keys it.
+  // call below sets its nonce (and its key when that changed).
   EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
   if (ctx != nullptr && ChaChaPolyCipher() != nullptr &&
       EVP_CipherInit_ex2(ctx, ChaChaPolyCipher(), nullptr, nullptr, 1,
@@ -140,6 +165,7 @@ void ChaChaPoly::Wipe() {
   static constexpr uint8_t kZeroKey[32] = {};
   static constexpr uint8_t kZeroNonce[kAeadNonceLen] = {};
   EVP_CIPHER_CTX* ctx = impl_->ctx;
+  impl_->Forget();
   if (ctx == nullptr) return;
   // A zero key, then one block: the one-time Poly1305 key and the keystream
   // left in the context are the zero key's, which tell nothing.
@@ -200,8 +226,7 @@ bool ChaChaPoly::SealWithNonce(const SymmetricKey& key,
     return false;
   }
   int len = 0;
-  if (EVP_CipherInit_ex2(ctx, nullptr, key.data(), nonce, 1, nullptr) != 1)
-    return false;
+  if (!impl_->Start(key, nonce, 1)) return false;
   if (!ad.empty() &&
       EVP_CipherUpdate(ctx, nullptr, &len, ad.data(), int(ad.size())) != 1) {
     return false;
@@ -234,7 +259,7 @@ bool ChaChaPoly::OpenWithNonce(const SymmetricKey& key,
                          OSSL_PARAM_construct_end()};
   int len = 0;
   bool ok =
-      EVP_CipherInit_ex2(ctx, nullptr, key.data(), nonce, 0, nullptr) == 1 &&
+      impl_->Start(key, nonce, 0) &&
       EVP_CIPHER_CTX_set_params(ctx, params) == 1 &&
       (ad.empty() ||
        EVP_CipherUpdate(ctx, nullptr, &len, ad.data(), int(ad.size())) == 1) &&

@@ -5,10 +5,13 @@
 //
 // The EVP cipher is fetched once per process; each ChaChaPoly/XChaChaPoly owns
 // one EVP_CIPHER_CTX that is reused for every call (no per-packet fetch, no
-// per-packet allocation). OpenSSL keeps a context's last key in it: a
-// ChaChaPoly keeps it until Wipe() or destruction (its owner decides when,
-// e.g. the engine after keys are erased and every tick); XChaChaPoly and
-// HChaCha20 wipe their contexts after every call.
+// per-packet allocation). With OpenSSL (aead.cc) the context is re-keyed
+// only when a call's key differs from the previous call's (compared in
+// constant time); otherwise only the nonce is set. OpenSSL keeps a context's
+// last key in it, and ChaChaPoly keeps a copy to compare with: a ChaChaPoly
+// keeps both until Wipe() or destruction (its owner decides when, e.g. the
+// engine after keys are erased and every tick); XChaChaPoly and HChaCha20
+// wipe their contexts after every call.
 //
 // Thread safety: an object is used by one thread at a time; give each worker
 // its own.
@@ -56,8 +59,9 @@ class ChaChaPoly {
 
   // OpenSSL keeps the last key (and the last message's one-time Poly1305 key
   // and keystream) in the context after a call. Wipe() re-keys it with an
-  // all-zero key and runs one block through it, so nothing of an earlier key
-  // is left; Seal/Open work as before afterwards. About one block's work.
+  // all-zero key and runs one block through it, and erases the copy of the
+  // last key, so nothing of an earlier key is left; Seal/Open work as before
+  // afterwards (the next call sets its key in full). About one block's work.
   void Wipe();
 
   // True if the context's current key is not all zero (it encrypts a probe

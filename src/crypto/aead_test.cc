@@ -175,6 +175,153 @@ TEST(ChaChaPolyTest, FailedOpenReleasesNoPlaintext) {
   EXPECT_TRUE(IsAllZero(out));
 }
 
+// A context reused across keys (as the engine's is, for every peer) sets
+// the key only when it changed; each result must still be the key's own.
+class ChaChaPolyKeyChangeTest : public ::testing::Test {
+ protected:
+  ChaChaPolyKeyChangeTest() {
+    DeterministicRng rng(21);
+    rng.Fill(k1_.mutable_span());
+    k2_ = k1_;
+    k2_.data()[31] ^= 1;  // differs in the last byte only
+    rng.Fill(MutableByteSpan(plain_));
+  }
+
+  // What a never-used context makes of `plain_` under `key`.
+  static std::vector<uint8_t> FreshSeal(const SymmetricKey& key, uint64_t counter,
+                                        ByteSpan ad, ByteSpan plain) {
+    ChaChaPoly fresh;
+    std::vector<uint8_t> out(plain.size() + kAeadTagLen);
+    EXPECT_TRUE(fresh.Seal(key, counter, ad, plain, out));
+    return out;
+  }
+
+  SymmetricKey k1_, k2_;
+  uint8_t plain_[100];
+};
+
+TEST_F(ChaChaPolyKeyChangeTest, SealOutOfPlaceUnderK1K2K1MatchesFreshContexts) {
+  ChaChaPoly aead;
+  const SymmetricKey* keys[] = {&k1_, &k2_, &k1_, &k1_, &k2_};
+  uint64_t counter = 0;
+  for (const SymmetricKey* key : keys) {
+    std::vector<uint8_t> out(sizeof(plain_) + kAeadTagLen);
+    ASSERT_TRUE(aead.Seal(*key, counter, {}, ByteSpan(plain_), out));
+    EXPECT_EQ(out, FreshSeal(*key, counter, {}, ByteSpan(plain_))) << counter;
+    ++counter;
+  }
+  EXPECT_NE(FreshSeal(k1_, 0, {}, ByteSpan(plain_)),
+            FreshSeal(k2_, 0, {}, ByteSpan(plain_)));
+}
+
+TEST_F(ChaChaPolyKeyChangeTest, SealInPlaceWithAdUnderK1K2K1MatchesFreshContexts) {
+  ChaChaPoly aead;
+  const uint8_t ad[5] = {1, 2, 3, 4, 5};
+  const SymmetricKey* keys[] = {&k1_, &k2_, &k1_};
+  uint64_t counter = 40;
+  for (const SymmetricKey* key : keys) {
+    std::vector<uint8_t> buf(std::begin(plain_), std::end(plain_));
+    buf.resize(sizeof(plain_) + kAeadTagLen);
+    ASSERT_TRUE(aead.Seal(*key, counter, ByteSpan(ad),
+                          ByteSpan(buf.data(), sizeof(plain_)), buf));
+    EXPECT_EQ(buf, FreshSeal(*key, counter, ByteSpan(ad), ByteSpan(plain_)));
+    ++counter;
+  }
+}
+
+TEST_F(ChaChaPolyKeyChangeTest, OpenUnderK1K2K1InPlaceAndOutOfPlace) {
+  const auto m1 = FreshSeal(k1_, 1, {}, ByteSpan(plain_));
+  const auto m2 = FreshSeal(k2_, 2, {}, ByteSpan(plain_));
+  const auto m3 = FreshSeal(k1_, 3, {}, ByteSpan(plain_));
+  const std::vector<uint8_t> expected(std::begin(plain_), std::end(plain_));
+  ChaChaPoly aead;
+  std::vector<uint8_t> out(sizeof(plain_));
+  ASSERT_TRUE(aead.Open(k1_, 1, {}, m1, out));
+  EXPECT_EQ(out, expected);
+  std::vector<uint8_t> buf = m2;
+  ASSERT_TRUE(aead.Open(k2_, 2, {}, buf, MutableByteSpan(buf.data(), sizeof(plain_))));
+  EXPECT_EQ(std::vector<uint8_t>(buf.begin(), buf.begin() + sizeof(plain_)), expected);
+  // A message under the other key fails, and the right key then succeeds.
+  EXPECT_FALSE(aead.Open(k2_, 3, {}, m3, out));
+  ASSERT_TRUE(aead.Open(k1_, 3, {}, m3, out));
+  EXPECT_EQ(out, expected);
+}
+
+TEST_F(ChaChaPolyKeyChangeTest, SealAndOpenAlternateUnderOneKey) {
+  ChaChaPoly aead;
+  const std::vector<uint8_t> expected(std::begin(plain_), std::end(plain_));
+  for (uint64_t counter = 0; counter < 4; ++counter) {
+    std::vector<uint8_t> sealed(sizeof(plain_) + kAeadTagLen);
+    ASSERT_TRUE(aead.Seal(k1_, counter, {}, ByteSpan(plain_), sealed));
+    EXPECT_EQ(sealed, FreshSeal(k1_, counter, {}, ByteSpan(plain_)));
+    std::vector<uint8_t> out(sizeof(plain_));
+    ASSERT_TRUE(aead.Open(k1_, counter, {}, sealed, out));
+    EXPECT_EQ(out, expected);
+  }
+}
+
+TEST_F(ChaChaPolyKeyChangeTest, FailedOpenThenSuccessfulOpenWithTheSameKey) {
+  ChaChaPoly aead;
+  auto sealed = FreshSeal(k1_, 8, {}, ByteSpan(plain_));
+  std::vector<uint8_t> out(sizeof(plain_));
+  sealed[3] ^= 0x80;
+  EXPECT_FALSE(aead.Open(k1_, 8, {}, sealed, out));
+  EXPECT_FALSE(aead.Open(k1_, 8, {}, sealed, out));  // same key, no re-key
+  sealed[3] ^= 0x80;
+  ASSERT_TRUE(aead.Open(k1_, 8, {}, sealed, out));
+  EXPECT_EQ(out, std::vector<uint8_t>(std::begin(plain_), std::end(plain_)));
+  // And sealing with that key afterwards is unaffected.
+  std::vector<uint8_t> again(sealed.size());
+  ASSERT_TRUE(aead.Seal(k1_, 8, {}, ByteSpan(plain_), again));
+  EXPECT_EQ(again, sealed);
+}
+
+TEST_F(ChaChaPolyKeyChangeTest, WipeThenSealOrOpenWithTheSameKey) {
+  ChaChaPoly aead;
+  const auto sealed = FreshSeal(k1_, 5, {}, ByteSpan(plain_));
+  std::vector<uint8_t> out(sealed.size());
+  ASSERT_TRUE(aead.Seal(k1_, 5, {}, ByteSpan(plain_), out));
+  aead.Wipe();
+  EXPECT_FALSE(aead.HoldsKeyForTesting());
+  // The same key again must be set in full, not taken as still held.
+  std::vector<uint8_t> opened(sizeof(plain_));
+  ASSERT_TRUE(aead.Open(k1_, 5, {}, sealed, opened));
+  EXPECT_EQ(opened, std::vector<uint8_t>(std::begin(plain_), std::end(plain_)));
+  aead.Wipe();
+  ASSERT_TRUE(aead.Seal(k1_, 5, {}, ByteSpan(plain_), out));
+  EXPECT_EQ(out, sealed);
+}
+
+// The all-zero key is what Wipe() leaves in the context; it must still be
+// a key like any other before and after a Wipe().
+TEST_F(ChaChaPolyKeyChangeTest, ZeroKeyAroundWipeMatchesFreshContexts) {
+  const SymmetricKey zero;
+  ChaChaPoly aead;
+  std::vector<uint8_t> out(sizeof(plain_) + kAeadTagLen);
+  ASSERT_TRUE(aead.Seal(k1_, 1, {}, ByteSpan(plain_), out));
+  aead.Wipe();
+  ASSERT_TRUE(aead.Seal(zero, 1, {}, ByteSpan(plain_), out));
+  EXPECT_EQ(out, FreshSeal(zero, 1, {}, ByteSpan(plain_)));
+  ASSERT_TRUE(aead.Seal(k1_, 1, {}, ByteSpan(plain_), out));
+  EXPECT_EQ(out, FreshSeal(k1_, 1, {}, ByteSpan(plain_)));
+}
+
+// RFC 8439 §2.8.2 on a context already keyed with another key.
+TEST_F(ChaChaPolyKeyChangeTest, Rfc8439VectorAfterAnotherKey) {
+  const SymmetricKey key = KeyFromHex(
+      "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f");
+  const auto nonce = Unhex("070000004041424344454647");
+  const auto ad = Unhex("50515253c0c1c2c3c4c5c6c7");
+  ChaChaPoly aead;
+  std::vector<uint8_t> scratch(sizeof(plain_) + kAeadTagLen);
+  ASSERT_TRUE(aead.Seal(k1_, 0, {}, ByteSpan(plain_), scratch));
+  const auto plaintext = Bytes(kSunscreen);
+  std::vector<uint8_t> out(plaintext.size() + kAeadTagLen);
+  ASSERT_TRUE(aead.SealWithNonce(key, nonce.data(), ad, plaintext, out));
+  EXPECT_EQ(HexEncode(ByteSpan(out).subspan(plaintext.size())),
+            "1ae10b594f09e26a7e902ecbd0600691");
+}
+
 // draft-irtf-cfrg-xchacha-03 §2.2.1.
 TEST(HChaCha20Test, MatchesXChachaDraftSection221) {
   const SymmetricKey key = KeyFromHex(
