@@ -48,3 +48,41 @@ TEST(Checksum, PseudoHeaderAddsAddressesProtocolAndLength) {
 
 }  // namespace
 }  // namespace zl::net
+
+namespace zl::net {
+namespace {
+
+// The plain definition (RFC 1071 §4.1's loop), to check the fast one against.
+uint16_t ReferenceFolded(ByteSpan data) {
+  uint64_t sum = 0;
+  size_t i = 0;
+  for (; i + 1 < data.size(); i += 2) sum += (uint32_t{data[i]} << 8) | data[i + 1];
+  if (i < data.size()) sum += uint32_t{data[i]} << 8;
+  return ChecksumFold(sum);
+}
+
+TEST(Checksum, MatchesTheDefinitionAtEveryLengthAndAlignment) {
+  std::vector<uint8_t> data(1600);
+  uint32_t x = 12345;
+  for (auto& b : data) {
+    x = x * 1103515245 + 12345;
+    b = uint8_t(x >> 16);
+  }
+  for (size_t offset = 0; offset < 8; ++offset) {
+    for (size_t len = 0; len + offset <= data.size(); len += (len < 80 ? 1 : 37)) {
+      ByteSpan piece = ByteSpan(data).subspan(offset, len);
+      ASSERT_EQ(ChecksumFold(ChecksumAdd(piece)), ReferenceFolded(piece))
+          << "offset " << offset << " length " << len;
+    }
+  }
+}
+
+TEST(Checksum, AllOnesDataDoesNotOverflow) {
+  const std::vector<uint8_t> ones(65535, 0xff);
+  EXPECT_EQ(ChecksumFold(ChecksumAdd(ones)), ReferenceFolded(ones));
+  EXPECT_EQ(ChecksumFold(ChecksumAdd(ones, 0xffffffffull)),
+            ChecksumFold(uint64_t{ReferenceFolded(ones)} + 0xffffffffull));
+}
+
+}  // namespace
+}  // namespace zl::net
