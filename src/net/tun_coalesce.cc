@@ -4,22 +4,11 @@
 #include <cstring>
 
 #include "net/checksum.h"
+#include "net/ip_headers.h"
 
 namespace zl::net {
 namespace {
 
-inline constexpr uint8_t kProtoTcp = 6;  // IANA protocol numbers
-inline constexpr uint8_t kProtoUdp = 17;
-inline constexpr uint8_t kProtoIcmpV6 = 58;
-inline constexpr size_t kIpv4HeaderSize = 20;  // RFC 791, no options
-inline constexpr size_t kIpv6HeaderSize = 40;  // RFC 8200
-inline constexpr size_t kTcpHeaderSize = 20;   // RFC 9293, no options
-inline constexpr size_t kUdpHeaderSize = 8;    // RFC 768
-inline constexpr size_t kTcpChecksumOffset = 16;
-inline constexpr size_t kUdpChecksumOffset = 6;
-inline constexpr uint8_t kTcpFlagPsh = 0x08;
-inline constexpr uint8_t kTcpFlagAck = 0x10;
-inline constexpr uint32_t kMaxIpLength = 65535;
 // Segments per super-packet: the kernel's UDP_MAX_SEGMENTS on older kernels,
 // and well under IOV_MAX for one writev.
 inline constexpr uint32_t kMaxSegments = 64;

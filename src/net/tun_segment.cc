@@ -6,22 +6,11 @@
 #include <string>
 
 #include "net/checksum.h"
+#include "net/ip_headers.h"
 
 namespace zl::net {
 namespace {
 
-constexpr uint8_t kProtoTcp = 6;  // IANA protocol numbers
-constexpr uint8_t kProtoUdp = 17;
-constexpr size_t kIpv4MinHeader = 20;  // RFC 791
-constexpr size_t kIpv6Header = 40;     // RFC 8200
-constexpr size_t kTcpMinHeader = 20;   // RFC 9293
-constexpr size_t kUdpHeader = 8;       // RFC 768
-constexpr size_t kTcpChecksumOffset = 16;
-constexpr size_t kUdpChecksumOffset = 6;
-constexpr uint8_t kTcpFin = 0x01;
-constexpr uint8_t kTcpPsh = 0x08;
-constexpr uint8_t kTcpCwr = 0x80;
-constexpr size_t kTcpFlagsOffset = 13;
 
 Error Invalid(const std::string& why) {
   return MakeError(EINVAL, "bad TUN super-packet: " + why);
@@ -120,19 +109,19 @@ Result<GsoSplit> ParseSuperPacket(const VirtioNetHdr& header, ByteSpan packet) {
   split.ipv6 = version == 6;
   const uint8_t protocol = split.tcp ? kProtoTcp : kProtoUdp;
   if (split.ipv6) {
-    if (packet.size() < kIpv6Header) return Invalid("short IPv6 header");
+    if (packet.size() < kIpv6HeaderSize) return Invalid("short IPv6 header");
     if (packet[6] != protocol) {
       return Invalid("IPv6 next header " + std::to_string(packet[6]) +
                      " (extension headers are not split)");
     }
-    if (LoadBe16(&packet[4]) + kIpv6Header != packet.size()) {
+    if (LoadBe16(&packet[4]) + kIpv6HeaderSize != packet.size()) {
       return Invalid("IPv6 payload length disagrees with the packet's size");
     }
-    split.ip_header = kIpv6Header;
+    split.ip_header = kIpv6HeaderSize;
   } else {
-    if (packet.size() < kIpv4MinHeader) return Invalid("short IPv4 header");
+    if (packet.size() < kIpv4HeaderSize) return Invalid("short IPv4 header");
     split.ip_header = (packet[0] & 0x0f) * size_t{4};
-    if (split.ip_header < kIpv4MinHeader || split.ip_header > packet.size()) {
+    if (split.ip_header < kIpv4HeaderSize || split.ip_header > packet.size()) {
       return Invalid("IPv4 header length " + std::to_string(split.ip_header));
     }
     if (packet[9] != protocol)
@@ -143,12 +132,12 @@ Result<GsoSplit> ParseSuperPacket(const VirtioNetHdr& header, ByteSpan packet) {
     // A fragment (MF or an offset) cannot be a TCP/UDP super-packet.
     if ((LoadBe16(&packet[6]) & 0x3fff) != 0) return Invalid("IPv4 fragment");
   }
-  size_t transport_header = kUdpHeader;
+  size_t transport_header = kUdpHeaderSize;
   if (split.tcp) {
-    if (packet.size() < split.ip_header + kTcpMinHeader)
+    if (packet.size() < split.ip_header + kTcpHeaderSize)
       return Invalid("short TCP header");
     transport_header = (packet[split.ip_header + 12] >> 4) * size_t{4};
-    if (transport_header < kTcpMinHeader) {
+    if (transport_header < kTcpHeaderSize) {
       return Invalid("TCP data offset " + std::to_string(transport_header));
     }
   }
@@ -198,7 +187,7 @@ Result<size_t> WriteSegments(const GsoSplit& split, ByteSpan packet,
                 packet.data() + split.headers + i * split.segment_size,
                 length - split.headers);
     if (split.ipv6) {
-      StoreBe16(s + 4, static_cast<uint16_t>(length - kIpv6Header));
+      StoreBe16(s + 4, static_cast<uint16_t>(length - kIpv6HeaderSize));
     } else {
       StoreBe16(s + 2, static_cast<uint16_t>(length));
       StoreBe16(s + 4, static_cast<uint16_t>(LoadBe16(s + 4) + i));
@@ -210,8 +199,8 @@ Result<size_t> WriteSegments(const GsoSplit& split, ByteSpan packet,
       StoreBe32(s + ip + 4, static_cast<uint32_t>(LoadBe32(s + ip + 4) +
                                                   i * split.segment_size));
       uint8_t& flags = s[ip + kTcpFlagsOffset];
-      if (i != last) flags &= static_cast<uint8_t>(~(kTcpFin | kTcpPsh));
-      if (i != 0) flags &= static_cast<uint8_t>(~kTcpCwr);
+      if (i != last) flags &= static_cast<uint8_t>(~(kTcpFlagFin | kTcpFlagPsh));
+      if (i != 0) flags &= static_cast<uint8_t>(~kTcpFlagCwr);
       checksum_field = ip + kTcpChecksumOffset;
     } else {
       StoreBe16(s + ip + 4, static_cast<uint16_t>(length - ip));
