@@ -122,10 +122,15 @@ start_linux() {  # PROGRAM IFNAME
   in_ns env LOG_LEVEL=verbose "$program" -f "$ifname" >"$work/linux-$ifname.log" 2>&1 &
   lin_pid=$!
   pids+=("$lin_pid")
-  for _ in $(seq 1 100); do
-    [ -S "/var/run/wireguard/$ifname.sock" ] && in_ns ip link show "$ifname" >/dev/null 2>&1 && break
+  # Ready when its UAPI socket answers: the file exists a moment before the
+  # socket listens (wireguard-go binds, then listens), and `wg` takes a file
+  # it cannot connect to for a kernel interface ("Protocol not supported").
+  local ready=0
+  for _ in $(seq 1 150); do
+    if in_ns wg show "$ifname" >/dev/null 2>&1; then ready=1; break; fi
     sleep 0.1
   done
+  [ "$ready" = 1 ] || fail "$program $ifname: its UAPI socket did not answer within 15 s"
   in_ns wg set "$ifname" private-key <(echo "$lin_key") listen-port "$lin_port" \
     peer "$win_pub" allowed-ips 10.77.0.2/32 endpoint "127.0.0.1:$win_port" ||
     fail "wg set $ifname"
