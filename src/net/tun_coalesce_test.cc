@@ -86,7 +86,9 @@ Bytes Build(const Spec& s) {
     t[12] = static_cast<uint8_t>((l4 / 4) << 4);
     t[13] = s.flags;
     StoreBe16(t + 14, s.window);
-    std::memcpy(t + 20, s.tcp_options.data(), s.tcp_options.size());
+    if (!s.tcp_options.empty()) {
+      std::memcpy(t + 20, s.tcp_options.data(), s.tcp_options.size());
+    }
   } else {
     StoreBe16(t + 4, static_cast<uint16_t>(l4 + s.payload));
   }
