@@ -271,6 +271,19 @@ class DeviceTest : public ::testing::Test {
   }
   virtual void Customize(int /*which*/, DeviceOptions& /*options*/) {}
 
+  // Sends `packets` into a's TUN while the loop is held, so that one wake-up
+  // reads them as one batch, then checks that each reaches b's TUN, in order.
+  void SendBurstAndExpectInOrder(const std::vector<std::vector<uint8_t>>& packets) {
+    auto release = HoldLoop();
+    for (const auto& p : packets) {
+      ASSERT_EQ(::send(a_.tun->peer_fd(), p.data(), p.size(), 0), ssize_t(p.size()));
+    }
+    release();
+    for (size_t i = 0; i < packets.size(); ++i) {
+      ASSERT_EQ(ReadPacket(b_.tun->peer_fd()), packets[i]) << i;
+    }
+  }
+
   // Holds the loop (bounded) until the returned function is called, so the
   // test can queue several packets that the loop then takes in one batch.
   std::function<void()> HoldLoop() {
@@ -647,14 +660,8 @@ TEST_F(DeviceTest, DecryptedBatchReachesTheTunInOneWriteBatch) {
 
   constexpr size_t kPackets = 20;
   std::vector<std::vector<uint8_t>> sent;
-  auto release = HoldLoop();
-  for (size_t i = 0; i < kPackets; ++i) {
-    sent.push_back(Ipv4Packet("10.0.0.1", "10.0.0.2", 100 + i));
-    ASSERT_EQ(::send(a_.tun->peer_fd(), sent.back().data(), sent.back().size(), 0),
-              ssize_t(sent.back().size()));
-  }
-  release();
-  for (size_t i = 0; i < kPackets; ++i) ASSERT_EQ(ReadPacket(b_.tun->peer_fd()), sent[i]) << i;
+  for (size_t i = 0; i < kPackets; ++i) sent.push_back(Ipv4Packet("10.0.0.1", "10.0.0.2", 100 + i));
+  ASSERT_NO_FATAL_FAILURE(SendBurstAndExpectInOrder(sent));
   const std::vector<size_t> batches = b_.tun->write_batch_sizes();
   ASSERT_FALSE(batches.empty());
   EXPECT_EQ(*std::max_element(batches.begin(), batches.end()), kPackets);
@@ -682,15 +689,11 @@ TEST_F(DeviceCoalescedReceiveTest, EverySegmentOfACoalescedSlotIsDelivered) {
 
   constexpr size_t kPackets = 20;
   std::vector<std::vector<uint8_t>> sent;
-  auto release = HoldLoop();
   for (size_t i = 0; i < kPackets; ++i) {
     sent.push_back(Ipv4Packet("10.0.0.1", "10.0.0.2", 1000));
     sent.back()[20] = uint8_t(i);  // tells them apart
-    ASSERT_EQ(::send(a_.tun->peer_fd(), sent.back().data(), sent.back().size(), 0),
-              ssize_t(sent.back().size()));
   }
-  release();
-  for (size_t i = 0; i < kPackets; ++i) ASSERT_EQ(ReadPacket(b_.tun->peer_fd()), sent[i]) << i;
+  ASSERT_NO_FATAL_FAILURE(SendBurstAndExpectInOrder(sent));
   EXPECT_EQ(coalescing_->most_segments(), kPackets);
 }
 

@@ -280,24 +280,43 @@ TEST(LinuxBindOffloadTest, InterleavedDestinationsAndSizesArriveInOrder) {
 
 // Loopback hands a segmented message to a UDP_GRO socket whole: one slot holds
 // all its datagrams back to back.
+// Ten 1200-byte datagrams and one of 500, sent with send offload from one
+// loopback bind to another (with receive offload if `gro`), and received.
+struct SegmentedExchange {
+  std::unique_ptr<LinuxBind> sender;
+  std::unique_ptr<LinuxBind> receiver;
+  Endpoint to;
+  Batch batch;
+  std::vector<std::vector<uint8_t>> storage;
+  std::vector<RecvSlot> slots;
+};
+
+void ExchangeSegmented(const char* address, bool gro, SegmentedExchange& x) {
+  x.sender = OpenLoopback();
+  x.receiver = OpenLoopback();
+  ASSERT_TRUE(x.sender && x.receiver);
+  ASSERT_TRUE(x.sender->SetOffloads(kSendOffload).send);
+  if (gro) {
+    ASSERT_TRUE(x.receiver->SetOffloads(kReceiveOffload).receive);
+  }
+  x.to = Endpoint(Ip(address), x.receiver->port());
+  x.batch.AddRun(x.to, 10, 1200);
+  x.batch.Add(x.to, 500);
+  ASSERT_EQ(x.sender->Send(x.batch.Items()).value(), x.batch.size());
+  x.slots = ReceiveDatagrams(*x.receiver, Ip(address).family(), x.batch.size(), 65535,
+                             x.storage);
+}
+
 TEST(LinuxBindOffloadTest, GroReceiverGetsASegmentedSendAsOneSlot) {
   for (const char* address : {"127.0.0.1", "::1"}) {
     SCOPED_TRACE(address);
-    const Family family = Ip(address).family();
-    auto sender = OpenLoopback();
-    auto receiver = OpenLoopback();
-    ASSERT_TRUE(sender && receiver);
-    ASSERT_TRUE(sender->SetOffloads(kSendOffload).send);
-    ASSERT_TRUE(receiver->SetOffloads(kReceiveOffload).receive);
-    const Endpoint to(Ip(address), receiver->port());
-    Batch batch;
-    batch.AddRun(to, 10, 1200);
-    batch.Add(to, 500);
-    ASSERT_EQ(sender->Send(batch.Items()).value(), batch.size());
-
-    std::vector<std::vector<uint8_t>> storage;
-    auto slots =
-        ReceiveDatagrams(*receiver, family, batch.size(), 65535, storage);
+    SegmentedExchange x;
+    ASSERT_NO_FATAL_FAILURE(ExchangeSegmented(address, /*gro=*/true, x));
+    const auto& slots = x.slots;
+    const auto& sender = x.sender;
+    const auto& receiver = x.receiver;
+    const Batch& batch = x.batch;
+    const Endpoint& to = x.to;
     ASSERT_EQ(slots.size(), 1u);
     EXPECT_EQ(slots[0].segment_size, 1200u);
     EXPECT_EQ(slots[0].len, 10 * 1200u + 500);
@@ -312,20 +331,11 @@ TEST(LinuxBindOffloadTest, GroReceiverGetsASegmentedSendAsOneSlot) {
 TEST(LinuxBindOffloadTest, WithoutGroEachSlotHoldsOneDatagram) {
   for (const char* address : {"127.0.0.1", "::1"}) {
     SCOPED_TRACE(address);
-    const Family family = Ip(address).family();
-    auto sender = OpenLoopback();
-    auto receiver = OpenLoopback();
-    ASSERT_TRUE(sender && receiver);
-    ASSERT_TRUE(sender->SetOffloads(kSendOffload).send);
-    const Endpoint to(Ip(address), receiver->port());
-    Batch batch;
-    batch.AddRun(to, 10, 1200);
-    batch.Add(to, 500);
-    ASSERT_EQ(sender->Send(batch.Items()).value(), batch.size());
-
-    std::vector<std::vector<uint8_t>> storage;
-    auto slots =
-        ReceiveDatagrams(*receiver, family, batch.size(), 65535, storage);
+    SegmentedExchange x;
+    ASSERT_NO_FATAL_FAILURE(ExchangeSegmented(address, /*gro=*/false, x));
+    const auto& slots = x.slots;
+    const Batch& batch = x.batch;
+    const Endpoint& to = x.to;
     ASSERT_EQ(slots.size(), batch.size());
     for (const RecvSlot& slot : slots) EXPECT_EQ(slot.segment_size, 0u);
     EXPECT_EQ(AllDatagrams(slots), batch.PayloadsTo(to));
