@@ -20,8 +20,31 @@
 // Per-packet outcomes are enums that feed counters; nothing throws and the
 // data path does not allocate once a peer's staging queue has warmed up.
 //
-// Thread safety: an Engine is used by one thread at a time (the device's I/O
-// loop). The device serialises configuration calls with the data path.
+// Thread safety: every method may be called from any thread, concurrently
+// (issue 11: one peer's traffic on several cores). The engine keeps its state
+// under one internal mutex, held only for bookkeeping:
+//   - Encapsulate takes it to route, pick the keypair and reserve the sending
+//     counter, and seals the packet after releasing it;
+//   - Decapsulate takes it to find the keypair by index and pre-check the
+//     replay window, opens the packet after releasing it, then takes it again
+//     to mark the counter in the replay filter (a replay lost in a race is
+//     still dropped, kReplayedCounter), confirm the keypair, run the timers and
+//     check the inner source; a keypair dropped meanwhile drops the packet;
+//   - handshake messages: the X25519 and AEAD work of consuming an initiation,
+//     creating the response and consuming a response runs outside it too; the
+//     state it read is re-validated after re-taking it (a handshake that moved
+//     on meanwhile drops the message, counted).
+// So N threads seal and open on N cores, even one peer's packets. Transport
+// AEAD contexts come from a small pool (one per thread in the engine at once),
+// all wiped as Tick describes.
+// Ordering: concurrent Encapsulate calls for one peer take sending counters
+// in the order they take the lock; a caller that sends in its own batch order
+// may send counters slightly out of order, which the receiver's replay window
+// accepts. The engine reorders nothing; callers own the order of outputs.
+// PacketSink calls are made with the mutex held: one at a time, from whichever
+// thread is in the engine; a sink must not call back into the engine.
+// The Rng is used from every calling thread: it must be thread-safe when the
+// engine is called from several.
 
 #include <array>
 #include <chrono>
