@@ -1,5 +1,6 @@
 #include "device/device.h"
 
+#include <algorithm>
 #include <list>
 #include <thread>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "base/log.h"
 #include "base/mutex.h"
 #include "device/apply_plan.h"
+#include "device/batch_runner.h"
 #include "device/handshake_queue.h"
 #include "device/verbose_log.h"
 #include "net/bind.h"
@@ -27,18 +29,31 @@ constexpr size_t kTransportHeader = 16;
 constexpr size_t kTransportOverhead = kTransportHeader + 16;  // header + tag
 constexpr size_t kMaxDatagram = kMaxPacket + kTransportOverhead + 16;
 // UDP GRO hands over at most this many datagrams in one receive slot (the
-// kernel's UDP_GRO_CNT_MAX); only sizes a vector's reservation.
+// kernel's UDP_GRO_CNT_MAX); sizes the per-batch state of a receive batch.
 constexpr size_t kMaxSegmentsPerSlot = 64;
 // Batches handled per wake-up before yielding to the other sources, so one
 // busy direction cannot starve the other.
 constexpr int kBatchesPerWakeup = 4;
-// Handshake messages the worker takes from its queue at a time.
+// Handshake messages a handshake worker takes from its queue at a time (at
+// most: the queue gives each worker its share).
 constexpr size_t kHandshakeBatch = 64;
+// The engine's own datagrams a sink holds before it sends them: at most
+// this many, in an arena of this many bytes (a completed handshake releases
+// up to staged_packets_per_peer at once; a full sink sends at once).
+constexpr size_t kSinkItems = 128;
+constexpr size_t kSinkArena = 256 * 1024;
+static_assert(kSinkArena >= kMaxDatagram);
+// Data-path batches of fewer packets stay on the loop thread; bigger ones
+// are shared with the crypto workers, which claim this many at a time.
+constexpr size_t kMinSplitBatch = 8;
+constexpr size_t kSplitChunk = 4;
+// At most this many data threads and handshake workers.
+constexpr size_t kMaxThreads = 8;
 
 // The engine never sheds by source itself: the device sheds at its
 // handshake queue instead, only when the queue is more than half full
 // (handshake_queue.h). A billion a second, four billion back to back: never
-// reached, and tolerant of the clock readings of two threads.
+// reached, and tolerant of the clock readings of several threads.
 wg::EngineOptions DeviceEngineOptions() {
   wg::EngineOptions o;
   o.handshakes_per_second_per_source_under_load = 1'000'000'000;
@@ -46,14 +61,23 @@ wg::EngineOptions DeviceEngineOptions() {
   return o;
 }
 
+// DeviceOptions' thread counts: 0 = min(2, hardware threads).
+size_t ThreadCount(size_t wanted) {
+  if (wanted == 0) {
+    const unsigned hardware = std::thread::hardware_concurrency();
+    wanted = std::min<size_t>(2, hardware == 0 ? 1 : hardware);
+  }
+  return std::min(wanted, kMaxThreads);
+}
+
 }  // namespace
 
-// Counters of the glue itself (the engine counts protocol drops). Each
-// thread (loop, handshake worker) keeps its own.
+// Counters of the glue itself (the engine counts protocol drops), bumped
+// from every thread.
 struct GlueCounters {
-  uint64_t tun_write_errors = 0;
-  uint64_t send_errors = 0;
-  uint64_t send_dropped_full = 0;
+  std::atomic<uint64_t> tun_write_errors{0};
+  std::atomic<uint64_t> send_errors{0};
+  std::atomic<uint64_t> send_dropped_full{0};
 };
 
 // Sends `items` in order without blocking: an item that cannot be sent is
@@ -64,19 +88,19 @@ void SendAll(net::Bind& bind, std::span<const net::SendItem> items, GlueCounters
     auto sent = bind.Send(items);
     if (!sent.ok()) {
       // items[0] cannot be sent (no route, wrong family...): skip it.
-      ++counters.send_errors;
+      counters.send_errors.fetch_add(1, std::memory_order_relaxed);
       items = items.subspan(1);
       continue;
     }
     if (*sent == 0) {
-      counters.send_dropped_full += items.size();
+      counters.send_dropped_full.fetch_add(items.size(), std::memory_order_relaxed);
       break;
     }
     items = items.subspan(*sent);
   }
 }
 
-struct Device::Impl final : public wg::PacketSink {
+struct Device::Impl final : public BatchJob {
   Impl(net::EventLoop& l, std::unique_ptr<net::TunDevice> t, std::unique_ptr<net::Bind> b,
        const Clock& c, crypto::Rng& r, DeviceOptions o)
       : loop(l),
@@ -86,9 +110,11 @@ struct Device::Impl final : public wg::PacketSink {
         rng(r),
         engine(DeviceEngineOptions(), r),
         options(std::move(o)),
+        handshake_worker_count(ThreadCount(options.handshake_workers)),
         handshakes(options.handshake_queue_size, options.handshake_shed_per_second_per_source,
-                   options.handshake_shed_burst_per_source, NewShedderKey(r)),
-        worker(*this) {
+                   options.handshake_shed_burst_per_source, NewShedderKey(r),
+                   handshake_worker_count),
+        runner(RunnerOptions(options)) {
     size_t n = options.batch_size == 0 ? 1 : std::min(options.batch_size, net::kMaxBatchSize);
     // A TUN packet is read at offset 16 of a datagram-sized buffer, so
     // Encapsulate writes the datagram around it in place.
@@ -97,63 +123,118 @@ struct Device::Impl final : public wg::PacketSink {
     for (size_t i = 0; i < n; ++i) {
       tun_slots[i].buf = MutableByteSpan(tun_bufs[i].data() + kTransportHeader, kMaxPacket);
     }
+    encapsulated.resize(n);
     recv_bufs.assign(n, std::vector<uint8_t>(kMaxDatagram));
     recv_slots.resize(n);
     for (size_t i = 0; i < n; ++i) recv_slots[i].buf = MutableByteSpan(recv_bufs[i]);
-    send_bufs.assign(n, std::vector<uint8_t>(kMaxDatagram));
-    // Room for a batch's datagrams (in tun_bufs) and as many of the
-    // engine's own messages (copied into send_bufs).
-    max_sends = 2 * n;
-    sends.reserve(max_sends);
     datagrams.reserve(n * kMaxSegmentsPerSlot);
     deliveries.reserve(n * kMaxSegmentsPerSlot);
-  }
-
-  // --- wg::PacketSink ---
-
-  // The engine's own messages (handshakes, keepalives, staged packets):
-  // their bytes are valid only during the call, so they are copied.
-  void SendToNetwork(wg::PeerId, const wg::Path& to, ByteSpan data) override {
-    if (data.size() > kMaxDatagram) return;
-    if (send_bufs_used == send_bufs.size() || sends.size() == max_sends) FlushSends();
-    auto& buf = send_bufs[send_bufs_used++];
-    std::copy(data.begin(), data.end(), buf.begin());
-    sends.push_back(net::SendItem{to.remote, ByteSpan(buf.data(), data.size()), to.local});
-  }
-
-  void WriteToTun(wg::PeerId, ByteSpan packet) override {
-    if (auto r = tun->Write(packet); !r.ok()) ++glue.tun_write_errors;
-  }
-
-  // Handshake-rate events, but cookie replies answer anyone under load.
-  // Called inside an engine call, i.e. with engine_mu held.
-  void OnEvent(const wg::EngineEventInfo& info) override NO_THREAD_SAFETY_ANALYSIS {
-    if (GetLogLevel() < LogLevel::kVerbose) return;
-    if (info.event == wg::EngineEvent::kCookieReplySent && !drop_log.Allow(clock.Read().mono)) {
-      return;
+    for (size_t t = 0; t <= runner.workers(); ++t) {
+      data_sinks.push_back(std::make_unique<Sink>(*this, /*on_loop=*/t == 0));
     }
-    // Events during a peer update (a keepalive turned on starts a
-    // handshake) follow the update's own lines.
-    if (updating_peer) {
-      events_of_update.push_back(info);
-      return;
+    // A batch's datagrams after every data sink's own.
+    batch_sends.reserve(data_sinks.size() * kSinkItems + n);
+    for (size_t i = 0; i < handshake_worker_count; ++i) {
+      handshake_workers.push_back(std::make_unique<HandshakeWorker>(*this));
     }
-    LogEngineEvent(peer_names, info);
   }
+
+  static BatchRunnerOptions RunnerOptions(const DeviceOptions& o) {
+    BatchRunnerOptions r;
+    r.workers = ThreadCount(o.data_threads) - 1;
+    r.min_split = kMinSplitBatch;
+    r.chunk = kSplitChunk;
+    r.worker_first_for_testing = o.crypto_worker_first_for_testing;
+    return r;
+  }
+
+  // Every engine call, on every thread, goes through here, one call each.
+  // engine_call_mu: held per call until the engine's internal lock lands
+  // (wg/engine.h, "Thread safety"); then removed. Never called with
+  // names_mu or bind_mu held: the sinks take those inside engine calls.
+  template <typename F>
+  auto CallEngine(F&& call) EXCLUDES(engine_call_mu, names_mu, bind_mu) {
+    MutexLock lock(engine_call_mu);
+    return call(engine);
+  }
+
+  // A thread's wg::PacketSink for its engine calls. The engine's own
+  // datagrams (handshakes, keepalives, staged packets; their bytes are valid
+  // only during the call) are copied into an arena and sent by Flush, or at
+  // once when the arena is full; WriteToTun writes at once; OnEvent logs
+  // (verbose). Used by one thread at a time: its owner, or the loop thread
+  // after a batch's join. Sink calls come inside engine calls.
+  struct Sink final : public wg::PacketSink {
+    Sink(Impl& impl, bool loop_thread) : d(impl), on_loop(loop_thread) {
+      arena.resize(kSinkArena);
+      items.reserve(kSinkItems);
+    }
+
+    void SendToNetwork(wg::PeerId, const wg::Path& to, ByteSpan data) override {
+      if (data.size() > kMaxDatagram) return;
+      if (items.size() == kSinkItems || arena.size() - used < data.size()) Flush();
+      uint8_t* at = arena.data() + used;
+      std::copy(data.begin(), data.end(), at);
+      used += data.size();
+      items.push_back(net::SendItem{to.remote, ByteSpan(at, data.size()), to.local});
+    }
+
+    // The TUN takes writes from any thread (tun_device.h).
+    void WriteToTun(wg::PeerId, ByteSpan packet) override {
+      if (!d.tun->Write(packet).ok()) {
+        d.glue.tun_write_errors.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+
+    // Handshake-rate events, but cookie replies answer anyone under load.
+    void OnEvent(const wg::EngineEventInfo& info) override {
+      if (GetLogLevel() < LogLevel::kVerbose) return;
+      if (info.event == wg::EngineEvent::kCookieReplySent &&
+          !log_budget.Allow(d.clock.Read().mono)) {
+        return;
+      }
+      // Events during a peer update (a keepalive turned on starts a
+      // handshake) follow the update's own lines.
+      if (hold_events) {
+        held_events.push_back(info);
+        return;
+      }
+      MutexLock lock(d.names_mu);
+      LogEngineEvent(d.peer_names, info);
+    }
+
+    // Sends what the sink holds. Only the loop thread sends without
+    // bind_mu (it is the one that rebinds).
+    void Flush() {
+      if (items.empty()) return;
+      if (on_loop) {
+        SendAll(*d.bind, items, d.glue);
+      } else {
+        MutexLock lock(d.bind_mu);
+        SendAll(*d.bind, items, d.glue);
+      }
+      Clear();
+    }
+    // Forgets what it holds (after the loop sent it).
+    void Clear() {
+      items.clear();
+      used = 0;
+    }
+
+    Impl& d;
+    const bool on_loop;
+    std::vector<uint8_t> arena;
+    size_t used = 0;  // of arena
+    std::vector<net::SendItem> items;
+    LogBudget log_budget;  // the owning thread's
+    // The loop's sink only: events held while a peer update is applied.
+    bool hold_events = false;
+    std::vector<wg::EngineEventInfo> held_events;
+  };
+
+  Sink& loop_sink() { return *data_sinks[0]; }
 
   // --- data path ---
-
-  // A datagram whose bytes stay put until FlushSends (inside tun_bufs).
-  void QueueSend(const wg::Path& to, ByteSpan data) {
-    if (sends.size() == max_sends) FlushSends();
-    sends.push_back(net::SendItem{to.remote, data, to.local});
-  }
-
-  void FlushSends() {
-    SendAll(*bind, sends, glue);
-    sends.clear();
-    send_bufs_used = 0;
-  }
 
   // Reads and encrypts up to kBatchesPerWakeup batches. A full batch means
   // more may be waiting that the TUN's fd does not signal (the rest of an
@@ -176,30 +257,72 @@ struct Device::Impl final : public wg::PacketSink {
         return;
       }
       if (*n == 0) return;
-      EncapsulateBatch(*n);
-      FlushSends();  // before the next ReadBatch reuses tun_bufs
+      EncapsulateBatch(*n);  // sent before the next ReadBatch reuses tun_bufs
       full = *n == tun_slots.size();
       if (!full) return;
     }
     if (full) PostTunContinuation();
   }
 
-  // Encrypts the first `n` TUN slots, under engine_mu for the whole batch.
-  void EncapsulateBatch(size_t n) EXCLUDES(engine_mu) {
-    MutexLock lock(engine_mu);
-    const Now now = clock.Read();  // under the lock: the engine's time never goes back
+  // Encrypts the first `n` TUN slots in place (on the data threads), then
+  // sends, in this order: the engine's own datagrams (data sinks in thread
+  // order), then the batch's datagrams in the order they were read.
+  void EncapsulateBatch(size_t n) {
+    batch_kind = BatchKind::kEncapsulate;
+    batch_now = clock.Read();
+    runner.Run(n, *this);
+    const bool verbose = GetLogLevel() >= LogLevel::kVerbose;
+    TakeSinkSends();
     for (size_t i = 0; i < n; ++i) {
-      ByteSpan packet(tun_slots[i].buf.data(), tun_slots[i].len);
-      // In place: the packet sits at offset 16 of its datagram buffer.
-      auto r = engine.Encapsulate(packet, MutableByteSpan(tun_bufs[i]), now, *this);
+      const wg::EncapsulateResult& r = encapsulated[i];
       if (r.kind == wg::EncapsulateResult::Kind::kSent) {
-        QueueSend(r.to, ByteSpan(tun_bufs[i].data(), r.length));
-      } else if (r.kind == wg::EncapsulateResult::Kind::kDropped &&
-                 GetLogLevel() >= LogLevel::kVerbose && drop_log.Allow(now.mono)) {
+        batch_sends.push_back(
+            net::SendItem{r.to.remote, ByteSpan(tun_bufs[i].data(), r.length), r.to.local});
+      } else if (r.kind == wg::EncapsulateResult::Kind::kDropped && verbose &&
+                 loop_sink().log_budget.Allow(batch_now.mono)) {
         LogVerbose(fmt::format("{}dropped a packet for the tunnel: {}", PeerName(r.peer),
                                wg::DropReasonName(r.drop)));
       }
     }
+    SendBatch();
+  }
+
+  // BatchJob: one chunk of the batch, on data thread `thread`.
+  void Process(size_t thread, size_t begin, size_t end) override {
+    Sink& sink = *data_sinks[thread];
+    const Now now = batch_now;
+    if (batch_kind == BatchKind::kEncapsulate) {
+      for (size_t i = begin; i < end; ++i) {
+        ByteSpan packet(tun_slots[i].buf.data(), tun_slots[i].len);
+        // In place: the packet sits at offset 16 of its datagram buffer.
+        MutableByteSpan out(tun_bufs[i]);
+        encapsulated[i] = CallEngine(
+            [&](wg::Engine& e) { return e.Encapsulate(packet, out, now, sink); });
+      }
+    } else {
+      for (size_t i = begin; i < end; ++i) {
+        Datagram& d = datagrams[i];
+        const net::RecvSlot& slot = recv_slots[d.slot];
+        const wg::Path from{slot.from, slot.local};
+        d.result = CallEngine(
+            [&](wg::Engine& e) { return e.Decapsulate(from, d.bytes, now, sink); });
+      }
+    }
+  }
+
+  // Moves the data sinks' datagrams (the loop's first) to batch_sends.
+  void TakeSinkSends() {
+    batch_sends.clear();
+    for (const auto& sink : data_sinks) {
+      batch_sends.insert(batch_sends.end(), sink->items.begin(), sink->items.end());
+    }
+  }
+
+  // Sends batch_sends in one go, then forgets it and the sinks' datagrams.
+  void SendBatch() {
+    if (!batch_sends.empty()) SendAll(*bind, batch_sends, glue);
+    batch_sends.clear();
+    for (const auto& sink : data_sinks) sink->Clear();
   }
 
   // Runs OnTunReadable again on a later loop turn (other sources first).
@@ -216,10 +339,10 @@ struct Device::Impl final : public wg::PacketSink {
 
   // Receives up to kBatchesPerWakeup batches. A slot may hold several
   // datagrams (UDP GRO: RecvSlot::segment_size). Handshake messages are
-  // copied to the handshake queue for the worker; the rest are decrypted in
-  // place under engine_mu (once per batch, and not at all for a batch of
-  // handshakes only), and a batch's packets go to the TUN in one WriteBatch,
-  // before the next Receive reuses the buffers.
+  // copied to the handshake queue for the workers; the rest are decrypted in
+  // place on the data threads (not at all for a batch of handshakes only),
+  // and a batch's packets go to the TUN in one WriteBatch, in the order
+  // they were received, before the next Receive reuses the buffers.
   void OnUdpReadable(IpAddress::Family family) {
     for (int round = 0; round < kBatchesPerWakeup; ++round) {
       auto n = bind->Receive(family, recv_slots);
@@ -240,47 +363,51 @@ struct Device::Impl final : public wg::PacketSink {
             // Dropped when full or shed: the queue counts it.
             queued |= handshakes.TryPush(datagram, slot.from, slot.local, arrived);
           } else {
-            datagrams.push_back(Datagram{datagram, i});
+            datagrams.push_back(Datagram{datagram, i, {}});
           }
           offset += len;
         } while (offset < slot.len);
       }
       if (queued) handshakes.Notify();
-      deliveries.clear();
       if (!datagrams.empty()) DecapsulateBatch();
-      if (!deliveries.empty()) glue.tun_write_errors += tun->WriteBatch(deliveries);
-      FlushSends();
       if (*n < recv_slots.size()) break;
     }
   }
 
-  // Decrypts `datagrams`, under engine_mu for the whole batch; the packets
-  // to deliver (inside the receive buffers) go to `deliveries`.
-  void DecapsulateBatch() EXCLUDES(engine_mu) {
-    MutexLock lock(engine_mu);
-    const Now now = clock.Read();
+  // Decrypts `datagrams` in place (on the data threads); the packets to
+  // deliver go to the TUN in one WriteBatch, then the engine's own
+  // datagrams are sent (data sinks in thread order).
+  void DecapsulateBatch() {
+    batch_kind = BatchKind::kDecapsulate;
+    batch_now = clock.Read();
+    runner.Run(datagrams.size(), *this);
     const bool verbose = GetLogLevel() >= LogLevel::kVerbose;
+    deliveries.clear();
     for (const Datagram& d : datagrams) {
-      const net::RecvSlot& slot = recv_slots[d.slot];
-      auto r = engine.Decapsulate(wg::Path{slot.from, slot.local}, d.bytes, now, *this);
-      if (r.kind == wg::DecapsulateResult::Kind::kDeliver) {
-        deliveries.push_back(r.packet);
+      if (d.result.kind == wg::DecapsulateResult::Kind::kDeliver) {
+        deliveries.push_back(d.result.packet);
       } else if (verbose) {
-        LogDecapsulate(r, slot.from, now, drop_log);
+        LogDecapsulate(d.result, recv_slots[d.slot].from, batch_now, loop_sink().log_budget);
       }
     }
+    if (!deliveries.empty()) {
+      glue.tun_write_errors.fetch_add(tun->WriteBatch(deliveries), std::memory_order_relaxed);
+    }
+    TakeSinkSends();
+    SendBatch();
   }
 
   // --- verbose logging (LOG_LEVEL=verbose); never a key but public ones ---
 
   // "peer(AbCd…wXyZ): " as wireguard-go names peers, or "" for none.
-  std::string PeerName(wg::PeerId id) const REQUIRES(engine_mu) {
+  std::string PeerName(wg::PeerId id) EXCLUDES(names_mu) {
+    MutexLock lock(names_mu);
     return peer_names.Prefix(id);
   }
 
   // `budget`: the calling thread's.
   void LogDecapsulate(const wg::DecapsulateResult& r, const Endpoint& from, Now now,
-                      LogBudget& budget) REQUIRES(engine_mu) {
+                      LogBudget& budget) {
     // Handshake messages are told by OnEvent.
     using Kind = wg::DecapsulateResult::Kind;
     if (r.kind == Kind::kKeepalive) {
@@ -291,12 +418,10 @@ struct Device::Impl final : public wg::PacketSink {
     }
   }
 
-  void OnTick() EXCLUDES(engine_mu) {
-    {
-      MutexLock lock(engine_mu);
-      engine.Tick(clock.Read(), *this);
-    }
-    FlushSends();
+  void OnTick() {
+    const Now now = clock.Read();
+    CallEngine([&](wg::Engine& e) { e.Tick(now, loop_sink()); });
+    loop_sink().Flush();
   }
 
 #if defined(__linux__)
@@ -310,8 +435,7 @@ struct Device::Impl final : public wg::PacketSink {
       }
       if (e.link.mtu > 0) {
         mtu = e.link.mtu;
-        MutexLock lock(engine_mu);
-        engine.SetMtu(mtu);
+        CallEngine([&](wg::Engine& eng) { eng.SetMtu(mtu); });
       }
     }
   }
@@ -359,10 +483,10 @@ struct Device::Impl final : public wg::PacketSink {
     if (req.private_key) {
       std::optional<crypto::PrivateKey> key;
       if (!req.private_key->IsZero()) key = *req.private_key;
-      MutexLock lock(engine_mu);
-      const auto old_public = engine.public_key();
-      if (auto r = engine.SetPrivateKey(key, now); !r.ok()) note(r.error());
-      const auto new_public = engine.public_key();
+      const auto old_public = CallEngine([](wg::Engine& e) { return e.public_key(); });
+      auto r = CallEngine([&](wg::Engine& e) { return e.SetPrivateKey(key, now); });
+      if (!r.ok()) note(r.error());
+      const auto new_public = CallEngine([](wg::Engine& e) { return e.public_key(); });
       if (verbose && new_public != old_public) {
         LogVerbose(new_public ? "private key updated; public key now " + ShortKey(*new_public)
                               : std::string("private key cleared"));
@@ -407,33 +531,32 @@ struct Device::Impl final : public wg::PacketSink {
 
   // One step of a set's peer blocks (apply_plan.h).
   void ApplyPeersOnLoop(const ConfigRequest& req, const ApplyStep& step,
-                        std::optional<Error>& first_error) EXCLUDES(engine_mu) {
-    {
-      MutexLock lock(engine_mu);
-      const Now now = clock.Read();
-      const bool verbose = GetLogLevel() >= LogLevel::kVerbose;
-      for (const PeerSlice& slice : step) {
-        const wg::PeerUpdate update = ToPeerUpdate(req.peers[slice.peer], slice);
-        const wg::PeerId before = verbose ? engine.FindPeerId(update.public_key) : wg::kNoPeer;
-        updating_peer = verbose;
-        auto r = engine.ApplyPeerUpdate(update, now, *this);
-        updating_peer = false;
-        if (!r.ok() && !first_error) first_error = r.error();
-        if (verbose) NoteAppliedPeerUpdate(update, before, r);
-      }
+                        std::optional<Error>& first_error) {
+    const Now now = clock.Read();
+    const bool verbose = GetLogLevel() >= LogLevel::kVerbose;
+    Sink& sink = loop_sink();
+    for (const PeerSlice& slice : step) {
+      const wg::PeerUpdate update = ToPeerUpdate(req.peers[slice.peer], slice);
+      auto find = [&](wg::Engine& e) { return e.FindPeerId(update.public_key); };
+      const wg::PeerId before = verbose ? CallEngine(find) : wg::kNoPeer;
+      sink.hold_events = verbose;
+      auto r = CallEngine([&](wg::Engine& e) { return e.ApplyPeerUpdate(update, now, sink); });
+      sink.hold_events = false;
+      if (!r.ok() && !first_error) first_error = r.error();
+      if (verbose) NoteAppliedPeerUpdate(update, before, CallEngine(find), r);
     }
-    FlushSends();
+    sink.Flush();
   }
 
-  void NoteAppliedPeerUpdate(const wg::PeerUpdate& update, wg::PeerId before,
-                             const Result<void>& result) REQUIRES(engine_mu) {
-    const wg::PeerId after = engine.FindPeerId(update.public_key);
+  void NoteAppliedPeerUpdate(const wg::PeerUpdate& update, wg::PeerId before, wg::PeerId after,
+                             const Result<void>& result) EXCLUDES(names_mu) {
+    MutexLock lock(names_mu);
     if (before != wg::kNoPeer && after != before) peer_names.Remove(before);
     if (after != wg::kNoPeer) peer_names.Add(after, update.public_key);
     LogPeerUpdate(ShortPeerName(update.public_key), update,
                   PeerChange{before != wg::kNoPeer, after != wg::kNoPeer}, result);
-    for (const auto& info : events_of_update) LogEngineEvent(peer_names, info);
-    events_of_update.clear();
+    for (const auto& info : loop_sink().held_events) LogEngineEvent(peer_names, info);
+    loop_sink().held_events.clear();
   }
 
   // A set in steps of bounded work, each a loop turn of its own (on the loop
@@ -448,13 +571,14 @@ struct Device::Impl final : public wg::PacketSink {
       bool first = true;
       do {
         ZL_RETURN_IF_ERROR(RunOnLoop([&] {
-          MutexLock lock(engine_mu);
           if (first && GetLogLevel() >= LogLevel::kVerbose) {
-            LogVerbose(fmt::format("removing all {} peers (replace_peers)", engine.peer_count()));
+            const size_t peers = CallEngine([](wg::Engine& e) { return e.peer_count(); });
+            LogVerbose(fmt::format("removing all {} peers (replace_peers)", peers));
+            MutexLock lock(names_mu);
             peer_names.Clear();
           }
           first = false;
-          left = engine.RemovePeersUpTo(kPeersRemovedPerStep);
+          left = CallEngine([](wg::Engine& e) { return e.RemovePeersUpTo(kPeersRemovedPerStep); });
         }));
       } while (left > 0);
     }
@@ -470,11 +594,7 @@ struct Device::Impl final : public wg::PacketSink {
     s.private_key = private_key_for_get;
     s.listen_port = bind->port();
     s.fwmark = fwmark;
-    std::vector<wg::PeerSnapshot> peers;
-    {
-      MutexLock lock(engine_mu);
-      peers = engine.Snapshot();
-    }
+    std::vector<wg::PeerSnapshot> peers = CallEngine([](wg::Engine& e) { return e.Snapshot(); });
     for (auto& p : peers) {
       PeerState ps;
       ps.public_key = p.public_key;
@@ -581,27 +701,20 @@ struct Device::Impl final : public wg::PacketSink {
     }
   }
 
-  // The handshake worker: takes batches from `handshakes` and runs the
-  // engine for each message, holding engine_mu per message (so the data path
-  // waits at most for one message's cryptography). It is a PacketSink of its
-  // own: its own send buffers, its own Bind::Send calls (under bind_mu, never
-  // during Rebind or SetFwmark), its own log budget and counters.
-  struct Worker final : public wg::PacketSink {
-    // Datagrams the worker's sink holds before it sends them (a completed
-    // handshake releases up to staged_packets_per_peer at once).
-    static constexpr size_t kSendBufs = 16;
-
-    explicit Worker(Impl& impl) : d(impl) {
+  // A handshake worker: takes its share of `handshakes` at a time and runs
+  // the engine for each message, one engine call per message. It has a
+  // Sink of its own (its own Bind::Send calls, under bind_mu, never during
+  // Rebind or SetFwmark; its own log budget).
+  struct HandshakeWorker {
+    explicit HandshakeWorker(Impl& impl) : d(impl), sink(impl, /*loop_thread=*/false) {
       batch.resize(kHandshakeBatch);
-      send_bufs.assign(kSendBufs, std::vector<uint8_t>(kMaxDatagram));
-      sends.reserve(kSendBufs);
     }
-    ~Worker() override { Stop(); }
+    ~HandshakeWorker() { Join(); }
 
     void Start() { thread = std::thread([this] { Run(); }); }
-    // Discards what is queued, lets the message in hand finish, joins.
-    void Stop() {
-      d.handshakes.Stop();
+    // Returns once the worker ended (after HandshakeQueue::Stop, with the
+    // message in hand finished).
+    void Join() {
       if (thread.joinable()) thread.join();
     }
 
@@ -610,56 +723,25 @@ struct Device::Impl final : public wg::PacketSink {
         const size_t n = d.handshakes.PopBatch(batch);
         if (n == 0) return;  // stopped
         for (size_t i = 0; i < n; ++i) Handle(batch[i]);
-        Flush();
+        sink.Flush();
       }
     }
 
-    void Handle(HandshakeMessage& m) EXCLUDES(d.engine_mu) {
-      MutexLock lock(d.engine_mu);
+    void Handle(HandshakeMessage& m) {
       const Now now = d.clock.Read();
-      auto r = d.engine.Decapsulate(wg::Path{m.from, m.local}, m.data(), now, *this);
+      const wg::Path from{m.from, m.local};
+      auto r = d.CallEngine([&](wg::Engine& e) { return e.Decapsulate(from, m.data(), now, sink); });
       if (r.kind == wg::DecapsulateResult::Kind::kDeliver) {
-        WriteToTun(r.peer, r.packet);  // not from a handshake message; kept general
+        sink.WriteToTun(r.peer, r.packet);  // not from a handshake message; kept general
       } else if (GetLogLevel() >= LogLevel::kVerbose) {
-        d.LogDecapsulate(r, m.from, now, log_budget);
+        d.LogDecapsulate(r, m.from, now, sink.log_budget);
       }
-    }
-
-    void SendToNetwork(wg::PeerId, const wg::Path& to, ByteSpan data) override {
-      if (data.size() > kMaxDatagram) return;
-      if (sends.size() == send_bufs.size()) Flush();
-      auto& buf = send_bufs[sends.size()];
-      std::copy(data.begin(), data.end(), buf.begin());
-      sends.push_back(net::SendItem{to.remote, ByteSpan(buf.data(), data.size()), to.local});
-    }
-    // The TUN takes writes from any thread (tun_device.h).
-    void WriteToTun(wg::PeerId, ByteSpan packet) override {
-      if (!d.tun->Write(packet).ok()) ++counters.tun_write_errors;
-    }
-    // Called inside an engine call, i.e. with engine_mu held.
-    void OnEvent(const wg::EngineEventInfo& info) override NO_THREAD_SAFETY_ANALYSIS {
-      if (GetLogLevel() < LogLevel::kVerbose) return;
-      if (info.event == wg::EngineEvent::kCookieReplySent &&
-          !log_budget.Allow(d.clock.Read().mono)) {
-        return;
-      }
-      LogEngineEvent(d.peer_names, info);
-    }
-
-    void Flush() EXCLUDES(d.bind_mu) {
-      if (sends.empty()) return;
-      MutexLock lock(d.bind_mu);
-      SendAll(*d.bind, sends, counters);
-      sends.clear();
     }
 
     Impl& d;
+    Sink sink;
     std::thread thread;
     std::vector<HandshakeMessage> batch;
-    std::vector<std::vector<uint8_t>> send_bufs;
-    std::vector<net::SendItem> sends;
-    LogBudget log_budget;
-    GlueCounters counters;
   };
 
   static crypto::SipHashKey NewShedderKey(crypto::Rng& r) {
@@ -668,10 +750,25 @@ struct Device::Impl final : public wg::PacketSink {
     return key;
   }
 
+  // Starts the handshake workers and the crypto workers (Close stops them).
+  void StartThreads() {
+    for (auto& w : handshake_workers) w->Start();
+    runner.Start();
+  }
+
+  // Stops and joins every thread but the loop's: the handshake workers
+  // (queued messages discarded, the ones in hand finished), then the crypto
+  // workers (never inside a batch here: a batch ends within its loop turn).
+  void StopThreads() {
+    handshakes.Stop();
+    for (auto& w : handshake_workers) w->Join();
+    runner.Stop();
+  }
+
   net::EventLoop& loop;
   std::unique_ptr<net::TunDevice> tun;
-  // Receive and Send on the loop thread; Send on the worker too (bind.h
-  // allows it), under bind_mu, which Rebind and SetFwmark also take.
+  // Receive and Send on the loop thread; Send on the other threads too
+  // (bind.h allows it), under bind_mu, which Rebind and SetFwmark also take.
   std::unique_ptr<net::Bind> bind;
 #if defined(__linux__)
   // Tells when the TUN is deleted or its MTU changes (rtnetlink). Windows has
@@ -681,24 +778,27 @@ struct Device::Impl final : public wg::PacketSink {
 #endif
   const Clock& clock;
   crypto::Rng& rng;
-  // The engine is single-threaded: engine_mu is held for every call, on the
-  // loop thread (a batch at a time, the control path, Tick) and the worker
-  // (a message at a time), and guards what the sinks' OnEvent reads. Lock
-  // order: engine_mu, then bind_mu.
-  Mutex engine_mu;
+  // Held per call until the engine's internal lock lands; then removed
+  // (with GUARDED_BY below). Only CallEngine takes it.
+  Mutex engine_call_mu;
+  wg::Engine engine GUARDED_BY(engine_call_mu);
+  // Lock order: the engine's lock (engine_call_mu), then bind_mu or
+  // names_mu (taken by the sinks inside engine calls). No engine call with
+  // either held.
   Mutex bind_mu;
-  wg::Engine engine GUARDED_BY(engine_mu);
+  Mutex names_mu;
+  PeerNames peer_names GUARDED_BY(names_mu);  // kept only while verbose logging is on
   DeviceOptions options;
-  GlueCounters glue;  // the loop thread's
-  PeerNames peer_names GUARDED_BY(engine_mu);  // kept only while verbose logging is on
-  // While a peer update is applied (verbose only), OnEvent keeps the events
-  // for after the update's own lines.
-  bool updating_peer GUARDED_BY(engine_mu) = false;
-  std::vector<wg::EngineEventInfo> events_of_update GUARDED_BY(engine_mu);
-  LogBudget drop_log;  // the loop thread's
-  // Handshake messages from the loop thread to the worker.
+  GlueCounters glue;
+  // Handshake messages from the loop thread to the handshake workers.
+  const size_t handshake_worker_count;
   HandshakeQueue handshakes;
-  Worker worker;
+  std::vector<std::unique_ptr<HandshakeWorker>> handshake_workers;
+  // The data threads: the loop thread and the crypto workers.
+  BatchRunner runner;
+  // Each data thread's sink: [0] the loop thread's (also for Tick and the
+  // control calls), [t] crypto worker t's.
+  std::vector<std::unique_ptr<Sink>> data_sinks;
 
   size_t mtu = net::kDefaultTunMtu;  // the TUN's, followed through rtnetlink
   std::optional<crypto::PrivateKey> private_key_for_get;
@@ -707,24 +807,28 @@ struct Device::Impl final : public wg::PacketSink {
   bool tun_gone_reported = false;
   bool close_done = false;
 
+  // --- the batch in hand (written by the loop thread before runner.Run,
+  // each slot's result by the data thread that took it) ---
+  enum class BatchKind { kEncapsulate, kDecapsulate };
+  BatchKind batch_kind = BatchKind::kEncapsulate;
+  Now batch_now;
   std::vector<std::vector<uint8_t>> tun_bufs;
   std::vector<net::TunPacket> tun_slots;
+  std::vector<wg::EncapsulateResult> encapsulated;  // per TUN slot
   std::vector<std::vector<uint8_t>> recv_bufs;
   std::vector<net::RecvSlot> recv_slots;
-  std::vector<std::vector<uint8_t>> send_bufs;
-  size_t send_bufs_used = 0;  // of send_bufs, by SendToNetwork since FlushSends
-  // Datagrams to send at FlushSends: in send_bufs or tun_bufs.
-  std::vector<net::SendItem> sends;
-  size_t max_sends = 0;
-  // The datagrams of one receive batch that stay on the loop thread (all
-  // but handshake messages), and their slots.
+  // The datagrams of one receive batch that stay on the data path (all but
+  // handshake messages), their slots and what the engine made of them.
   struct Datagram {
     MutableByteSpan bytes;
     size_t slot;
+    wg::DecapsulateResult result;
   };
   std::vector<Datagram> datagrams;
   // Decrypted packets of one receive batch (inside recv_bufs).
   std::vector<MutableByteSpan> deliveries;
+  // What a batch sends, in order (see EncapsulateBatch).
+  std::vector<net::SendItem> batch_sends;
   net::BindOffloads offloads;  // in effect
   bool tun_continuation_posted = false;
   // False once closed: a posted continuation then does nothing.
@@ -767,11 +871,8 @@ Result<std::unique_ptr<Device>> Device::Create(net::EventLoop& loop,
                            tun_offloads.empty() ? std::string("none") : tun_offloads));
   }
   if (auto m = d->tun->Mtu(); m.ok() && *m > 0) d->mtu = size_t(*m);
-  {
-    MutexLock lock(d->engine_mu);
-    d->engine.SetMtu(d->mtu);
-  }
-  d->worker.Start();  // Close stops it
+  d->CallEngine([d](wg::Engine& e) { e.SetMtu(d->mtu); });
+  d->StartThreads();  // Close stops them
 #if defined(__linux__)
   if (ifindex > 0) {
     auto link = net::LinkWatcher::Create(ifindex);
@@ -833,15 +934,13 @@ void Device::Close() {
 #endif
   d.loop.Unwatch(d.tun->waitable());
   d.UnwatchSockets();
-  // 3. The handshake worker: queued messages discarded, the one in hand
-  // finished.
-  d.worker.Stop();
+  // 3. The handshake workers (queued messages discarded, the ones in hand
+  // finished) and the crypto workers.
+  d.StopThreads();
   // 4. Wipe keys: peers and our private key.
-  {
-    MutexLock lock(d.engine_mu);
-    d.engine.RemoveAllPeers();
-    (void)d.engine.SetPrivateKey(std::nullopt, d.clock.Read());
-  }
+  d.CallEngine([](wg::Engine& e) { e.RemoveAllPeers(); });
+  const Now now = d.clock.Read();
+  d.CallEngine([&](wg::Engine& e) { (void)e.SetPrivateKey(std::nullopt, now); });
   d.private_key_for_get.reset();
   // 5. Sockets, then the TUN (the kernel removes the interface).
   d.bind.reset();
@@ -857,5 +956,16 @@ const std::string& Device::name() const {
 }
 
 uint16_t Device::listen_port() const { return impl_->bind ? impl_->bind->port() : 0; }
+
+DeviceCounters Device::counters() const {
+  const Impl& d = *impl_;
+  DeviceCounters c;
+  c.tun_write_errors = d.glue.tun_write_errors.load(std::memory_order_relaxed);
+  c.send_errors = d.glue.send_errors.load(std::memory_order_relaxed);
+  c.send_dropped_full = d.glue.send_dropped_full.load(std::memory_order_relaxed);
+  c.split_batches = d.runner.split_batches();
+  c.worker_packets = d.runner.worker_items();
+  return c;
+}
 
 }  // namespace zl::device

@@ -1,22 +1,44 @@
 #pragma once
 // Device: one WireGuard interface at work. It joins the protocol engine
-// (wg::Engine, private to this layer) to a TUN device and a UDP bind, and
-// drives all three from one event loop and one handshake worker thread:
+// (wg::Engine, private to this layer) to a TUN device and a UDP bind. One
+// event loop thread does all the I/O; crypto workers share its batches'
+// cryptography, and handshake workers take the handshake messages:
 //
-//   TUN readable  -> ReadBatch -> Engine::Encapsulate (in place) -> Bind::Send
-//   UDP readable  -> Receive -> for each datagram (each GRO segment):
-//                    handshake message -> copied to the bounded handshake
-//                      queue (handshake_queue.h) -> worker thread:
-//                      Engine::Decapsulate -> its own Bind::Send
-//                    anything else -> Engine::Decapsulate (in place)
-//                      -> TunDevice::WriteBatch (once per batch)
+//   TUN readable  -> ReadBatch -> batch of packets --+
+//   UDP readable  -> Receive -> for each datagram    |   data threads: the loop
+//                    (each GRO segment):             |   and the crypto workers
+//                    transport data -> batch --------+-> claim chunks of the
+//                    handshake message -> copied to  |   batch: Encapsulate /
+//                      the bounded handshake queue   |   Decapsulate in place
+//                      (handshake_queue.h)           |   (batch_runner.h)
+//                      -> a handshake worker:        v
+//                      Decapsulate -> its own     loop, in the batch's order:
+//                      Bind::Send                 Bind::Send (encrypted), or
+//                                                 TunDevice::WriteBatch once
+//                                                 per batch (decrypted); then
+//                                                 the engine's own datagrams
 //   timer (100 ms) -> Engine::Tick
 //   rtnetlink     -> TUN deleted -> on_tun_gone callback
 //
-// The engine is single-threaded: one mutex is held for every engine call,
-// per batch on the loop thread and per message on the worker, so the data
-// path waits at most for one handshake message's cryptography, and draining
-// the sockets stays cheap under a handshake flood.
+// Threads (DeviceOptions::data_threads, handshake_workers):
+//   - the loop thread: every TUN and socket read and write, Tick, the
+//     control calls, and its share of each batch's cryptography;
+//   - data_threads - 1 crypto workers: for a batch of at least 8 packets the
+//     loop wakes them once, every data thread claims 4 packets at a time
+//     until none is left, and the loop waits for the chunks in hand, then
+//     sends or writes the whole batch in the order it was read, so a peer's
+//     packets keep their order. A smaller batch stays on the loop thread;
+//     with data_threads = 1 there is no worker at all;
+//   - handshake_workers handshake workers, one engine call per message, so
+//     the data path never waits for a handshake's cryptography and a flood
+//     costs it only the copy into the queue.
+// Each thread passes the engine its own PacketSink; the engine's own
+// datagrams of a batch (handshake initiations, staged packets) are sent
+// after the join, the loop's first, before the batch's datagrams.
+// The engine is called from every thread (wg/engine.h, "Thread safety");
+// the device's own state has its own locks, taken inside the sinks' calls
+// (lock order: the engine's, then the device's), never around an engine
+// call.
 //
 // It also implements ControlApi, so the UAPI server (and later the overlay
 // daemon) configure it with ConfigRequest / read it with Snapshot.
@@ -30,13 +52,16 @@
 // of bounded work (apply_plan.h), each a loop turn of its own, so a large set
 // does not stall the data path; control calls from other threads are
 // serialized, so none of them sees half of a set (the data path does).
-// The engine uses `rng` on both threads (one at a time): it must be
-// thread-safe or used by this device alone.
+// counters() may be called from any thread while the device exists.
+// The engine uses `rng` on every thread above, concurrently: it must be
+// thread-safe or used by this device alone with data_threads and
+// handshake_workers 1.
 //
 // Shutdown order (Close): stop accepting control calls, unwatch the TUN, the
-// sockets and the link watcher, cancel the timer, stop and join the handshake
-// worker (queued messages discarded), drop all peers (keys wiped),
-// close the sockets, then destroy the TUN (the kernel removes the interface).
+// sockets and the link watcher, cancel the timer, stop and join the
+// handshake workers (queued messages discarded) and the crypto workers,
+// drop all peers (keys wiped), close the sockets, then destroy the TUN (the
+// kernel removes the interface).
 
 #include <atomic>
 #include <functional>
@@ -56,6 +81,13 @@ namespace zl::device {
 struct DeviceOptions {
   // Packets read from the TUN or the sockets per wake-up and per batch call.
   size_t batch_size = 64;
+  // Threads that encrypt and decrypt a batch (see above): the loop thread
+  // and data_threads - 1 crypto workers. 0 = min(2, hardware threads);
+  // 1 = the loop thread alone. At most 8.
+  size_t data_threads = 0;
+  // Threads that run handshake messages. 0 = min(2, hardware threads).
+  // At most 8.
+  size_t handshake_workers = 0;
   // Ask the bind for UDP offloads (net::BindOffloads: GSO on send, GRO on
   // receive); false keeps one datagram per message (benchmarks, debugging).
   bool udp_offloads = true;
@@ -75,6 +107,18 @@ struct DeviceOptions {
   // How long a control call from another thread waits for the loop to
   // start it (then ETIMEDOUT). A call already running is waited for.
   Duration control_timeout = std::chrono::seconds(10);
+  // Tests: a batch shared with the crypto workers waits (up to a second)
+  // until one of them took its first chunk, so the workers surely take part.
+  bool crypto_worker_first_for_testing = false;
+};
+
+// What the device counts besides the engine's protocol drops.
+struct DeviceCounters {
+  uint64_t tun_write_errors = 0;
+  uint64_t send_errors = 0;         // datagrams the bind refused
+  uint64_t send_dropped_full = 0;   // datagrams dropped: socket buffer full
+  uint64_t split_batches = 0;       // batches shared with the crypto workers
+  uint64_t worker_packets = 0;      // packets the crypto workers processed
 };
 
 class Device final : public ControlApi {
@@ -96,6 +140,8 @@ class Device final : public ControlApi {
 
   const std::string& name() const;
   uint16_t listen_port() const;
+  // Thread-safe; still valid after Close.
+  DeviceCounters counters() const;
 
  private:
   struct Impl;

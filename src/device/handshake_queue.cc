@@ -19,8 +19,9 @@ bool IsHandshakeMessage(ByteSpan datagram) {
 
 HandshakeQueue::HandshakeQueue(size_t capacity, uint32_t shed_per_second,
                                uint32_t shed_burst,
-                               const crypto::SipHashKey& key)
+                               const crypto::SipHashKey& key, size_t consumers)
     : capacity_(std::max<size_t>(capacity, 1)),
+      consumers_(std::max<size_t>(consumers, 1)),
       entries_(capacity_),
       shedder_(shed_per_second, shed_burst, key) {}
 
@@ -56,7 +57,8 @@ size_t HandshakeQueue::PopBatch(std::span<HandshakeMessage> out) {
   while (!cv_.WaitFor(mu_, std::chrono::seconds(1), ready)) {
   }
   if (stopped_) return 0;
-  const size_t n = std::min(out.size(), count_);
+  const size_t share = (count_ + consumers_ - 1) / consumers_;
+  const size_t n = std::min(out.size(), share);
   for (size_t i = 0; i < n; ++i) {
     HandshakeMessage& e = entries_[head_];
     std::swap(out[i], e);

@@ -19,8 +19,13 @@
 // allocated at construction; the shedder's 1 MiB on its first use. Nothing
 // is allocated per message.
 //
+// Consumers: any number of threads may call PopBatch at once (the device's
+// handshake workers); each message goes to exactly one of them. A call takes
+// at most its share of what is queued (a `consumers`-th, rounded up), so a
+// burst is spread over the workers instead of landing on the first awake.
+//
 // Thread safety: every method is thread-safe (one mutex). PopBatch blocks;
-// Stop wakes it for good.
+// Stop wakes every one of them for good.
 
 #include <array>
 #include <cstddef>
@@ -58,10 +63,10 @@ bool IsHandshakeMessage(ByteSpan datagram);
 
 class HandshakeQueue {
  public:
-  // `capacity` is raised to at least 1. `key` keys the shedder's buckets:
-  // secret and random.
+  // `capacity` and `consumers` are raised to at least 1. `key` keys the
+  // shedder's buckets: secret and random.
   HandshakeQueue(size_t capacity, uint32_t shed_per_second, uint32_t shed_burst,
-                 const crypto::SipHashKey& key);
+                 const crypto::SipHashKey& key, size_t consumers = 1);
 
   size_t capacity() const { return capacity_; }
 
@@ -71,12 +76,13 @@ class HandshakeQueue {
   bool TryPush(ByteSpan message, const Endpoint& from,
                const std::optional<IpAddress>& local, MonoTime now)
       EXCLUDES(mu_);
-  // Wakes a PopBatch waiting for messages.
+  // Wakes the PopBatch calls waiting for messages.
   void Notify();
 
-  // Waits until a message is queued or Stop, then moves up to out.size() of
-  // the oldest messages into `out`, in order. Returns how many; 0 only once
-  // stopped (queued messages are then discarded).
+  // Waits until a message is queued or Stop, then moves the oldest messages
+  // into `out`, in order: at most out.size() and at most the caller's share
+  // (see Consumers above). Returns how many; 0 only once stopped (queued
+  // messages are then discarded).
   size_t PopBatch(std::span<HandshakeMessage> out) EXCLUDES(mu_);
   // Ends every PopBatch, now and later. Idempotent.
   void Stop() EXCLUDES(mu_);
@@ -87,6 +93,7 @@ class HandshakeQueue {
 
  private:
   const size_t capacity_;
+  const size_t consumers_;
   mutable Mutex mu_;
   CondVar cv_;
   std::vector<HandshakeMessage> entries_ GUARDED_BY(mu_);  // a ring

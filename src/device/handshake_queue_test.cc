@@ -2,10 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <thread>
 #include <vector>
+
+#include "base/bytes.h"
 
 namespace zl::device {
 namespace {
@@ -144,6 +148,96 @@ TEST(HandshakeQueueTest, StopEndsAWaitingPopBatchAndRefusesPushes) {
   EXPECT_EQ(popped.get(), 0u);
   EXPECT_FALSE(q.TryPush(Message(1), Source(1), std::nullopt, kT0));
   EXPECT_EQ(q.PopBatch(out), 0u);
+}
+
+// Two consumers: each takes its share of what is queued, so a burst is
+// spread over both.
+TEST(HandshakeQueueTest, EachOfTwoConsumersTakesItsShare) {
+  HandshakeQueue q(64, 1'000'000, 1'000'000, kKey, /*consumers=*/2);
+  for (uint8_t i = 0; i < 10; ++i) {
+    ASSERT_TRUE(q.TryPush(Message(i), Source(1), std::nullopt, kT0));
+  }
+  std::vector<HandshakeMessage> out(64);
+  EXPECT_EQ(q.PopBatch(out), 5u);
+  EXPECT_EQ(out[0].data()[4], 0);
+  EXPECT_EQ(q.PopBatch(out), 3u);  // half of 5, rounded up
+  EXPECT_EQ(out[0].data()[4], 5);
+  EXPECT_EQ(q.PopBatch(out), 1u);
+  EXPECT_EQ(q.PopBatch(out), 1u);
+  EXPECT_EQ(out[0].data()[4], 9);
+  EXPECT_EQ(q.size(), 0u);
+}
+
+// A producer pushes numbered messages as fast as the queue takes them; two
+// consumers pop concurrently. Every message is handled exactly once, each
+// consumer sees its messages in order, and the queue never holds more than
+// its capacity.
+TEST(HandshakeQueueTest, TwoConsumersHandleEveryMessageExactlyOnce) {
+  constexpr size_t kCapacity = 32;
+  constexpr uint32_t kMessages = 20'000;
+  HandshakeQueue q(kCapacity, 1'000'000'000, UINT32_MAX, kKey, /*consumers=*/2);
+  std::vector<uint32_t> got[2];
+  std::atomic<uint32_t> consumed{0};
+  auto consume = [&](std::vector<uint32_t>& mine) {
+    std::vector<HandshakeMessage> out(16);
+    for (;;) {
+      const size_t n = q.PopBatch(out);
+      if (n == 0) return;
+      for (size_t i = 0; i < n; ++i) mine.push_back(LoadLe32(&out[i].bytes[4]));
+      consumed.fetch_add(uint32_t(n));
+    }
+  };
+  std::thread c0(consume, std::ref(got[0]));
+  std::thread c1(consume, std::ref(got[1]));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  size_t largest = 0;
+  bool in_time = true;
+  for (uint32_t id = 0; id < kMessages && in_time; ++id) {
+    auto m = Message(0);
+    StoreLe32(&m[4], id);
+    // Full: dropped and counted; offered again until there is room.
+    while (!q.TryPush(m, Source(uint8_t(id)), std::nullopt, kT0)) {
+      q.Notify();
+      std::this_thread::yield();
+      if (std::chrono::steady_clock::now() > deadline) {
+        in_time = false;
+        break;
+      }
+    }
+    q.Notify();
+    largest = std::max(largest, q.size());
+  }
+  while (in_time && consumed.load() < kMessages) {
+    if (std::chrono::steady_clock::now() > deadline) in_time = false;
+    std::this_thread::yield();
+  }
+  q.Stop();
+  c0.join();
+  c1.join();
+  ASSERT_TRUE(in_time) << "consumed " << consumed.load();
+  EXPECT_LE(largest, kCapacity);
+  EXPECT_EQ(q.shed(), 0u);
+  std::vector<int> times(kMessages, 0);
+  for (const auto& mine : got) {
+    EXPECT_TRUE(std::is_sorted(mine.begin(), mine.end()));
+    for (uint32_t id : mine) {
+      ASSERT_LT(id, kMessages);
+      ++times[id];
+    }
+  }
+  for (uint32_t id = 0; id < kMessages; ++id) ASSERT_EQ(times[id], 1) << id;
+}
+
+TEST(HandshakeQueueTest, StopEndsEveryWaitingConsumer) {
+  HandshakeQueue q(8, 50, 10, kKey, /*consumers=*/2);
+  std::vector<HandshakeMessage> out0(4), out1(4);
+  auto p0 = std::async(std::launch::async, [&] { return q.PopBatch(out0); });
+  auto p1 = std::async(std::launch::async, [&] { return q.PopBatch(out1); });
+  q.Stop();
+  ASSERT_EQ(p0.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  ASSERT_EQ(p1.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_EQ(p0.get(), 0u);
+  EXPECT_EQ(p1.get(), 0u);
 }
 
 }  // namespace
