@@ -238,7 +238,10 @@ struct Node {
   crypto::PublicKey pub;
 };
 
-class DeviceTest : public ::testing::Test {
+// The parameter: data threads and handshake workers of both devices (1:
+// everything on the loop thread and one handshake worker, as before issue
+// 11's "both cores"; 2: a crypto worker and two handshake workers).
+class DeviceTest : public ::testing::TestWithParam<size_t> {
  protected:
   void SetUp() override {
     auto loop = net::EventLoop::Create();
@@ -254,6 +257,8 @@ class DeviceTest : public ::testing::Test {
       auto bind = net::LinuxBind::Open(0, net::ListenAddresses::Loopback());
       ASSERT_TRUE(bind.ok()) << bind.error().message();
       options.bind = std::move(*bind);
+      options.data_threads = GetParam();
+      options.handshake_workers = GetParam();
       Customize(which, options);
       auto dev = Device::Create(*loop_, std::move(tun), clock_, *n->rng, std::move(options));
       ASSERT_TRUE(dev.ok()) << dev.error().message();
@@ -338,7 +343,7 @@ class DeviceTest : public ::testing::Test {
   Node a_, b_;
 };
 
-TEST_F(DeviceTest, PacketCrossesTheTunnelBothWaysAndResponderLearnsEndpoint) {
+TEST_P(DeviceTest, PacketCrossesTheTunnelBothWaysAndResponderLearnsEndpoint) {
   Configure();
   auto ping = Ipv4Packet("10.0.0.1", "10.0.0.2", 100);
   ASSERT_EQ(::send(a_.tun->peer_fd(), ping.data(), ping.size(), 0), ssize_t(ping.size()));
@@ -358,7 +363,7 @@ TEST_F(DeviceTest, PacketCrossesTheTunnelBothWaysAndResponderLearnsEndpoint) {
   EXPECT_TRUE(sb.private_key.has_value());
 }
 
-TEST_F(DeviceTest, PacketToAddressOutsideAllowedIpsIsNotSent) {
+TEST_P(DeviceTest, PacketToAddressOutsideAllowedIpsIsNotSent) {
   Configure();
   auto stray = Ipv4Packet("10.0.0.1", "10.9.9.9", 50);
   ASSERT_EQ(::send(a_.tun->peer_fd(), stray.data(), stray.size(), 0), ssize_t(stray.size()));
@@ -366,7 +371,7 @@ TEST_F(DeviceTest, PacketToAddressOutsideAllowedIpsIsNotSent) {
   EXPECT_EQ(b_.device->Snapshot()->peers[0].rx_bytes, 0u);
 }
 
-TEST_F(DeviceTest, PaddingNeverTakesAFullSizePacketPastTheMtu) {
+TEST_P(DeviceTest, PaddingNeverTakesAFullSizePacketPastTheMtu) {
   Configure();
   // 1420 is not a multiple of 16: padded freely it would become 1424.
   auto full = Ipv4Packet("10.0.0.1", "10.0.0.2", net::kDefaultTunMtu - 20);
@@ -376,7 +381,7 @@ TEST_F(DeviceTest, PaddingNeverTakesAFullSizePacketPastTheMtu) {
   EXPECT_EQ(b_.device->Snapshot()->peers[0].rx_bytes, 148u + net::kDefaultTunMtu + 32u);
 }
 
-TEST_F(DeviceTest, ListenPortChangeRebindsAndTrafficFollows) {
+TEST_P(DeviceTest, ListenPortChangeRebindsAndTrafficFollows) {
   Configure();
   auto ping = Ipv4Packet("10.0.0.1", "10.0.0.2", 64);
   ASSERT_EQ(::send(a_.tun->peer_fd(), ping.data(), ping.size(), 0), ssize_t(ping.size()));
@@ -431,7 +436,7 @@ bool Contains(const std::string& text, const std::string& part) {
 // A full configuration (preshared key, endpoint, keepalive, allowed IPs,
 // replace_peers) and a handshake, logged: every change and every step of the
 // handshake has its line, no secret has any.
-TEST_F(DeviceTest, VerboseLogTellsEachChangeAndHandshakeStepButNoSecret) {
+TEST_P(DeviceTest, VerboseLogTellsEachChangeAndHandshakeStepButNoSecret) {
   LogCapture capture;
   crypto::PresharedKey psk;
   rng_.Fill(psk.mutable_span());
@@ -537,7 +542,7 @@ TEST_F(DeviceTest, VerboseLogTellsEachChangeAndHandshakeStepButNoSecret) {
 // 2,000 new peers cost ~0.4 s of X25519 alone. Applied in one loop turn they
 // would stall the data path that long; in steps (apply_plan.h), the loop runs
 // its timers between them.
-TEST_F(DeviceTest, LargeSetDoesNotStallTheLoop) {
+TEST_P(DeviceTest, LargeSetDoesNotStallTheLoop) {
   constexpr int kPeers = 2000;
   ConfigRequest request;
   request.private_key = a_.key;
@@ -610,7 +615,7 @@ TEST_F(DeviceTest, LargeSetDoesNotStallTheLoop) {
   EXPECT_EQ(state->peers.size(), size_t(kPeers));
 }
 
-TEST_F(DeviceTest, ControlCallsFailAfterClose) {
+TEST_P(DeviceTest, ControlCallsFailAfterClose) {
   Configure();
   loop_->Stop();
   loop_thread_.join();
@@ -626,7 +631,7 @@ TEST_F(DeviceTest, ControlCallsFailAfterClose) {
   EXPECT_EQ(snapshot.error().code(), ESHUTDOWN);
 }
 
-TEST_F(DeviceTest, SnapshotFailsWhenTheLoopDoesNotTakeTheCall) {
+TEST_P(DeviceTest, SnapshotFailsWhenTheLoopDoesNotTakeTheCall) {
   Configure();
   // A device whose loop is stopped: control calls from this thread wait
   // for the loop, then give up.
@@ -652,7 +657,7 @@ TEST_F(DeviceTest, SnapshotFailsWhenTheLoopDoesNotTakeTheCall) {
 
 // After the handshake, 20 packets read in one batch on a arrive at b in one
 // receive batch and reach b's TUN in one WriteBatch.
-TEST_F(DeviceTest, DecryptedBatchReachesTheTunInOneWriteBatch) {
+TEST_P(DeviceTest, DecryptedBatchReachesTheTunInOneWriteBatch) {
   Configure();
   auto ping = Ipv4Packet("10.0.0.1", "10.0.0.2", 64);
   ASSERT_EQ(::send(a_.tun->peer_fd(), ping.data(), ping.size(), 0), ssize_t(ping.size()));
@@ -680,7 +685,7 @@ class DeviceCoalescedReceiveTest : public DeviceTest {
   CoalescingBind* coalescing_ = nullptr;
 };
 
-TEST_F(DeviceCoalescedReceiveTest, EverySegmentOfACoalescedSlotIsDelivered) {
+TEST_P(DeviceCoalescedReceiveTest, EverySegmentOfACoalescedSlotIsDelivered) {
   ASSERT_TRUE(coalescing_->receive_offload_asked());
   Configure();
   auto ping = Ipv4Packet("10.0.0.1", "10.0.0.2", 64);
@@ -713,7 +718,7 @@ class DeviceBurstTunTest : public DeviceTest {
   BurstTun* burst_ = nullptr;
 };
 
-TEST_F(DeviceBurstTunTest, FullBatchesBeyondOneWakeupAreAllRead) {
+TEST_P(DeviceBurstTunTest, FullBatchesBeyondOneWakeupAreAllRead) {
   Configure();
   // 4 rounds of 8 per wake-up: 99 packets need 13 batches.
   constexpr size_t kPackets = 99;
@@ -739,7 +744,7 @@ class DeviceHandshakeFloodTest : public DeviceTest {
   }
 };
 
-TEST_F(DeviceHandshakeFloodTest, DataKeepsFlowingWhileAFloodOverflowsTheQueue) {
+TEST_P(DeviceHandshakeFloodTest, DataKeepsFlowingWhileAFloodOverflowsTheQueue) {
   Configure();
   auto ping = Ipv4Packet("10.0.0.1", "10.0.0.2", 64);
   ASSERT_EQ(::send(a_.tun->peer_fd(), ping.data(), ping.size(), 0), ssize_t(ping.size()));
@@ -764,7 +769,7 @@ TEST_F(DeviceHandshakeFloodTest, DataKeepsFlowingWhileAFloodOverflowsTheQueue) {
 // A flood from one address (127.0.0.2) does not keep a peer at another
 // (127.0.0.1) from its first handshake: above half full, the queue sheds
 // the flooding source, and the peer's messages still get in.
-TEST_F(DeviceHandshakeFloodTest, NewPeerCompletesAHandshakeDuringAFloodFromAnotherSource) {
+TEST_P(DeviceHandshakeFloodTest, NewPeerCompletesAHandshakeDuringAFloodFromAnotherSource) {
   HandshakeFlood flood(b_.pub, "127.0.0.2", b_.device->listen_port(), 5'000'000);
   ASSERT_TRUE(flood.ok());
   ASSERT_TRUE(flood.WaitSent(20'000));
@@ -777,7 +782,7 @@ TEST_F(DeviceHandshakeFloodTest, NewPeerCompletesAHandshakeDuringAFloodFromAnoth
 }
 
 // Close stops and joins the worker while it is busy with a flood.
-TEST_F(DeviceHandshakeFloodTest, CloseReturnsWhileTheWorkerIsBusy) {
+TEST_P(DeviceHandshakeFloodTest, CloseReturnsWhileTheWorkerIsBusy) {
   Configure();
   HandshakeFlood flood(b_.pub, "127.0.0.1", b_.device->listen_port(), 3'000'000);
   ASSERT_TRUE(flood.ok());
@@ -792,6 +797,169 @@ TEST_F(DeviceHandshakeFloodTest, CloseReturnsWhileTheWorkerIsBusy) {
   ASSERT_FALSE(snapshot.ok());
   EXPECT_EQ(snapshot.error().code(), ESHUTDOWN);
 }
+
+// --- both cores (issue 11): batches shared with a crypto worker ---
+
+// A packet of `flow` (its first payload bytes) numbered `seq`, `payload`
+// bytes of UDP payload in all.
+std::vector<uint8_t> FlowPacket(uint8_t flow, uint32_t seq, size_t payload) {
+  auto p = Ipv4Packet("10.0.0.1", "10.0.0.2", payload);
+  p[20] = flow;
+  StoreBe32(&p[24], seq);
+  return p;
+}
+
+// Both devices have two data threads, and every batch shared with the
+// crypto worker waits for it to take a chunk, so the worker surely encrypts
+// and decrypts some of each big batch. a reads its TUN in batches of 16.
+class DeviceTwoCoresTest : public DeviceTest {
+ protected:
+  std::unique_ptr<net::TunDevice> MakeTun(int which, Node& n) override {
+    if (which != 0) return DeviceTest::MakeTun(which, n);
+    auto tun = std::make_unique<BurstTun>();
+    burst_ = tun.get();
+    return tun;
+  }
+  void Customize(int which, DeviceOptions& options) override {
+    options.data_threads = 2;
+    options.crypto_worker_first_for_testing = true;
+    if (which == 0) options.batch_size = 16;
+  }
+  // Handshake done: a's first packet (queued while it waited) reached b.
+  void Handshake() {
+    ASSERT_NO_FATAL_FAILURE(Configure());
+    auto first = FlowPacket(9, 0, 64);
+    burst_->Queue(first);
+    burst_->Kick();
+    ASSERT_EQ(ReadPacket(b_.tun->peer_fd()), first);
+  }
+  BurstTun* burst_ = nullptr;
+};
+
+// 2,000 packets from a's TUN, read in batches of 16 and encrypted on both
+// threads, reach b's TUN (decrypted on both threads too) complete and in
+// order. Sent in rounds of 100, so the fake TUNs' socket buffers never
+// overflow.
+TEST_P(DeviceTwoCoresTest, LargeBurstFromTheTunArrivesCompleteAndInOrder) {
+  ASSERT_NO_FATAL_FAILURE(Handshake());
+  constexpr uint32_t kRounds = 20, kPerRound = 100;
+  for (uint32_t round = 0; round < kRounds; ++round) {
+    std::vector<std::vector<uint8_t>> sent;
+    for (uint32_t i = 0; i < kPerRound; ++i) {
+      sent.push_back(FlowPacket(1, round * kPerRound + i, 200 + i % 7));
+      burst_->Queue(sent.back());
+    }
+    burst_->Kick();
+    for (uint32_t i = 0; i < kPerRound; ++i) {
+      ASSERT_EQ(ReadPacket(b_.tun->peer_fd()), sent[i]) << round << " " << i;
+    }
+  }
+  const DeviceCounters ca = a_.device->counters();
+  EXPECT_GE(ca.split_batches, kRounds * (kPerRound / 16));
+  EXPECT_GT(ca.worker_packets, 0u);
+  EXPECT_LT(ca.worker_packets, uint64_t(kRounds * kPerRound));
+  EXPECT_EQ(ca.send_errors + ca.send_dropped_full, 0u);
+  EXPECT_GT(b_.device->counters().worker_packets, 0u);
+}
+
+// Small bursts (below the split size of 8) stay on the loop thread: no
+// batch is shared, the worker touches no packet.
+TEST_P(DeviceTwoCoresTest, BatchesBelowTheSplitSizeStayOnTheLoopThread) {
+  ASSERT_NO_FATAL_FAILURE(Handshake());
+  for (uint32_t round = 0; round < 5; ++round) {
+    std::vector<std::vector<uint8_t>> sent;
+    for (uint32_t i = 0; i < 5; ++i) {
+      sent.push_back(FlowPacket(1, round * 5 + i, 100));
+      burst_->Queue(sent.back());
+    }
+    burst_->Kick();
+    for (uint32_t i = 0; i < 5; ++i) ASSERT_EQ(ReadPacket(b_.tun->peer_fd()), sent[i]) << i;
+  }
+  for (const Node* n : {&a_, &b_}) {
+    const DeviceCounters c = n->device->counters();
+    EXPECT_EQ(c.split_batches, 0u);
+    EXPECT_EQ(c.worker_packets, 0u);
+  }
+}
+
+// Close, right after the loop stopped in the middle of a long burst (the
+// crypto worker spinning or asleep, batches left in the TUN), joins the
+// worker and returns.
+TEST_P(DeviceTwoCoresTest, CloseWhileABurstIsUnderWayJoinsTheWorkerAndReturns) {
+  ASSERT_NO_FATAL_FAILURE(Handshake());
+  for (uint32_t i = 0; i < 20'000; ++i) burst_->Queue(FlowPacket(1, i, 100));
+  burst_->Kick();
+  for (int i = 0; i < 50; ++i) ASSERT_FALSE(ReadPacket(b_.tun->peer_fd()).empty()) << i;
+  loop_->Stop();
+  loop_thread_.join();
+  EXPECT_GT(a_.device->counters().worker_packets, 0u);
+  const auto begin = std::chrono::steady_clock::now();
+  a_.device->Close();
+  b_.device->Close();
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, std::chrono::seconds(2));
+  auto snapshot = a_.device->Snapshot();
+  ASSERT_FALSE(snapshot.ok());
+  EXPECT_EQ(snapshot.error().code(), ESHUTDOWN);
+}
+
+// b's bind hands over a's burst as one GRO slot: its 48 segments, of three
+// interleaved flows, are decrypted on both threads and written to b's TUN
+// in one WriteBatch, complete, each flow in order.
+class DeviceTwoCoresCoalescedTest : public DeviceCoalescedReceiveTest {
+ protected:
+  void Customize(int which, DeviceOptions& options) override {
+    DeviceCoalescedReceiveTest::Customize(which, options);
+    options.data_threads = 2;
+    options.crypto_worker_first_for_testing = true;
+  }
+};
+
+TEST_P(DeviceTwoCoresCoalescedTest, ReceivedBurstIsWrittenCompleteAndInPerFlowOrder) {
+  Configure();
+  auto ping = Ipv4Packet("10.0.0.1", "10.0.0.2", 64);
+  ASSERT_EQ(::send(a_.tun->peer_fd(), ping.data(), ping.size(), 0), ssize_t(ping.size()));
+  ASSERT_EQ(ReadPacket(b_.tun->peer_fd()), ping);
+
+  constexpr uint32_t kPackets = 48;
+  auto release = HoldLoop();
+  for (uint32_t i = 0; i < kPackets; ++i) {
+    const auto p = FlowPacket(uint8_t(i % 3), i / 3, 1000);
+    ASSERT_EQ(::send(a_.tun->peer_fd(), p.data(), p.size(), 0), ssize_t(p.size()));
+  }
+  release();
+  uint32_t next_seq[3] = {0, 0, 0};
+  for (uint32_t i = 0; i < kPackets; ++i) {
+    const auto p = ReadPacket(b_.tun->peer_fd());
+    ASSERT_EQ(p.size(), 1020u) << i;
+    const uint8_t flow = p[20];
+    ASSERT_LT(flow, 3);
+    EXPECT_EQ(LoadBe32(&p[24]), next_seq[flow]) << "flow " << int(flow);
+    next_seq[flow] = LoadBe32(&p[24]) + 1;
+  }
+  for (uint32_t f = 0; f < 3; ++f) EXPECT_EQ(next_seq[f], kPackets / 3) << f;
+  EXPECT_EQ(coalescing_->most_segments(), kPackets);
+  const DeviceCounters cb = b_.device->counters();
+  EXPECT_GE(cb.split_batches, 1u);
+  EXPECT_GT(cb.worker_packets, 0u);
+  const std::vector<size_t> batches = b_.tun->write_batch_sizes();
+  EXPECT_EQ(*std::max_element(batches.begin(), batches.end()), kPackets);
+}
+
+
+std::string ThreadsName(const ::testing::TestParamInfo<size_t>& info) {
+  return info.param == 1 ? std::string("LoopThreadOnly") : std::to_string(info.param) + "DataThreads";
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, DeviceTest, ::testing::Values(1, 2), ThreadsName);
+INSTANTIATE_TEST_SUITE_P(Threads, DeviceCoalescedReceiveTest, ::testing::Values(1, 2),
+                         ThreadsName);
+INSTANTIATE_TEST_SUITE_P(Threads, DeviceBurstTunTest, ::testing::Values(1, 2), ThreadsName);
+INSTANTIATE_TEST_SUITE_P(Threads, DeviceHandshakeFloodTest, ::testing::Values(1, 2),
+                         ThreadsName);
+// These set two data threads themselves; the parameter is the handshake
+// workers'.
+INSTANTIATE_TEST_SUITE_P(HandshakeWorkers, DeviceTwoCoresTest, ::testing::Values(2));
+INSTANTIATE_TEST_SUITE_P(HandshakeWorkers, DeviceTwoCoresCoalescedTest, ::testing::Values(2));
 
 }  // namespace
 }  // namespace zl::device
