@@ -4,19 +4,18 @@
 // event loop thread does all the I/O; crypto workers share its batches'
 // cryptography, and handshake workers take the handshake messages:
 //
-//   TUN readable  -> ReadBatch -> batch of packets --+
-//   UDP readable  -> Receive -> for each datagram    |   data threads: the loop
-//                    (each GRO segment):             |   and the crypto workers
-//                    transport data -> batch --------+-> claim chunks of the
-//                    handshake message -> copied to  |   batch: Encapsulate /
-//                      the bounded handshake queue   |   Decapsulate in place
-//                      (handshake_queue.h)           |   (batch_runner.h)
-//                      -> a handshake worker:        v
-//                      Decapsulate -> its own     loop, in the batch's order:
-//                      Bind::Send                 Bind::Send (encrypted), or
-//                                                 TunDevice::WriteBatch once
-//                                                 per batch (decrypted); then
-//                                                 the engine's own datagrams
+//   TUN readable -> ReadBatch ---------------------------> a batch
+//   UDP readable -> Receive -> each datagram (each GRO segment):
+//                     transport data ----------------------> a batch
+//                     handshake message -> the bounded handshake queue
+//                       (handshake_queue.h) -> a handshake worker:
+//                       Engine::Decapsulate -> its own Bind::Send
+//   a batch -> the data threads (the loop and the crypto workers) claim
+//              chunks of it: Engine::Encapsulate / Decapsulate in place
+//              (batch_runner.h)
+//           -> the loop, in the batch's order: encrypted, one Bind::Send of
+//              the engine's own datagrams then the batch's; decrypted, one
+//              TunDevice::WriteBatch, then the engine's own datagrams
 //   timer (100 ms) -> Engine::Tick
 //   rtnetlink     -> TUN deleted -> on_tun_gone callback
 //
@@ -33,8 +32,9 @@
 //     the data path never waits for a handshake's cryptography and a flood
 //     costs it only the copy into the queue.
 // Each thread passes the engine its own PacketSink; the engine's own
-// datagrams of a batch (handshake initiations, staged packets) are sent
-// after the join, the loop's first, before the batch's datagrams.
+// datagrams of a batch (handshake initiations, staged packets) wait in the
+// sinks for the join and go out the loop's first (a sink that fills up
+// sends at once).
 // The engine is called from every thread (wg/engine.h, "Thread safety");
 // the device's own state has its own locks, taken inside the sinks' calls
 // (lock order: the engine's, then the device's), never around an engine
@@ -54,8 +54,7 @@
 // serialized, so none of them sees half of a set (the data path does).
 // counters() may be called from any thread while the device exists.
 // The engine uses `rng` on every thread above, concurrently: it must be
-// thread-safe or used by this device alone with data_threads and
-// handshake_workers 1.
+// thread-safe (crypto::SystemRng is).
 //
 // Shutdown order (Close): stop accepting control calls, unwatch the TUN, the
 // sockets and the link watcher, cancel the timer, stop and join the

@@ -229,9 +229,24 @@ class HandshakeFlood {
   std::thread thread_;
 };
 
+// A reproducible Rng that any thread may use, as a device's engine does
+// from each of the device's threads, concurrently.
+class LockedRng final : public crypto::Rng {
+ public:
+  explicit LockedRng(uint64_t seed) : inner_(seed) {}
+  void Fill(MutableByteSpan out) override {
+    std::lock_guard lock(mu_);
+    inner_.Fill(out);
+  }
+
+ private:
+  std::mutex mu_;
+  crypto::DeterministicRng inner_;
+};
+
 struct Node {
-  // Each device's own: its engine uses it on the loop and the worker thread.
-  std::unique_ptr<crypto::DeterministicRng> rng;
+  // Each device's own.
+  std::unique_ptr<LockedRng> rng;
   FakeTun* tun = nullptr;
   std::unique_ptr<Device> device;
   crypto::PrivateKey key;
@@ -249,7 +264,7 @@ class DeviceTest : public ::testing::TestWithParam<size_t> {
     loop_ = std::move(*loop);
     for (int which : {0, 1}) {
       Node* n = which == 0 ? &a_ : &b_;
-      n->rng = std::make_unique<crypto::DeterministicRng>(100 + which);
+      n->rng = std::make_unique<LockedRng>(100 + which);
       n->key = crypto::GeneratePrivateKey(rng_);
       n->pub = *crypto::DerivePublicKey(n->key);
       std::unique_ptr<net::TunDevice> tun = MakeTun(which, *n);

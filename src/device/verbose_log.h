@@ -9,9 +9,9 @@
 // "peer(AbCd…WxYz)", as wireguard-go names them.
 //
 // Internal to the device layer. Callers check GetLogLevel() first, so
-// nothing is formatted while verbose logging is off. Thread safety: PeerNames
-// and LogBudget belong to the device's loop thread; the functions only call
-// Log() (thread-safe).
+// nothing is formatted while verbose logging is off. Thread safety: the
+// device guards its PeerNames with a mutex, and each of its threads has a
+// LogBudget of its own; the functions only call Log() (thread-safe).
 
 #include <string>
 #include <string_view>
