@@ -495,7 +495,7 @@ struct Device::Impl final : public BatchJob {
     if (req.listen_port && *req.listen_port != bind->port()) {
       UnwatchSockets();
       auto r = [&] {
-        MutexLock lock(bind_mu);  // not while the worker sends
+        MutexLock lock(bind_mu);  // not while another thread sends
         return bind->Rebind(*req.listen_port);
       }();
       if (!r.ok()) {
