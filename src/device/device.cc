@@ -26,6 +26,7 @@ namespace {
 // header, up to 15 B padding, 16 B tag).
 constexpr size_t kMaxPacket = 65535;
 constexpr size_t kTransportHeader = 16;
+constexpr uint8_t kTransportDataType = 4;  // a transport data message's first byte
 constexpr size_t kTransportOverhead = kTransportHeader + 16;  // header + tag
 constexpr size_t kMaxDatagram = kMaxPacket + kTransportOverhead + 16;
 // UDP GRO hands over at most this many datagrams in one receive slot (the
@@ -49,6 +50,10 @@ constexpr size_t kMinSplitBatch = 8;
 constexpr size_t kSplitChunk = 4;
 // At most this many data threads and handshake workers.
 constexpr size_t kMaxThreads = 8;
+// How long the loop waits for a handshake worker to send the staged packets
+// it holds before it sends a batch's own (then it goes on: a bound, not an
+// expected wait; the worker sends them right after its engine call).
+constexpr auto kStagedSendsWait = std::chrono::milliseconds(10);
 
 // The engine never sheds by source itself: the device sheds at its
 // handshake queue instead, only when the queue is more than half full
@@ -130,7 +135,8 @@ struct Device::Impl final : public BatchJob {
     datagrams.reserve(n * kMaxSegmentsPerSlot);
     deliveries.reserve(n * kMaxSegmentsPerSlot);
     for (size_t t = 0; t <= runner.workers(); ++t) {
-      data_sinks.push_back(std::make_unique<Sink>(*this, /*on_loop=*/t == 0));
+      data_sinks.push_back(
+          std::make_unique<Sink>(*this, t == 0 ? Sink::Role::kLoop : Sink::Role::kCryptoWorker));
     }
     // A batch's datagrams after every data sink's own.
     batch_sends.reserve(data_sinks.size() * kSinkItems + n);
@@ -142,7 +148,7 @@ struct Device::Impl final : public BatchJob {
   static BatchRunnerOptions RunnerOptions(const DeviceOptions& o) {
     BatchRunnerOptions r;
     r.workers = ThreadCount(o.data_threads) - 1;
-    r.min_split = kMinSplitBatch;
+    r.min_split = 1;  // RunSplit decides
     r.chunk = kSplitChunk;
     r.worker_first_for_testing = o.crypto_worker_first_for_testing;
     return r;
@@ -165,7 +171,9 @@ struct Device::Impl final : public BatchJob {
   // (verbose). Used by one thread at a time: its owner, or the loop thread
   // after a batch's join. Sink calls come inside engine calls.
   struct Sink final : public wg::PacketSink {
-    Sink(Impl& impl, bool loop_thread) : d(impl), on_loop(loop_thread) {
+    enum class Role { kLoop, kCryptoWorker, kHandshakeWorker };
+
+    Sink(Impl& impl, Role r) : d(impl), role(r) {
       arena.resize(kSinkArena);
       items.reserve(kSinkItems);
     }
@@ -177,6 +185,14 @@ struct Device::Impl final : public BatchJob {
       std::copy(data.begin(), data.end(), at);
       used += data.size();
       items.push_back(net::SendItem{to.remote, ByteSpan(at, data.size()), to.local});
+      // A handshake worker's transport data: packets staged during the
+      // handshake, released by it. Counted before the engine lets any other
+      // thread use the new session, so the loop sees them (see
+      // WaitForStagedSends).
+      if (role == Role::kHandshakeWorker && !data.empty() && data[0] == kTransportDataType) {
+        ++held_transport;
+        d.staged_sends_held.fetch_add(1, std::memory_order_relaxed);
+      }
     }
 
     // The TUN takes writes from any thread (tun_device.h).
@@ -207,13 +223,17 @@ struct Device::Impl final : public BatchJob {
     // bind_mu (it is the one that rebinds).
     void Flush() {
       if (items.empty()) return;
-      if (on_loop) {
+      if (role == Role::kLoop) {
         SendAll(*d.bind, items, d.glue);
       } else {
         MutexLock lock(d.bind_mu);
         SendAll(*d.bind, items, d.glue);
       }
       Clear();
+      if (held_transport > 0) {
+        d.staged_sends_held.fetch_sub(held_transport, std::memory_order_release);
+        held_transport = 0;
+      }
     }
     // Forgets what it holds (after the loop sent it).
     void Clear() {
@@ -222,10 +242,11 @@ struct Device::Impl final : public BatchJob {
     }
 
     Impl& d;
-    const bool on_loop;
+    const Role role;
     std::vector<uint8_t> arena;
     size_t used = 0;  // of arena
     std::vector<net::SendItem> items;
+    size_t held_transport = 0;  // of items, counted in staged_sends_held
     LogBudget log_budget;  // the owning thread's
     // The loop's sink only: events held while a peer update is applied.
     bool hold_events = false;
@@ -270,7 +291,22 @@ struct Device::Impl final : public BatchJob {
   void EncapsulateBatch(size_t n) {
     batch_kind = BatchKind::kEncapsulate;
     batch_now = clock.Read();
-    runner.Run(n, *this);
+    if (n < kMinSplitBatch || runner.workers() == 0) {
+      Process(0, 0, n);
+    } else {
+      // The first packet alone: when its peer has no session, the engine
+      // stages it, and packets staged by two threads at once would be staged
+      // (and later sent) in the order the threads came, not the batch's. So
+      // such a batch stays on the loop thread (a handshake is under way: no
+      // matter of throughput). A limit: a split batch for several peers may
+      // still stage a session-less peer's packets out of order.
+      Process(0, 0, 1);
+      if (encapsulated[0].kind == wg::EncapsulateResult::Kind::kQueued) {
+        Process(0, 1, n);
+      } else {
+        RunSplit(1, n);
+      }
+    }
     const bool verbose = GetLogLevel() >= LogLevel::kVerbose;
     TakeSinkSends();
     for (size_t i = 0; i < n; ++i) {
@@ -284,11 +320,35 @@ struct Device::Impl final : public BatchJob {
                                wg::DropReasonName(r.drop)));
       }
     }
+    WaitForStagedSends();
     SendBatch();
   }
 
-  // BatchJob: one chunk of the batch, on data thread `thread`.
+  // A handshake worker that completed a handshake holds the packets staged
+  // for it until its engine call returns; a batch encrypted with the new
+  // session meanwhile must not overtake them (a peer's packets keep their
+  // order). It sends them at once: wait for that, briefly.
+  void WaitForStagedSends() {
+    if (staged_sends_held.load(std::memory_order_acquire) == 0) return;
+    const auto deadline = std::chrono::steady_clock::now() + kStagedSendsWait;
+    while (staged_sends_held.load(std::memory_order_acquire) > 0 &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+  }
+
+  // Items [first, end) of the batch in hand on all data threads.
+  void RunSplit(size_t first, size_t end) {
+    batch_first = first;
+    runner.Run(end - first, *this);
+    batch_first = 0;
+  }
+
+  // BatchJob: items [begin, end) of the batch in hand (after batch_first),
+  // on data thread `thread`.
   void Process(size_t thread, size_t begin, size_t end) override {
+    begin += batch_first;
+    end += batch_first;
     Sink& sink = *data_sinks[thread];
     const Now now = batch_now;
     if (batch_kind == BatchKind::kEncapsulate) {
@@ -380,7 +440,11 @@ struct Device::Impl final : public BatchJob {
   void DecapsulateBatch() {
     batch_kind = BatchKind::kDecapsulate;
     batch_now = clock.Read();
-    runner.Run(datagrams.size(), *this);
+    if (datagrams.size() < kMinSplitBatch || runner.workers() == 0) {
+      Process(0, 0, datagrams.size());
+    } else {
+      RunSplit(0, datagrams.size());
+    }
     const bool verbose = GetLogLevel() >= LogLevel::kVerbose;
     deliveries.clear();
     for (const Datagram& d : datagrams) {
@@ -706,7 +770,7 @@ struct Device::Impl final : public BatchJob {
   // Sink of its own (its own Bind::Send calls, under bind_mu, never during
   // Rebind or SetFwmark; its own log budget).
   struct HandshakeWorker {
-    explicit HandshakeWorker(Impl& impl) : d(impl), sink(impl, /*loop_thread=*/false) {
+    explicit HandshakeWorker(Impl& impl) : d(impl), sink(impl, Sink::Role::kHandshakeWorker) {
       batch.resize(kHandshakeBatch);
     }
     ~HandshakeWorker() { Join(); }
@@ -731,6 +795,8 @@ struct Device::Impl final : public BatchJob {
       const Now now = d.clock.Read();
       const wg::Path from{m.from, m.local};
       auto r = d.CallEngine([&](wg::Engine& e) { return e.Decapsulate(from, m.data(), now, sink); });
+      // Released staged packets go out now: the loop waits for them.
+      if (sink.held_transport > 0) sink.Flush();
       if (r.kind == wg::DecapsulateResult::Kind::kDeliver) {
         sink.WriteToTun(r.peer, r.packet);  // not from a handshake message; kept general
       } else if (GetLogLevel() >= LogLevel::kVerbose) {
@@ -790,6 +856,9 @@ struct Device::Impl final : public BatchJob {
   PeerNames peer_names GUARDED_BY(names_mu);  // kept only while verbose logging is on
   DeviceOptions options;
   GlueCounters glue;
+  // Transport datagrams the handshake workers' sinks hold (Sink::
+  // held_transport, summed).
+  std::atomic<size_t> staged_sends_held{0};
   // Handshake messages from the loop thread to the handshake workers.
   const size_t handshake_worker_count;
   HandshakeQueue handshakes;
@@ -812,6 +881,7 @@ struct Device::Impl final : public BatchJob {
   enum class BatchKind { kEncapsulate, kDecapsulate };
   BatchKind batch_kind = BatchKind::kEncapsulate;
   Now batch_now;
+  size_t batch_first = 0;  // Process's item 0 (RunSplit)
   std::vector<std::vector<uint8_t>> tun_bufs;
   std::vector<net::TunPacket> tun_slots;
   std::vector<wg::EncapsulateResult> encapsulated;  // per TUN slot

@@ -26,8 +26,10 @@
 //     loop wakes them once, every data thread claims 4 packets at a time
 //     until none is left, and the loop waits for the chunks in hand, then
 //     sends or writes the whole batch in the order it was read, so a peer's
-//     packets keep their order. A smaller batch stays on the loop thread;
-//     with data_threads = 1 there is no worker at all;
+//     packets keep their order. A smaller batch stays on the loop thread,
+//     and so does a TUN batch whose first packet the engine stages (no
+//     session yet: staging keeps the order it is called in); with
+//     data_threads = 1 there is no worker at all;
 //   - handshake_workers handshake workers, one engine call per message, so
 //     the data path never waits for a handshake's cryptography and a flood
 //     costs it only the copy into the queue.

@@ -877,6 +877,22 @@ TEST_P(DeviceTwoCoresTest, LargeBurstFromTheTunArrivesCompleteAndInOrder) {
   EXPECT_GT(b_.device->counters().worker_packets, 0u);
 }
 
+// Before the first handshake, the engine stages a's packets: a burst read
+// then stays on the loop thread, so the packets are staged, and sent once
+// the handshake completes, in the order they were read.
+TEST_P(DeviceTwoCoresTest, PacketsStagedForTheFirstHandshakeKeepTheirOrder) {
+  ASSERT_NO_FATAL_FAILURE(Configure());
+  std::vector<std::vector<uint8_t>> sent;
+  for (uint32_t i = 0; i < 100; ++i) {  // within the staging queue (128)
+    sent.push_back(FlowPacket(1, i, 100));
+    burst_->Queue(sent.back());
+  }
+  burst_->Kick();
+  for (uint32_t i = 0; i < sent.size(); ++i) {
+    ASSERT_EQ(ReadPacket(b_.tun->peer_fd()), sent[i]) << i;
+  }
+}
+
 // Small bursts (below the split size of 8) stay on the loop thread: no
 // batch is shared, the worker touches no packet.
 TEST_P(DeviceTwoCoresTest, BatchesBelowTheSplitSizeStayOnTheLoopThread) {
