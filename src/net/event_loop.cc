@@ -1,10 +1,12 @@
 // EventLoop on Linux: epoll over the watched fds, one timerfd on
 // CLOCK_BOOTTIME armed for the earliest timer, an eventfd for Post/Stop and a
-// signalfd (event_loop.h).
+// signalfd (event_loop.h), and busy-polling before a blocking wait where
+// net/busy_poll_policy.h says so.
 #include "net/event_loop.h"
 
 #include <pthread.h>
 #include <signal.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
@@ -14,6 +16,7 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <ctime>
 #include <optional>
 #include <string>
@@ -22,6 +25,7 @@
 #include <vector>
 
 #include "base/unique_fd.h"
+#include "net/busy_poll_policy.h"
 #include "net/posted_tasks.h"
 
 namespace zl::net {
@@ -38,6 +42,16 @@ constexpr uint64_t kWakeToken = 1;
 constexpr uint64_t kTimerToken = 2;
 constexpr uint64_t kSignalToken = 3;
 constexpr uint64_t kFirstUserToken = 16;
+
+// A hint to the CPU that this is a spin-wait (lets a sibling hyperthread
+// run, saves power).
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+  asm volatile("yield");
+#endif
+}
 
 timespec ToTimespec(std::chrono::nanoseconds d) {
   const auto secs = std::chrono::duration_cast<std::chrono::seconds>(d);
@@ -65,6 +79,9 @@ struct EventLoop::Impl {
   void OnTimerFd();
   void OnSignalFd();
   void ArmTimerFd(std::optional<MonoTime> deadline);
+  // Polls epoll without blocking until it reports events or the busy-poll
+  // window ends: epoll_wait's result (0: nothing within the window).
+  int Spin(epoll_event* events);
 
   UniqueFd epoll_fd;
   UniqueFd timer_fd;
@@ -85,6 +102,9 @@ struct EventLoop::Impl {
 
   PostedTasks posted;
   std::atomic<bool> stop{false};
+
+  BusyPollPolicy busy_poll;
+  BusyPollStats stats;
 };
 
 Result<std::unique_ptr<EventLoop>> EventLoop::Create() {
@@ -110,6 +130,14 @@ EventLoop::EventLoop(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 EventLoop::~EventLoop() = default;
 
 int EventLoop::timer_fd_for_testing() const { return impl_->timer_fd.get(); }
+
+EventLoop::BusyPollStats EventLoop::busy_poll_stats_for_testing() const {
+  return impl_->stats;
+}
+
+void EventLoop::SetBusyPoll(Duration window) {
+  impl_->busy_poll.SetWindow(window);
+}
 
 Result<void> EventLoop::Impl::AddToEpoll(int fd, uint32_t events,
                                          uint64_t token) {
@@ -232,18 +260,50 @@ Result<void> EventLoop::WatchSignals(std::initializer_list<int> signals,
 
 Result<void> EventLoop::Run() {
   std::array<epoll_event, kMaxEvents> events;
+  bool spin = false;
   while (!impl_->stop.exchange(false)) {
-    const int n =
-        ::epoll_wait(impl_->epoll_fd.get(), events.data(), kMaxEvents, -1);
+    int n = 0;
+    if (spin) {
+      n = impl_->Spin(events.data());
+      ++impl_->stats.spins;
+      if (n > 0) ++impl_->stats.fruitful_spins;
+      impl_->busy_poll.OnSpinEnded(n > 0);
+    }
+    if (n == 0) {
+      ++impl_->stats.blocking_waits;
+      n = ::epoll_wait(impl_->epoll_fd.get(), events.data(), kMaxEvents, -1);
+    }
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR) {
+        spin = false;
+        continue;
+      }
       return ErrnoError("epoll_wait");
     }
+    bool fd_event = false;
     for (int i = 0; i < n; ++i) {
+      fd_event = fd_event || events[i].data.u64 >= kFirstUserToken;
       impl_->Dispatch(events[i].data.u64, events[i].events);
     }
+    spin = impl_->busy_poll.ShouldSpin(fd_event);
   }
   return Ok();
+}
+
+int EventLoop::Impl::Spin(epoll_event* events) {
+  // Timers, posted tasks, signals and Stop() all make an fd of the epoll set
+  // readable, so they end the spin like any event; no deadline of theirs to
+  // check here.
+  const auto end = std::chrono::steady_clock::now() + busy_poll.window();
+  for (;;) {
+    const int n = ::epoll_wait(epoll_fd.get(), events, kMaxEvents, 0);
+    if (n > 0 || (n < 0 && errno != EINTR)) return n;
+    if (std::chrono::steady_clock::now() >= end) return 0;
+    // Lets another runnable task (the other end of a tunnel, the kernel's
+    // threads) have this core while nothing is ready.
+    CpuRelax();
+    ::sched_yield();
+  }
 }
 
 void EventLoop::Impl::Dispatch(uint64_t token, uint32_t events) {
