@@ -9,13 +9,21 @@
 //     woken by timers, posted tasks or signals alone never spins, so an idle
 //     loop costs nothing. A lone packet is never delayed either: the spin
 //     comes after a round, never before one.
-//   - Back-off: after kFruitlessBeforeBackoff spins in a row that found
-//     nothing, the next kBackoffRounds rounds that would spin block at once
-//     instead. Then one trial spin: found something, back to spinning after
-//     every round; found nothing, another back-off. A spin that never pays
-//     thus takes about 1 round in kBackoffRounds.
-//   - Under sustained load the first poll of a spin finds events at once, so
-//     spinning costs one non-blocking epoll_wait, as the blocking one would.
+//   - A spin pays when a poll finds events after an empty one: that is a
+//     sleep and a wake-up saved. One whose first poll finds events saved
+//     nothing (the blocking wait would have returned at once too) but cost
+//     nothing either; it does not count. One that finds nothing until the
+//     window ends was fruitless: a window of CPU spent for nothing.
+//   - Back-off: after kFruitlessBeforeBackoff fruitless spins with none that
+//     paid in between, the next kBackoffRounds rounds that would spin block
+//     at once instead. Then one trial spin: it pays, back to spinning after
+//     every round; it is fruitless, another back-off. A spin that never pays
+//     thus takes about 1 round in kBackoffRounds. A ping-pong whose every
+//     other spin pays keeps spinning; an end whose replies are always ready
+//     at once (or never come within the window) stops.
+//   - Under sustained load the first poll of a spin finds events at once:
+//     spinning costs one non-blocking epoll_wait, as the blocking one would,
+//     and the fruitless spins at the ends of bursts make it back off.
 //
 // Thread safety: none; the loop's owning thread only.
 
@@ -50,12 +58,18 @@ class BusyPollPolicy {
     return true;
   }
 
-  // After a spin: whether its polls found any event before the window ended.
-  void OnSpinEnded(bool found_events) {
-    if (found_events) {
+  enum class SpinResult {
+    kFoundAtOnce,        // the first poll found events
+    kFoundAfterWaiting,  // a later poll did: the spin paid
+    kFoundNothing,       // the window ended
+  };
+
+  void OnSpinEnded(SpinResult result) {
+    if (result == SpinResult::kFoundAfterWaiting) {
       fruitless_ = 0;
       return;
     }
+    if (result == SpinResult::kFoundAtOnce) return;
     if (++fruitless_ >= kFruitlessBeforeBackoff) {
       skip_ = kBackoffRounds;
       // The trial spin after the back-off decides alone.

@@ -5,8 +5,8 @@
 #include "net/event_loop.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
@@ -81,7 +81,8 @@ struct EventLoop::Impl {
   void ArmTimerFd(std::optional<MonoTime> deadline);
   // Polls epoll without blocking until it reports events or the busy-poll
   // window ends: epoll_wait's result (0: nothing within the window).
-  int Spin(epoll_event* events);
+  // `waited`: whether a poll came back empty first.
+  int Spin(epoll_event* events, bool& waited);
 
   UniqueFd epoll_fd;
   UniqueFd timer_fd;
@@ -264,10 +265,15 @@ Result<void> EventLoop::Run() {
   while (!impl_->stop.exchange(false)) {
     int n = 0;
     if (spin) {
-      n = impl_->Spin(events.data());
+      bool waited = false;
+      n = impl_->Spin(events.data(), waited);
+      using SpinResult = BusyPollPolicy::SpinResult;
+      const SpinResult result = n == 0   ? SpinResult::kFoundNothing
+                                : waited ? SpinResult::kFoundAfterWaiting
+                                         : SpinResult::kFoundAtOnce;
       ++impl_->stats.spins;
-      if (n > 0) ++impl_->stats.fruitful_spins;
-      impl_->busy_poll.OnSpinEnded(n > 0);
+      if (result == SpinResult::kFoundAfterWaiting) ++impl_->stats.paid_spins;
+      impl_->busy_poll.OnSpinEnded(result);
     }
     if (n == 0) {
       ++impl_->stats.blocking_waits;
@@ -290,7 +296,7 @@ Result<void> EventLoop::Run() {
   return Ok();
 }
 
-int EventLoop::Impl::Spin(epoll_event* events) {
+int EventLoop::Impl::Spin(epoll_event* events, bool& waited) {
   // Timers, posted tasks, signals and Stop() all make an fd of the epoll set
   // readable, so they end the spin like any event; no deadline of theirs to
   // check here.
@@ -299,6 +305,7 @@ int EventLoop::Impl::Spin(epoll_event* events) {
     const int n = ::epoll_wait(epoll_fd.get(), events, kMaxEvents, 0);
     if (n > 0 || (n < 0 && errno != EINTR)) return n;
     if (std::chrono::steady_clock::now() >= end) return 0;
+    waited = true;
     // Lets another runnable task (the other end of a tunnel, the kernel's
     // threads) have this core while nothing is ready.
     CpuRelax();

@@ -147,7 +147,7 @@ class EventLoop {
   struct BusyPollStats {
     uint64_t blocking_waits = 0;  // epoll_wait calls that could sleep
     uint64_t spins = 0;           // waits that polled first
-    uint64_t fruitful_spins = 0;  // spins whose polls found events
+    uint64_t paid_spins = 0;      // spins that found events after an empty poll
   };
   BusyPollStats busy_poll_stats_for_testing() const;
 #endif

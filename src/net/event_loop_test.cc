@@ -55,7 +55,8 @@ std::chrono::microseconds ThreadCpuTime() {
   rusage usage{};
   EXPECT_EQ(::getrusage(RUSAGE_THREAD, &usage), 0);
   auto us = [](const timeval& t) {
-    return std::chrono::seconds(t.tv_sec) + std::chrono::microseconds(t.tv_usec);
+    return std::chrono::seconds(t.tv_sec) +
+           std::chrono::microseconds(t.tv_usec);
   };
   return us(usage.ru_utime) + us(usage.ru_stime);
 }
@@ -321,7 +322,8 @@ TEST_F(EventLoopTest, BusyPollIsOffByDefault) {
 // The fd becomes readable (another thread writes it) while the loop spins
 // after a round with an fd event: it is dispatched from a poll, and the only
 // blocking wait is the one that found the first fd.
-TEST_F(EventLoopTest, BusyPollDispatchesAnFdReadableDuringTheWindowWithoutBlocking) {
+TEST_F(EventLoopTest,
+       BusyPollDispatchesAnFdReadableDuringTheWindowWithoutBlocking) {
   loop_->SetBusyPoll(kLongWindow);
   Pipe first;
   UniqueFd later(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
@@ -355,7 +357,7 @@ TEST_F(EventLoopTest, BusyPollDispatchesAnFdReadableDuringTheWindowWithoutBlocki
   ASSERT_TRUE(dispatched);
   EXPECT_EQ(at_dispatch.blocking_waits, 1u);
   EXPECT_EQ(at_dispatch.spins, 1u);
-  EXPECT_EQ(at_dispatch.fruitful_spins, 1u);
+  EXPECT_EQ(at_dispatch.paid_spins, 1u);
 }
 
 // A timer due during a spin fires at its time, not when the window ends.
