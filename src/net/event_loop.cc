@@ -53,6 +53,10 @@ inline void CpuRelax() {
 #endif
 }
 
+// Busy-poll spins are timed on the monotonic clock (never compared with
+// MonoTime deadlines).
+using SteadyTime = std::chrono::steady_clock::time_point;
+
 timespec ToTimespec(std::chrono::nanoseconds d) {
   const auto secs = std::chrono::duration_cast<std::chrono::seconds>(d);
   return timespec{static_cast<time_t>(secs.count()),
@@ -79,10 +83,14 @@ struct EventLoop::Impl {
   void OnTimerFd();
   void OnSignalFd();
   void ArmTimerFd(std::optional<MonoTime> deadline);
-  // Polls epoll without blocking until it reports events or the busy-poll
-  // window ends: epoll_wait's result (0: nothing within the window).
-  // `waited`: whether a poll came back empty first.
-  int Spin(epoll_event* events, bool& waited);
+  // One wait of Run(): spins first from `spin_from` if set, then blocks if
+  // the spin found nothing; epoll_wait's result. Tells busy_poll how the
+  // spin and the blocking wait went.
+  int Wait(epoll_event* events, std::optional<SteadyTime> spin_from);
+  // Polls epoll without blocking until it reports events or `end`:
+  // epoll_wait's result (0: nothing by then). `waited`: whether a poll came
+  // back empty first.
+  int Spin(epoll_event* events, SteadyTime end, bool& waited);
 
   UniqueFd epoll_fd;
   UniqueFd timer_fd;
@@ -261,29 +269,12 @@ Result<void> EventLoop::WatchSignals(std::initializer_list<int> signals,
 
 Result<void> EventLoop::Run() {
   std::array<epoll_event, kMaxEvents> events;
-  bool spin = false;
+  std::optional<SteadyTime> spin_from;
   while (!impl_->stop.exchange(false)) {
-    int n = 0;
-    if (spin) {
-      bool waited = false;
-      n = impl_->Spin(events.data(), waited);
-      using SpinResult = BusyPollPolicy::SpinResult;
-      const SpinResult result = n == 0   ? SpinResult::kFoundNothing
-                                : waited ? SpinResult::kFoundAfterWaiting
-                                         : SpinResult::kFoundAtOnce;
-      ++impl_->stats.spins;
-      if (result == SpinResult::kFoundAfterWaiting) ++impl_->stats.paid_spins;
-      impl_->busy_poll.OnSpinEnded(result);
-    }
-    if (n == 0) {
-      ++impl_->stats.blocking_waits;
-      n = ::epoll_wait(impl_->epoll_fd.get(), events.data(), kMaxEvents, -1);
-    }
+    const int n = impl_->Wait(events.data(), spin_from);
+    spin_from.reset();
     if (n < 0) {
-      if (errno == EINTR) {
-        spin = false;
-        continue;
-      }
+      if (errno == EINTR) continue;
       return ErrnoError("epoll_wait");
     }
     bool fd_event = false;
@@ -291,16 +282,44 @@ Result<void> EventLoop::Run() {
       fd_event = fd_event || events[i].data.u64 >= kFirstUserToken;
       impl_->Dispatch(events[i].data.u64, events[i].events);
     }
-    spin = impl_->busy_poll.ShouldSpin(fd_event);
+    if (fd_event && impl_->busy_poll.enabled()) {
+      const SteadyTime now = std::chrono::steady_clock::now();
+      if (impl_->busy_poll.ShouldSpin(true, now)) spin_from = now;
+    }
   }
   return Ok();
 }
 
-int EventLoop::Impl::Spin(epoll_event* events, bool& waited) {
+int EventLoop::Impl::Wait(epoll_event* events,
+                          std::optional<SteadyTime> spin_from) {
+  if (spin_from) {
+    bool waited = false;
+    const int n = Spin(events, *spin_from + busy_poll.window(), waited);
+    using SpinResult = BusyPollPolicy::SpinResult;
+    const SpinResult result = n == 0   ? SpinResult::kFoundNothing
+                              : waited ? SpinResult::kFoundAfterWaiting
+                                       : SpinResult::kFoundAtOnce;
+    ++stats.spins;
+    if (result == SpinResult::kFoundAfterWaiting) ++stats.paid_spins;
+    busy_poll.OnSpinEnded(result);
+    if (n != 0) return n;
+  }
+  ++stats.blocking_waits;
+  if (!busy_poll.enabled()) {
+    return ::epoll_wait(epoll_fd.get(), events, kMaxEvents, -1);
+  }
+  const SteadyTime start = std::chrono::steady_clock::now();
+  const int n = ::epoll_wait(epoll_fd.get(), events, kMaxEvents, -1);
+  const int saved_errno = errno;
+  busy_poll.OnBlockingWaitEnded(start, std::chrono::steady_clock::now());
+  errno = saved_errno;
+  return n;
+}
+
+int EventLoop::Impl::Spin(epoll_event* events, SteadyTime end, bool& waited) {
   // Timers, posted tasks, signals and Stop() all make an fd of the epoll set
   // readable, so they end the spin like any event; no deadline of theirs to
   // check here.
-  const auto end = std::chrono::steady_clock::now() + busy_poll.window();
   for (;;) {
     const int n = ::epoll_wait(epoll_fd.get(), events, kMaxEvents, 0);
     if (n > 0 || (n < 0 && errno != EINTR)) return n;

@@ -126,13 +126,15 @@ class EventLoop {
   // an event, the next wait first polls without blocking, again and again
   // for up to `window`, yielding the CPU between polls (sched_yield), and
   // dispatches at once whatever a poll finds; only then does it block. An
-  // event that comes soon after a burst (a reply, the kernel's answer to a
+  // event that comes soon after another (a reply, the kernel's answer to a
   // packet just written) is then taken without a sleep and wake-up. Timers,
   // posted tasks, signals and Stop() end a spin as any event does, so they
   // run on time. A loop without fd events never spins, and a lone event is
   // never delayed (the spin follows a round, it never precedes one). Spins
-  // that keep finding nothing back off (net/busy_poll_policy.h has the
-  // policy). Zero (the default) turns it off. Windows: accepted and ignored.
+  // start only in the first millisecond after the loop slept a while (so a
+  // stream, which never lets it sleep, gets none), and spins that keep
+  // finding nothing back off: net/busy_poll_policy.h has the policy. Zero
+  // (the default) turns it off. Windows: accepted and ignored.
   void SetBusyPoll(Duration window);
 
   // Makes the running Run() return once the current dispatch round (the
