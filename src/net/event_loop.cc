@@ -1,9 +1,11 @@
 // EventLoop on Linux: epoll over the watched fds, one timerfd on
 // CLOCK_BOOTTIME armed for the earliest timer, an eventfd for Post/Stop and a
-// signalfd (event_loop.h).
+// signalfd (event_loop.h), and busy-polling before a blocking wait where
+// net/busy_poll_policy.h says so.
 #include "net/event_loop.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -14,6 +16,7 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <ctime>
 #include <optional>
 #include <string>
@@ -22,6 +25,7 @@
 #include <vector>
 
 #include "base/unique_fd.h"
+#include "net/busy_poll_policy.h"
 #include "net/posted_tasks.h"
 
 namespace zl::net {
@@ -38,6 +42,20 @@ constexpr uint64_t kWakeToken = 1;
 constexpr uint64_t kTimerToken = 2;
 constexpr uint64_t kSignalToken = 3;
 constexpr uint64_t kFirstUserToken = 16;
+
+// A hint to the CPU that this is a spin-wait (lets a sibling hyperthread
+// run, saves power).
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+  asm volatile("yield");
+#endif
+}
+
+// Busy-poll spins are timed on the monotonic clock (never compared with
+// MonoTime deadlines).
+using SteadyTime = std::chrono::steady_clock::time_point;
 
 timespec ToTimespec(std::chrono::nanoseconds d) {
   const auto secs = std::chrono::duration_cast<std::chrono::seconds>(d);
@@ -65,6 +83,14 @@ struct EventLoop::Impl {
   void OnTimerFd();
   void OnSignalFd();
   void ArmTimerFd(std::optional<MonoTime> deadline);
+  // One wait of Run(): spins first from `spin_from` if set, then blocks if
+  // the spin found nothing; epoll_wait's result. Tells busy_poll how the
+  // spin and the blocking wait went.
+  int Wait(epoll_event* events, std::optional<SteadyTime> spin_from);
+  // Polls epoll without blocking until it reports events or `end`:
+  // epoll_wait's result (0: nothing by then). `waited`: whether a poll came
+  // back empty first.
+  int Spin(epoll_event* events, SteadyTime end, bool& waited);
 
   UniqueFd epoll_fd;
   UniqueFd timer_fd;
@@ -85,6 +111,9 @@ struct EventLoop::Impl {
 
   PostedTasks posted;
   std::atomic<bool> stop{false};
+
+  BusyPollPolicy busy_poll;
+  BusyPollStats stats;
 };
 
 Result<std::unique_ptr<EventLoop>> EventLoop::Create() {
@@ -110,6 +139,14 @@ EventLoop::EventLoop(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 EventLoop::~EventLoop() = default;
 
 int EventLoop::timer_fd_for_testing() const { return impl_->timer_fd.get(); }
+
+EventLoop::BusyPollStats EventLoop::busy_poll_stats_for_testing() const {
+  return impl_->stats;
+}
+
+void EventLoop::SetBusyPoll(Duration window) {
+  impl_->busy_poll.SetWindow(window);
+}
 
 Result<void> EventLoop::Impl::AddToEpoll(int fd, uint32_t events,
                                          uint64_t token) {
@@ -232,18 +269,67 @@ Result<void> EventLoop::WatchSignals(std::initializer_list<int> signals,
 
 Result<void> EventLoop::Run() {
   std::array<epoll_event, kMaxEvents> events;
+  std::optional<SteadyTime> spin_from;
   while (!impl_->stop.exchange(false)) {
-    const int n =
-        ::epoll_wait(impl_->epoll_fd.get(), events.data(), kMaxEvents, -1);
+    const int n = impl_->Wait(events.data(), spin_from);
+    spin_from.reset();
     if (n < 0) {
       if (errno == EINTR) continue;
       return ErrnoError("epoll_wait");
     }
+    bool fd_event = false;
     for (int i = 0; i < n; ++i) {
+      fd_event = fd_event || events[i].data.u64 >= kFirstUserToken;
       impl_->Dispatch(events[i].data.u64, events[i].events);
+    }
+    if (fd_event && impl_->busy_poll.enabled()) {
+      const SteadyTime now = std::chrono::steady_clock::now();
+      if (impl_->busy_poll.ShouldSpin(true, now)) spin_from = now;
     }
   }
   return Ok();
+}
+
+int EventLoop::Impl::Wait(epoll_event* events,
+                          std::optional<SteadyTime> spin_from) {
+  if (spin_from) {
+    bool waited = false;
+    const int n = Spin(events, *spin_from + busy_poll.window(), waited);
+    using SpinResult = BusyPollPolicy::SpinResult;
+    const SpinResult result = n == 0   ? SpinResult::kFoundNothing
+                              : waited ? SpinResult::kFoundAfterWaiting
+                                       : SpinResult::kFoundAtOnce;
+    ++stats.spins;
+    if (result == SpinResult::kFoundAfterWaiting) ++stats.paid_spins;
+    busy_poll.OnSpinEnded(result);
+    if (n != 0) return n;
+  }
+  ++stats.blocking_waits;
+  if (!busy_poll.enabled()) {
+    return ::epoll_wait(epoll_fd.get(), events, kMaxEvents, -1);
+  }
+  const SteadyTime start = std::chrono::steady_clock::now();
+  const int n = ::epoll_wait(epoll_fd.get(), events, kMaxEvents, -1);
+  const int saved_errno = errno;
+  busy_poll.OnBlockingWaitEnded(start, std::chrono::steady_clock::now());
+  errno = saved_errno;
+  return n;
+}
+
+int EventLoop::Impl::Spin(epoll_event* events, SteadyTime end, bool& waited) {
+  // Timers, posted tasks, signals and Stop() all make an fd of the epoll set
+  // readable, so they end the spin like any event; no deadline of theirs to
+  // check here.
+  for (;;) {
+    const int n = ::epoll_wait(epoll_fd.get(), events, kMaxEvents, 0);
+    if (n > 0 || (n < 0 && errno != EINTR)) return n;
+    if (std::chrono::steady_clock::now() >= end) return 0;
+    waited = true;
+    // Lets another runnable task (the other end of a tunnel, the kernel's
+    // threads) have this core while nothing is ready.
+    CpuRelax();
+    ::sched_yield();
+  }
 }
 
 void EventLoop::Impl::Dispatch(uint64_t token, uint32_t events) {

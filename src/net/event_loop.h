@@ -122,6 +122,21 @@ class EventLoop {
   // Dispatches events until Stop(). Returns an error only if the wait
   // (epoll_wait, WaitForMultipleObjects) fails.
   Result<void> Run();
+  // Busy-polling (Linux): after a dispatch round in which a watched fd had
+  // an event, the next wait first polls without blocking, again and again
+  // for up to `window`, yielding the CPU between polls (sched_yield), and
+  // dispatches at once whatever a poll finds; only then does it block. An
+  // event that comes soon after another (a reply, the kernel's answer to a
+  // packet just written) is then taken without a sleep and wake-up. Timers,
+  // posted tasks, signals and Stop() end a spin as any event does, so they
+  // run on time. A loop without fd events never spins, and a lone event is
+  // never delayed (the spin follows a round, it never precedes one). Spins
+  // start only in the first millisecond after the loop slept a while (so a
+  // stream, which never lets it sleep, gets none), and spins that keep
+  // finding nothing back off: net/busy_poll_policy.h has the policy. Zero
+  // (the default) turns it off. Windows: accepted and ignored.
+  void SetBusyPoll(Duration window);
+
   // Makes the running Run() return once the current dispatch round (the
   // events of one wait) is done, or the next Run() return at once if
   // none is running. Thread-safe.
@@ -130,6 +145,13 @@ class EventLoop {
 #if !defined(_WIN32)
   // The timerfd, for tests that check its clock.
   int timer_fd_for_testing() const;
+
+  struct BusyPollStats {
+    uint64_t blocking_waits = 0;  // epoll_wait calls that could sleep
+    uint64_t spins = 0;           // waits that polled first
+    uint64_t paid_spins = 0;      // spins that found events after an empty poll
+  };
+  BusyPollStats busy_poll_stats_for_testing() const;
 #endif
 
  private:

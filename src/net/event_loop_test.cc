@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -47,6 +49,17 @@ class EventLoopTest : public ::testing::Test {
 
   std::unique_ptr<EventLoop> loop_;
 };
+
+// CPU time (user + system) the calling thread has used.
+std::chrono::microseconds ThreadCpuTime() {
+  rusage usage{};
+  EXPECT_EQ(::getrusage(RUSAGE_THREAD, &usage), 0);
+  auto us = [](const timeval& t) {
+    return std::chrono::seconds(t.tv_sec) +
+           std::chrono::microseconds(t.tv_usec);
+  };
+  return us(usage.ru_utime) + us(usage.ru_stime);
+}
 
 struct Pipe {
   Pipe() {
@@ -287,6 +300,221 @@ TEST_F(EventLoopTest, SignalIsDeliveredThroughTheLoop) {
   ASSERT_EQ(::pthread_kill(::pthread_self(), SIGUSR1), 0);
   RunBounded();
   EXPECT_EQ(received, SIGUSR1);
+}
+
+// ---- busy-polling ----
+
+// A window far longer than anything the tests wait for: a spin never ends on
+// its own while a test looks, however loaded the machine.
+constexpr Duration kLongWindow = std::chrono::seconds(10);
+
+// Spins start only in a burst after a quiet spell (net/busy_poll_policy.h):
+// makes `pipe` readable from a timer, after the loop slept for a while.
+void MakeReadableAfterAQuietSpell(EventLoop& loop, Pipe& pipe) {
+  ASSERT_TRUE(loop.AddTimer(milliseconds(5), Duration::zero(),
+                            [&pipe] { pipe.MakeReadable(); })
+                  .ok());
+}
+
+// Reads the byte MakeReadable wrote.
+void Drain(Pipe& pipe) {
+  char c;
+  EXPECT_EQ(::read(pipe.read_end.get(), &c, 1), 1);
+}
+
+TEST_F(EventLoopTest, BusyPollIsOffByDefault) {
+  Pipe pipe;
+  ASSERT_TRUE(loop_
+                  ->Watch(pipe.read_end.get(), kReadable,
+                          [&](uint32_t) { loop_->Stop(); })
+                  .ok());
+  MakeReadableAfterAQuietSpell(*loop_, pipe);
+  RunBounded();
+  EXPECT_EQ(loop_->busy_poll_stats_for_testing().spins, 0u);
+}
+
+// The fd becomes readable (another thread writes it) while the loop spins
+// after a round with an fd event: it is dispatched from a poll, without a
+// blocking wait besides the ones for the timer and the first fd.
+TEST_F(EventLoopTest,
+       BusyPollDispatchesAnFdReadableDuringTheWindowWithoutBlocking) {
+  loop_->SetBusyPoll(kLongWindow);
+  Pipe first;
+  UniqueFd later(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  ASSERT_TRUE(later);
+  std::thread writer;
+  ASSERT_TRUE(loop_
+                  ->Watch(first.read_end.get(), kReadable,
+                          [&](uint32_t) {
+                            loop_->Unwatch(first.read_end.get());
+                            writer = std::thread([&] {
+                              std::this_thread::sleep_for(milliseconds(5));
+                              const uint64_t one = 1;
+                              EXPECT_EQ(::write(later.get(), &one, sizeof(one)),
+                                        8);
+                            });
+                          })
+                  .ok());
+  bool dispatched = false;
+  EventLoop::BusyPollStats at_dispatch;
+  ASSERT_TRUE(loop_
+                  ->Watch(later.get(), kReadable,
+                          [&](uint32_t) {
+                            dispatched = true;
+                            at_dispatch = loop_->busy_poll_stats_for_testing();
+                            loop_->Stop();
+                          })
+                  .ok());
+  MakeReadableAfterAQuietSpell(*loop_, first);
+  RunBounded();
+  if (writer.joinable()) writer.join();
+  ASSERT_TRUE(dispatched);
+  EXPECT_EQ(at_dispatch.blocking_waits, 2u);
+  EXPECT_EQ(at_dispatch.spins, 1u);
+  EXPECT_EQ(at_dispatch.paid_spins, 1u);
+}
+
+// A timer due during a spin fires at its time, not when the window ends.
+TEST_F(EventLoopTest, BusyPollLetsATimerFireOnTime) {
+  loop_->SetBusyPoll(kLongWindow);
+  Pipe pipe;
+  ASSERT_TRUE(loop_
+                  ->Watch(pipe.read_end.get(), kReadable,
+                          [&](uint32_t) { Drain(pipe); })
+                  .ok());
+  const auto start = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point fired;
+  ASSERT_TRUE(loop_
+                  ->AddTimer(milliseconds(25), Duration::zero(),
+                             [&] {
+                               fired = std::chrono::steady_clock::now();
+                               loop_->Stop();
+                             })
+                  .ok());
+  MakeReadableAfterAQuietSpell(*loop_, pipe);
+  RunBounded();  // fails if the timer waited for the 10 s window
+  EXPECT_GE(fired - start, milliseconds(25));
+  EXPECT_EQ(loop_->busy_poll_stats_for_testing().spins, 1u);
+}
+
+// No fd events: timers and posted tasks alone never start a spin, so the
+// loop's thread uses next to no CPU while idle.
+TEST_F(EventLoopTest, BusyPollNeverSpinsInALoopWithoutFdEvents) {
+  loop_->SetBusyPoll(kLongWindow);
+  Pipe quiet;
+  ASSERT_TRUE(
+      loop_->Watch(quiet.read_end.get(), kReadable, [](uint32_t) {}).ok());
+  int ticks = 0;
+  ASSERT_TRUE(loop_
+                  ->AddTimer(milliseconds(10), milliseconds(10),
+                             [&] {
+                               if (++ticks == 10) loop_->Stop();
+                             })
+                  .ok());
+  loop_->Post([] {});
+  const auto cpu_before = ThreadCpuTime();
+  RunBounded();
+  const auto cpu = ThreadCpuTime() - cpu_before;
+  EXPECT_EQ(ticks, 10);
+  EXPECT_EQ(loop_->busy_poll_stats_for_testing().spins, 0u);
+  // About 100 ms of wall time; a spinning loop would use most of it.
+  EXPECT_LT(cpu, milliseconds(30)) << cpu.count() << " us of CPU";
+}
+
+// A spin is bounded by its window: after one fd event, the loop spins once,
+// then sleeps.
+TEST_F(EventLoopTest, BusyPollSpinEndsAfterTheWindow) {
+  loop_->SetBusyPoll(milliseconds(5));
+  Pipe pipe;
+  ASSERT_TRUE(loop_
+                  ->Watch(pipe.read_end.get(), kReadable,
+                          [&](uint32_t) { Drain(pipe); })
+                  .ok());
+  ASSERT_TRUE(loop_
+                  ->AddTimer(milliseconds(200), Duration::zero(),
+                             [&] { loop_->Stop(); })
+                  .ok());
+  MakeReadableAfterAQuietSpell(*loop_, pipe);
+  const auto cpu_before = ThreadCpuTime();
+  RunBounded();
+  const auto cpu = ThreadCpuTime() - cpu_before;
+  const auto stats = loop_->busy_poll_stats_for_testing();
+  EXPECT_EQ(stats.spins, 1u);
+  // The waits for the first timer, the pipe, and the one after the spin;
+  // the last timer is found by it, unless a stalled machine let the spin's
+  // poll find it.
+  EXPECT_LE(stats.blocking_waits, 3u);
+  // 5 ms of spinning in about 200 ms of wall time.
+  EXPECT_LT(cpu, milliseconds(100)) << cpu.count() << " us of CPU";
+}
+
+TEST_F(EventLoopTest, StopFromAnotherThreadEndsASpin) {
+  loop_->SetBusyPoll(kLongWindow);
+  Pipe pipe;
+  std::thread stopper;
+  ASSERT_TRUE(loop_
+                  ->Watch(pipe.read_end.get(), kReadable,
+                          [&](uint32_t) {
+                            loop_->Unwatch(pipe.read_end.get());
+                            stopper = std::thread([&] {
+                              std::this_thread::sleep_for(milliseconds(10));
+                              loop_->Stop();
+                            });
+                          })
+                  .ok());
+  MakeReadableAfterAQuietSpell(*loop_, pipe);
+  RunBounded();  // fails if Run waited for the 10 s window
+  if (stopper.joinable()) stopper.join();
+  EXPECT_EQ(loop_->busy_poll_stats_for_testing().spins, 1u);
+}
+
+// Fruitless spins back off (net/busy_poll_policy.h): fd events 20 ms apart,
+// each after a quiet spell, a 200 us window that never reaches the next one.
+TEST_F(EventLoopTest, BusyPollBacksOffWhenSpinsFindNothing) {
+  loop_->SetBusyPoll(std::chrono::microseconds(200));
+  Pipe pipe;
+  constexpr int kEvents = 30;
+  int events = 0;
+  ASSERT_TRUE(loop_
+                  ->Watch(pipe.read_end.get(), kReadable,
+                          [&](uint32_t) {
+                            Drain(pipe);
+                            if (++events == kEvents) loop_->Stop();
+                          })
+                  .ok());
+  ASSERT_TRUE(loop_
+                  ->AddTimer(milliseconds(20), milliseconds(20),
+                             [&] { pipe.MakeReadable(); })
+                  .ok());
+  // Events are 20 ms apart: 30 of them take 0.6 s, under the watchdog.
+  RunBounded();
+  EXPECT_EQ(events, kEvents);
+  const auto stats = loop_->busy_poll_stats_for_testing();
+  EXPECT_GE(stats.spins, 1u);
+  // Without the back-off every event would be followed by a spin; with it
+  // about kFruitlessBeforeBackoff are, plus any a stalled machine made pay.
+  EXPECT_LT(stats.spins, static_cast<uint64_t>(kEvents / 2));
+}
+
+// An fd that stays readable (a stream that never lets the loop sleep): spins
+// start only in the burst after the quiet spell, then no more.
+TEST_F(EventLoopTest, BusyPollStopsSpinningUnderSustainedLoad) {
+  loop_->SetBusyPoll(std::chrono::microseconds(50));
+  Pipe pipe;  // never drained: readable in every round
+  constexpr int kRounds = 20000;
+  int rounds = 0;
+  ASSERT_TRUE(loop_
+                  ->Watch(pipe.read_end.get(), kReadable,
+                          [&](uint32_t) {
+                            if (++rounds == kRounds) loop_->Stop();
+                          })
+                  .ok());
+  MakeReadableAfterAQuietSpell(*loop_, pipe);
+  RunBounded();
+  EXPECT_EQ(rounds, kRounds);
+  // Rounds take a microsecond or two each: a few hundred fit in the burst.
+  EXPECT_LT(loop_->busy_poll_stats_for_testing().spins,
+            static_cast<uint64_t>(kRounds / 2));
 }
 
 }  // namespace

@@ -219,6 +219,9 @@ void EventLoop::Impl::ArmTimer(std::optional<MonoTime> deadline) {
 
 void EventLoop::Post(Task task) { impl_->Post(std::move(task)); }
 
+// No busy-polling on Windows (event_loop.h): WaitForMultipleObjects blocks.
+void EventLoop::SetBusyPoll(Duration) {}
+
 void EventLoop::Stop() {
   impl_->stop.store(true);
   SetEvent(impl_->wake.get());

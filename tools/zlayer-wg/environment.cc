@@ -6,18 +6,29 @@
 #include <climits>
 
 namespace zl::wgtool {
+namespace {
+
+// `value` as a decimal int: digits only (no sign, no spaces), in range.
+std::optional<int> ParseDecimal(std::string_view value) {
+  int n = -1;
+  const char* end = value.data() + value.size();
+  auto [ptr, ec] = std::from_chars(value.data(), end, n);
+  const bool digits_only =
+      !value.empty() && value.front() >= '0' && value.front() <= '9';
+  if (!digits_only || ec != std::errc() || ptr != end) return std::nullopt;
+  return n;
+}
+
+}  // namespace
 
 Result<int> ParseDescriptorNumber(std::string_view name,
                                   std::string_view value) {
-  int fd = -1;
-  const char* end = value.data() + value.size();
-  auto [ptr, ec] = std::from_chars(value.data(), end, fd);
-  const bool digits_only =
-      !value.empty() && value.front() >= '0' && value.front() <= '9';
-  if (!digits_only || ec != std::errc() || ptr != end) {
+  const std::optional<int> parsed = ParseDecimal(value);
+  if (!parsed) {
     return MakeError(EINVAL, fmt::format("{}='{}' is not a descriptor number",
                                          name, value.substr(0, 32)));
   }
+  const int fd = *parsed;
   if (fd <= 2) {
     return MakeError(EINVAL,
                      fmt::format("{}={} is a standard stream (0-2), which "
@@ -43,6 +54,17 @@ Result<Environment> ReadEnvironment(const GetEnv& get) {
                                    std::string(v.substr(0, 32)) + "'");
     }
     env.offloads = v == "1";
+  }
+  if (const char* busy_poll = get("ZL_BUSY_POLL_US")) {
+    const std::string_view v(busy_poll);
+    const std::optional<int> us = ParseDecimal(v);
+    if (!us || *us > kMaxBusyPollUs) {
+      return MakeError(EINVAL,
+                       fmt::format("ZL_BUSY_POLL_US must be a number of "
+                                   "microseconds from 0 (off) to {}, not '{}'",
+                                   kMaxBusyPollUs, v.substr(0, 32)));
+    }
+    env.busy_poll = std::chrono::microseconds(*us);
   }
   for (auto [name, out] : {std::pair{"WG_TUN_FD", &env.tun_fd},
                            std::pair{"WG_UAPI_FD", &env.uapi_fd}}) {

@@ -11,6 +11,10 @@
 //   ZL_OFFLOADS=0|1  ours: 0 turns the TUN and UDP offloads off (virtio-net
 //       header, TSO/USO, GRO, UDP GSO/GRO), for benchmarks and debugging;
 //       default 1 (each offload is still probed, with a fallback).
+//   ZL_BUSY_POLL_US=N  ours: the event loop's busy-poll window in
+//       microseconds, 0 to kMaxBusyPollUs (net/event_loop.h SetBusyPoll);
+//       0 turns it off; default kDefaultBusyPollUs. Linux only (ignored on
+//       Windows).
 //
 // ReadEnvironment only parses: whether N really is a TUN or a listener is
 // checked when it is adopted (net/linux_tun.h, uapi/server.h).
@@ -18,6 +22,7 @@
 // Thread safety: ReadEnvironment reads the environment through `get`; with
 // the default it must not race with setenv.
 
+#include <chrono>
 #include <cstdlib>
 #include <functional>
 #include <optional>
@@ -29,6 +34,9 @@
 
 namespace zl::wgtool {
 
+inline constexpr int kDefaultBusyPollUs = 50;
+inline constexpr int kMaxBusyPollUs = 10000;
+
 struct Environment {
   LogLevelChoice log_level;      // kError when LOG_LEVEL is unset
   bool log_level_given = false;  // LOG_LEVEL set and not empty
@@ -36,6 +44,7 @@ struct Environment {
   std::optional<int> tun_fd;     // WG_TUN_FD
   std::optional<int> uapi_fd;    // WG_UAPI_FD
   bool offloads = true;          // ZL_OFFLOADS (not 0)
+  std::chrono::microseconds busy_poll{kDefaultBusyPollUs};  // ZL_BUSY_POLL_US
 };
 
 using GetEnv = std::function<const char*(const char*)>;
@@ -43,7 +52,8 @@ using GetEnv = std::function<const char*(const char*)>;
 // Errors (EINVAL, the message names the variable): WG_TUN_FD or WG_UAPI_FD
 // that is not a decimal descriptor number above 2 (0-2 are the standard
 // streams, which the daemon points at /dev/null), or both the same;
-// ZL_OFFLOADS other than 0 or 1.
+// ZL_OFFLOADS other than 0 or 1; ZL_BUSY_POLL_US that is not a decimal
+// number from 0 to kMaxBusyPollUs.
 Result<Environment> ReadEnvironment(const GetEnv& get = [](const char* name) {
   return std::getenv(name);
 });

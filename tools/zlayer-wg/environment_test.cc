@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace zl::wgtool {
 namespace {
@@ -49,6 +51,27 @@ TEST(EnvironmentTest, OffloadsOnUnlessZeroAndOtherValuesRefused) {
     ASSERT_FALSE(env.ok()) << bad;
     EXPECT_EQ(env.error().code(), EINVAL);
     EXPECT_NE(env.error().message().find("ZL_OFFLOADS"), std::string::npos);
+  }
+}
+
+TEST(EnvironmentTest, BusyPollIsMicrosecondsWithADefaultAndBadValuesRefused) {
+  EXPECT_EQ(ReadEnvironment(Env({}))->busy_poll,
+            std::chrono::microseconds(kDefaultBusyPollUs));
+  EXPECT_EQ(ReadEnvironment(Env({{"ZL_BUSY_POLL_US", "0"}}))->busy_poll,
+            std::chrono::microseconds(0));
+  EXPECT_EQ(ReadEnvironment(Env({{"ZL_BUSY_POLL_US", "120"}}))->busy_poll,
+            std::chrono::microseconds(120));
+  EXPECT_EQ(ReadEnvironment(
+                Env({{"ZL_BUSY_POLL_US", std::to_string(kMaxBusyPollUs)}}))
+                ->busy_poll,
+            std::chrono::microseconds(kMaxBusyPollUs));
+  for (const std::string& bad : std::vector<std::string>{
+           "", "-1", "+5", "50us", " 50", "1e3", "99999999999999999999",
+           std::to_string(kMaxBusyPollUs + 1)}) {
+    auto env = ReadEnvironment(Env({{"ZL_BUSY_POLL_US", bad}}));
+    ASSERT_FALSE(env.ok()) << bad;
+    EXPECT_EQ(env.error().code(), EINVAL);
+    EXPECT_NE(env.error().message().find("ZL_BUSY_POLL_US"), std::string::npos);
   }
 }
 

@@ -69,9 +69,18 @@ constexpr char kHelp[] =
     "  ZL_OFFLOADS=0  turn the TUN and UDP offloads off (TSO/USO, GRO, UDP "
     "GSO/GRO); they\n"
     "        are on by default, each probed at start with a fallback.\n"
+    "  ZL_BUSY_POLL_US=N  after handling packets, poll for up to N "
+    "microseconds (0 to 10000)\n"
+    "        before sleeping, which saves a wake-up when the next packet "
+    "comes soon; 0 turns\n"
+    "        it off; default 50. Spins that keep finding nothing back off.\n"
     "  NOTIFY_SOCKET  (systemd Type=notify, foreground only) READY=1 once "
     "the interface and\n"
     "        the socket are up, STOPPING=1 at shutdown.";
+
+// kHelp and packaging/man/zlayer-wg.8.scd spell these out.
+static_assert(zl::wgtool::kDefaultBusyPollUs == 50 &&
+              zl::wgtool::kMaxBusyPollUs == 10000);
 
 struct Settings {
   std::string ifname;
@@ -123,6 +132,7 @@ int Run(const Settings& s, StartupReporter& reporter) {
   auto loop_or = zl::net::EventLoop::Create();
   if (!loop_or.ok()) return reporter.Fail("event loop: " + loop_or.error().message());
   auto& loop = **loop_or;
+  loop.SetBusyPoll(s.env.busy_poll);
   // Block the signals before any thread starts, so the signalfd gets them.
   auto sig = loop.WatchSignals({SIGINT, SIGTERM, SIGHUP}, [&](int signo) {
     zl::LogVerbose(std::string("received ") + strsignal(signo) + ", shutting down");
