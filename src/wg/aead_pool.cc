@@ -1,69 +1,71 @@
 #include "wg/aead_pool.h"
 
-#include <utility>
+#include <thread>
 
 namespace zl::wg {
 
-// Room for as many callers as the machine is likely to have in the engine
-// at once, so giving a context back does not allocate after warm-up.
-constexpr size_t kReservedContexts = 16;
-
-AeadPool::Lease::Lease(Lease&& other) noexcept
-    : pool_(other.pool_),
-      aead_(std::move(other.aead_)),
-      wipe_epoch_(other.wipe_epoch_) {}
-
-AeadPool::Lease::~Lease() {
-  if (aead_) pool_->Give(std::move(aead_), wipe_epoch_);
-}
-
-AeadPool::AeadPool() {
-  MutexLock lock(mu_);
-  idle_.reserve(kReservedContexts);
+bool AeadPool::TryLend(Slot& slot) {
+  uint8_t expected = kFree;
+  return slot.state.load(std::memory_order_relaxed) == kFree &&
+         slot.state.compare_exchange_strong(expected, kLent,
+                                            std::memory_order_acquire);
 }
 
 AeadPool::Lease AeadPool::Take() {
-  {
-    MutexLock lock(mu_);
-    if (!idle_.empty()) {
-      std::unique_ptr<crypto::ChaChaPoly> aead = std::move(idle_.back());
-      idle_.pop_back();
-      return Lease(*this, std::move(aead), wipe_epoch_);
+  for (;;) {
+    for (size_t i = 0; i < kSlots; ++i) {
+      Slot& slot = slots_[i];
+      if (!TryLend(slot)) continue;
+      if (!slot.aead) {
+        slot.aead = std::make_unique<crypto::ChaChaPoly>();
+        made_.fetch_add(1, std::memory_order_relaxed);
+      }
+      return Lease(*this, i);
     }
-    ++made_;
+    std::this_thread::yield();  // more than kSlots callers at once
   }
-  // A fresh context holds no key, so the epoch it was made in does not
-  // matter; it is read again for the Lease only to avoid a needless wipe.
-  auto aead = std::make_unique<crypto::ChaChaPoly>();
-  MutexLock lock(mu_);
-  return Lease(*this, std::move(aead), wipe_epoch_);
 }
 
-void AeadPool::Give(std::unique_ptr<crypto::ChaChaPoly> aead,
-                    uint64_t wipe_epoch) {
-  MutexLock lock(mu_);
-  // Lent before a WipeIdle(): it may hold a key that was to be wiped then.
-  if (wipe_epoch != wipe_epoch_) aead->Wipe();
-  idle_.push_back(std::move(aead));
+void AeadPool::Give(size_t index) {
+  Slot& slot = slots_[index];
+  uint8_t expected = kLent;
+  if (slot.state.compare_exchange_strong(expected, kFree,
+                                         std::memory_order_release,
+                                         std::memory_order_acquire)) {
+    return;
+  }
+  // kLentWipe: a WipeIdle() came while it was out.
+  slot.aead->Wipe();
+  slot.state.store(kFree, std::memory_order_release);
 }
 
 void AeadPool::WipeIdle() {
-  MutexLock lock(mu_);
-  ++wipe_epoch_;
-  for (auto& aead : idle_) aead->Wipe();
+  for (Slot& slot : slots_) {
+    for (;;) {
+      if (TryLend(slot)) {
+        if (slot.aead) slot.aead->Wipe();
+        slot.state.store(kFree, std::memory_order_release);
+        break;
+      }
+      uint8_t expected = kLent;
+      if (slot.state.compare_exchange_strong(expected, kLentWipe,
+                                             std::memory_order_acq_rel)) {
+        break;  // its holder wipes it
+      }
+      if (expected == kLentWipe) break;
+      // Given back in between: look again.
+    }
+  }
 }
 
 bool AeadPool::AnyHoldsKeyForTesting() {
-  MutexLock lock(mu_);
-  for (auto& aead : idle_) {
-    if (aead->HoldsKeyForTesting()) return true;
+  bool holds = false;
+  for (Slot& slot : slots_) {
+    if (!TryLend(slot)) continue;  // on loan: cannot look
+    holds |= slot.aead && slot.aead->HoldsKeyForTesting();
+    slot.state.store(kFree, std::memory_order_release);
   }
-  return false;
-}
-
-size_t AeadPool::size() {
-  MutexLock lock(mu_);
-  return made_;
+  return holds;
 }
 
 }  // namespace zl::wg
