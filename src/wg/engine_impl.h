@@ -13,8 +13,8 @@
 // changes) and the peer's PeerStatic or InitiatorState. After re-taking the
 // lock they find the state again by id, index and generation number (never
 // by a pointer kept across the unlocked phase) and drop the message if it
-// moved on. Transport AEAD contexts come from `aead_pool` (its own mutex,
-// taken inside `mu` or without it, never the other way round).
+// moved on. Transport AEAD contexts come from `aead_pool` (lock-free; used
+// with `mu` held or not).
 
 #include <chrono>
 #include <cstdint>
