@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <string>
 #include <utility>
 
@@ -145,12 +146,13 @@ PeerId Engine::Impl::CreatePeer(const crypto::PublicKey& key) {
 //      nothing received can reach it;
 //   3. its staged packets are dropped and its timers stopped;
 //   4. it is forgotten by key and by id.
-// OpenSSL's copy of the last transport key in `aead` goes with 2.
+// OpenSSL's copies of transport keys in the AEAD pool go with 2 (those out
+// on loan when their call ends).
 void Engine::Impl::ErasePeer(Peer& peer) {
   const PeerId id = peer.id;
   allowed_ips.RemoveByPeer(id);
   peer.ZeroAndFlushAll(indices);
-  aead.Wipe();
+  aead_pool.WipeIdle();
   peer.timers.Stop();
   peers_by_key.erase(peer.identity.public_key);
   peers.erase(id);
@@ -244,17 +246,21 @@ Result<void> Engine::SetPrivateKey(const std::optional<crypto::PrivateKey>& key,
   (void)now;
   Impl& s = *impl_;
   const bool clear = !key || key->IsZero();
-  if (clear && !s.local) return Ok();
-  if (!clear && s.local && s.local->private_key == *key) return Ok();
-
-  std::optional<LocalStatic> local;
+  std::shared_ptr<LocalStatic> local;
   if (!clear) {
+    // The X25519 before the lock.
     auto pub = crypto::DerivePublicKey(*key);
     if (!pub.ok()) return pub.error().Wrap("deriving the public key");
-    local.emplace();
+    local = std::make_shared<LocalStatic>();
     local->private_key = *key;
     local->public_key = pub.value();
-    // A peer with our own public key would be a conversation with ourselves.
+  }
+
+  MutexLock lock(s.mu);
+  if (clear && !s.local) return Ok();
+  if (!clear && s.local && s.local->private_key == *key) return Ok();
+  // A peer with our own public key would be a conversation with ourselves.
+  if (local) {
     if (Peer* self = s.FindPeer(local->public_key)) s.ErasePeer(*self);
   }
   s.local = std::move(local);
@@ -262,31 +268,38 @@ Result<void> Engine::SetPrivateKey(const std::optional<crypto::PrivateKey>& key,
                                              : crypto::PublicKey());
 
   // Sessions made under the old identity are void; the next packet starts
-  // a handshake under the new one at once.
+  // a handshake under the new one at once. A handshake running without the
+  // lock sees `local` changed and drops its message.
   for (auto& [id, peer] : s.peers) {
     s.PrecomputeStaticStatic(*peer);
     peer->keypairs.Clear(s.indices);
     peer->ClearHandshake(s.indices);
+    peer->AbandonResponse(s.indices);
     peer->handshake.last_sent_handshake.reset();
   }
-  s.aead.Wipe();
+  s.aead_pool.WipeIdle();
   return Ok();
 }
 
-void Engine::SetMtu(size_t mtu) { impl_->mtu = mtu; }
+void Engine::SetMtu(size_t mtu) {
+  MutexLock lock(impl_->mu);
+  impl_->mtu = mtu;
+}
 
 std::optional<crypto::PublicKey> Engine::public_key() const {
+  MutexLock lock(impl_->mu);
   if (!impl_->local) return std::nullopt;
   return impl_->local->public_key;
 }
 
 Result<void> Engine::ApplyPeerUpdate(const PeerUpdate& update, Now now,
                                      PacketSink& sink) {
-  Impl& s = *impl_;
   if (update.remove) {
     RemovePeer(update.public_key);
     return Ok();
   }
+  Impl& s = *impl_;
+  MutexLock lock(s.mu);
   // Ignored like wireguard-go does: a peer with our own key.
   if (s.local && update.public_key == s.local->public_key) return Ok();
 
@@ -329,14 +342,14 @@ Result<void> Engine::ApplyPeerUpdate(const PeerUpdate& update, Now now,
 }
 
 void Engine::RemovePeer(const crypto::PublicKey& key) {
+  MutexLock lock(impl_->mu);
   if (Peer* peer = impl_->FindPeer(key)) impl_->ErasePeer(*peer);
 }
 
-void Engine::RemoveAllPeers() {
-  while (!impl_->peers.empty()) impl_->ErasePeer(*impl_->peers.begin()->second);
-}
+void Engine::RemoveAllPeers() { RemovePeersUpTo(SIZE_MAX); }
 
 size_t Engine::RemovePeersUpTo(size_t max) {
+  MutexLock lock(impl_->mu);
   for (; max > 0 && !impl_->peers.empty(); --max) {
     impl_->ErasePeer(*impl_->peers.begin()->second);
   }
@@ -344,15 +357,18 @@ size_t Engine::RemovePeersUpTo(size_t max) {
 }
 
 void Engine::Tick(Now now, PacketSink& sink) {
+  MutexLock lock(impl_->mu);
   for (auto& [id, peer] : impl_->peers) impl_->TickPeer(*peer, now, sink);
   // Keys leave a keypair in many places (expiry, rotation, zeroing); the
-  // transport context's copy of the last one used lives until the next tick
-  // at most. Re-keying it costs about one packet's work, every 100 ms; the
-  // next packet re-keys it anyway.
-  impl_->aead.Wipe();
+  // transport contexts' copies of the last ones used live until the next
+  // tick at most (a context on loan now: until its call ends). Re-keying a
+  // context costs about one packet's work, every 100 ms; the next packet
+  // re-keys it anyway.
+  impl_->aead_pool.WipeIdle();
 }
 
 std::vector<PeerSnapshot> Engine::Snapshot() const {
+  MutexLock lock(impl_->mu);
   std::vector<PeerSnapshot> out;
   out.reserve(impl_->peers.size());
   for (const auto& [id, peer] : impl_->peers)
@@ -365,24 +381,34 @@ std::vector<PeerSnapshot> Engine::Snapshot() const {
 
 std::optional<PeerSnapshot> Engine::SnapshotPeer(
     const crypto::PublicKey& key) const {
+  MutexLock lock(impl_->mu);
   const Peer* peer = impl_->FindPeer(key);
   if (peer == nullptr) return std::nullopt;
   return impl_->MakeSnapshot(*peer);
 }
 
 PeerId Engine::FindPeerId(const crypto::PublicKey& key) const {
+  MutexLock lock(impl_->mu);
   const Peer* peer = impl_->FindPeer(key);
   return peer != nullptr ? peer->id : kNoPeer;
 }
 
+// A copy made now: the live counters change under the lock. Callers read it
+// from one thread at a time (see engine.h).
 const DropCounters& Engine::interface_drops() const {
-  return impl_->interface_drops;
+  MutexLock lock(impl_->mu);
+  impl_->interface_drops_view = impl_->interface_drops;
+  return impl_->interface_drops_view;
 }
 
-size_t Engine::peer_count() const { return impl_->peers.size(); }
+size_t Engine::peer_count() const {
+  MutexLock lock(impl_->mu);
+  return impl_->peers.size();
+}
 
 void Engine::SetSendCounterForTesting(const crypto::PublicKey& key,
                                       uint64_t counter) {
+  MutexLock lock(impl_->mu);
   Peer* peer = impl_->FindPeer(key);
   if (peer != nullptr && peer->keypairs.current() != nullptr) {
     peer->keypairs.current()->send_counter = counter;
@@ -390,10 +416,11 @@ void Engine::SetSendCounterForTesting(const crypto::PublicKey& key,
 }
 
 bool Engine::AeadContextHoldsKeyForTesting() {
-  return impl_->aead.HoldsKeyForTesting();
+  return impl_->aead_pool.AnyHoldsKeyForTesting();
 }
 
 bool Engine::HasKeyMaterialForTesting(const crypto::PublicKey& key) const {
+  MutexLock lock(impl_->mu);
   const Peer* peer = impl_->FindPeer(key);
   return peer != nullptr && peer->HasKeyMaterial();
 }

@@ -276,9 +276,10 @@ class Engine {
   DecapsulateResult Decapsulate(const Path& from, MutableByteSpan datagram, Now now,
                                 PacketSink& sink);
   // Runs the timers: retransmissions, rekeys, keepalives, expiry, key zeroing.
-  // Also wipes the transport cipher context, so a key the engine erased
+  // Also wipes the transport cipher contexts, so a key the engine erased
   // (rotation, expiry) leaves OpenSSL's memory by the next Tick at the latest;
-  // removing a peer or clearing the private key wipes it at once.
+  // removing a peer or clearing the private key wipes them at once (a
+  // context in use by another thread then: when that call ends).
   void Tick(Now now, PacketSink& sink);
 
   // --- introspection ---
@@ -288,6 +289,8 @@ class Engine {
   // The peer's id, or kNoPeer if `key` is not configured. O(1).
   PeerId FindPeerId(const crypto::PublicKey& key) const;
   // Drops not attributable to a configured peer (bad mac1, unknown index...).
+  // The reference is to a copy made at the call and refreshed by the next
+  // call: read it from one thread at a time.
   const DropCounters& interface_drops() const;
   size_t peer_count() const;
 
@@ -297,8 +300,8 @@ class Engine {
   void SetSendCounterForTesting(const crypto::PublicKey& peer, uint64_t counter);
   // True if any key material (handshake or keypair) of the peer is non-zero.
   bool HasKeyMaterialForTesting(const crypto::PublicKey& peer) const;
-  // True if the engine's transport AEAD context (OpenSSL's copy of the last
-  // key used) holds a non-zero key.
+  // True if one of the engine's transport AEAD contexts not in use by a
+  // call (OpenSSL's copy of the last key used) holds a non-zero key.
   bool AeadContextHoldsKeyForTesting();
 
  private:

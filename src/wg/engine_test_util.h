@@ -1,6 +1,7 @@
 #pragma once
 // Test harness for wg::Engine: two engines ("a" and "b") that know each
-// other, a FakeClock, a DeterministicRng each, sinks that record what the
+// other, a FakeClock, a LockedRng each (reproducible, and thread-safe as the
+// engine needs when several threads call it), sinks that record what the
 // engines send, and helpers that carry datagrams from one engine to the
 // other, tick the timers and build real minimal IPv4/IPv6 packets.
 //
@@ -11,6 +12,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -71,6 +73,22 @@ inline std::vector<uint8_t> Ipv6Packet(const char* src, const char* dst,
   std::copy_n(d.bytes().begin(), 16, &p[24]);
   return p;
 }
+
+// A DeterministicRng behind a mutex: the same stream, safe to share between
+// the threads that call one engine (engine.h: the Rng must be thread-safe
+// then).
+class LockedRng final : public crypto::Rng {
+ public:
+  explicit LockedRng(uint64_t seed) : rng_(seed) {}
+  void Fill(MutableByteSpan out) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    rng_.Fill(out);
+  }
+
+ private:
+  std::mutex mu_;
+  crypto::DeterministicRng rng_;
+};
 
 inline std::optional<MessageType> TypeOf(const std::vector<uint8_t>& datagram) {
   return ClassifyMessage(ByteSpan(datagram));
@@ -160,7 +178,7 @@ struct Node {
   }
 
   std::string name;
-  crypto::DeterministicRng rng;
+  LockedRng rng;
   crypto::PrivateKey private_key;
   crypto::PublicKey public_key;
   Endpoint address;

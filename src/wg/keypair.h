@@ -17,7 +17,9 @@
 // Every keypair owns its local index in the engine's IndexTable; a keypair
 // that leaves the three slots has its index erased.
 //
-// Thread safety: none; owned by the engine.
+// Thread safety: none; owned by the engine, used under its mutex. A thread
+// that sealed or opened without the lock finds its keypair again by index
+// and `generation`, never by a pointer kept across the unlocked part.
 
 #include <cstdint>
 #include <memory>
@@ -39,6 +41,7 @@ struct Keypair {
   MonoTime created;
   uint32_t local_index = 0;   // receiver index the peer puts in its messages
   uint32_t remote_index = 0;  // receiver index we put in ours
+  uint64_t generation = 0;    // unique in the engine: tells reused indices apart
 
   // May still send: before REJECT_AFTER_MESSAGES and REJECT_AFTER_TIME.
   bool CanSend(MonoTime now) const {

@@ -33,9 +33,16 @@ void Peer::ClearHandshake(IndexTable& indices) {
       .reset();  // the ephemeral and chaining keys wipe themselves
 }
 
+void Peer::AbandonResponse(IndexTable& indices) {
+  if (!handshake.responding_index) return;
+  indices.Erase(*handshake.responding_index);
+  handshake.responding_index.reset();
+}
+
 void Peer::ZeroAndFlushAll(IndexTable& indices) {
   keypairs.Clear(indices);
   ClearHandshake(indices);
+  AbandonResponse(indices);
   staged.Clear();
 }
 

@@ -8,7 +8,7 @@
 // (the oldest packet is dropped when full) and its slots are vectors reused
 // from packet to packet, so once warmed up it does not allocate.
 //
-// Thread safety: none; owned by the engine.
+// Thread safety: none; owned by the engine, used under its mutex.
 
 #include <cstddef>
 #include <cstdint>
@@ -55,6 +55,13 @@ struct Handshake {
   // The initiation we sent and await a response to; its sender index is
   // registered in the IndexTable as a kHandshake entry.
   std::optional<InitiatorState> initiator;
+  // Unique in the engine, set with `initiator`: a response consumed without
+  // the engine's lock installs its keypair only if this did not change.
+  uint64_t initiator_generation = 0;
+  // The sender index of our response while it is being made without the
+  // engine's lock (a kHandshake entry of the IndexTable, which no message
+  // can complete); it is ours to finish only if it is still here then.
+  std::optional<uint32_t> responding_index;
   // Replay and flood protection for the peer's initiations (whitepaper §5.1).
   crypto::Tai64n greatest_timestamp{};
   std::optional<MonoTime> last_initiation_consumed;
@@ -70,6 +77,8 @@ struct Peer {
   void CountDrop(DropReason reason) { ++drops[size_t(reason)]; }
   // Forgets the initiation in flight, erasing its index.
   void ClearHandshake(IndexTable& indices);
+  // Abandons the response being made, erasing its index.
+  void AbandonResponse(IndexTable& indices);
   // Wipes every session key and handshake secret and drops the staged
   // packets (the timer "zero key material", peer removal).
   void ZeroAndFlushAll(IndexTable& indices);

@@ -31,6 +31,16 @@ bool ReplayFilter::Accept(uint64_t counter, uint64_t limit) {
   return true;
 }
 
+bool ReplayFilter::MayAccept(uint64_t counter, uint64_t limit) const {
+  if (counter >= limit) return false;
+  const uint64_t position = counter + 1;
+  if (next_ > position && next_ - position > kWindowSize) return false;
+  // Ahead of the window: Accept would recycle words and take it.
+  if (position > next_) return true;
+  const uint64_t bit = uint64_t{1} << (position % kWordBits);
+  return (ring_[(position / kWordBits) & (kRingWords - 1)] & bit) == 0;
+}
+
 void ReplayFilter::Reset() {
   next_ = 0;
   ring_.fill(0);

@@ -11,9 +11,11 @@
 //
 // WireGuard checks the counter only after the packet authenticated, so call
 // Accept after a successful decryption, never before (an attacker could
-// otherwise advance the window with forged counters).
+// otherwise advance the window with forged counters). MayAccept, which
+// changes nothing, may come before: the engine uses it to spend no
+// decryption on a counter already seen or too old.
 //
-// Thread safety: none; single-threaded, owned by the engine (one per
+// Thread safety: none; owned by the engine, used under its mutex (one per
 // receiving keypair). No allocation: the ring is inline (1 KiB).
 
 #include <array>
@@ -38,6 +40,9 @@ class ReplayFilter {
   // recorded. False (state unchanged) for a replay, a counter older than the
   // window, or counter >= limit.
   bool Accept(uint64_t counter, uint64_t limit);
+
+  // True when Accept(counter, limit) would accept now. Changes nothing.
+  bool MayAccept(uint64_t counter, uint64_t limit) const;
 
   // Forgets every counter seen (as for a fresh keypair).
   void Reset();

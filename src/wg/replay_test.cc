@@ -73,7 +73,7 @@ std::vector<Check> KernelTable(uint64_t reject) {
 }
 
 // Runs `body` on a fresh filter once per limit; `expect(counter, accepted,
-// label)` checks one Accept.
+// label)` checks one Accept, and that MayAccept foretold it.
 template <typename Body>
 void ForEachLimit(Body body) {
   for (const uint64_t limit : {kWhitepaperLimit, kKernelLimit}) {
@@ -81,6 +81,8 @@ void ForEachLimit(Body body) {
                                            : "kernel limit");
     ReplayFilter filter;
     body(limit, [&](uint64_t counter, bool accepted, const char* label) {
+      EXPECT_EQ(filter.MayAccept(counter, limit), accepted)
+          << label << ": counter " << counter << " (pre-check)";
       EXPECT_EQ(filter.Accept(counter, limit), accepted)
           << label << ": counter " << counter;
     });
@@ -221,6 +223,8 @@ TEST(ReplayFilterTest, MatchesSetBasedReferenceOnRandomTraffic) {
     const bool expected =
         counter < limit && !seen.contains(counter) &&
         (!any || counter >= highest || highest - counter <= kWindow);
+    ASSERT_EQ(f.MayAccept(counter, limit), expected)
+        << "pre-check, seed " << kSeed << " step " << step;
     ASSERT_EQ(f.Accept(counter, limit), expected)
         << "seed " << kSeed << " step " << step << " counter " << counter;
     if (expected) {

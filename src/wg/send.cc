@@ -24,24 +24,30 @@ size_t PaddedLength(size_t length, size_t room, size_t mtu) {
 
 }  // namespace
 
-size_t Engine::Impl::SealTransport(Keypair& keypair, ByteSpan packet,
-                                   MutableByteSpan out) {
-  const size_t room = out.size() - kTransportHeaderSize - crypto::kAeadTagLen;
-  const size_t padded = PaddedLength(packet.size(), room, mtu);
+size_t SealTransport(crypto::ChaChaPoly& aead, const SealJob& job,
+                     ByteSpan packet, MutableByteSpan out) {
   uint8_t* body = out.data() + kTransportHeaderSize;
   if (packet.data() != body && !packet.empty()) {
     std::memmove(body, packet.data(), packet.size());
   }
-  std::memset(body + packet.size(), 0, padded - packet.size());
-
-  const uint64_t counter = keypair.send_counter++;
-  SerializeTransportHeader(TransportHeader{keypair.remote_index, counter},
+  std::memset(body + packet.size(), 0, job.padded - packet.size());
+  SerializeTransportHeader(TransportHeader{job.remote_index, job.counter},
                            out.data());
-  if (!aead.Seal(keypair.send_key, counter, ByteSpan(), ByteSpan(body, padded),
-                 MutableByteSpan(body, padded + crypto::kAeadTagLen))) {
+  if (!aead.Seal(job.key, job.counter, ByteSpan(), ByteSpan(body, job.padded),
+                 MutableByteSpan(body, job.padded + crypto::kAeadTagLen))) {
     return 0;
   }
-  return kTransportHeaderSize + padded + crypto::kAeadTagLen;
+  return job.length();
+}
+
+SealJob Engine::Impl::ReserveSeal(Keypair& keypair, size_t size, size_t room) {
+  SealJob job;
+  job.key = keypair.send_key;
+  job.remote_index = keypair.remote_index;
+  job.counter = keypair.send_counter++;
+  job.padded = PaddedLength(
+      size, room - kTransportHeaderSize - crypto::kAeadTagLen, mtu);
+  return job;
 }
 
 void Engine::Impl::SendToPeer(Peer& peer, ByteSpan datagram, PacketSink& sink) {
@@ -67,12 +73,15 @@ void Engine::Impl::SendStagedPackets(Peer& peer, Now now, PacketSink& sink) {
   bool data_sent = false;
   bool keepalive_sent = false;
   bool sent = false;
+  // Sealed under the lock: staged packets are few and go out in order.
+  AeadPool::Lease lease = aead_pool.Take();
   while (!peer.staged.empty() && keypair->CanSend(now.mono)) {
     const ByteSpan packet = peer.staged.Front();
     const size_t needed = packet.size() + kMaxTransportOverhead;
     if (scratch.size() < needed) scratch.resize(needed);
+    const SealJob job = ReserveSeal(*keypair, packet.size(), scratch.size());
     const size_t length =
-        SealTransport(*keypair, packet, MutableByteSpan(scratch));
+        SealTransport(lease.aead(), job, packet, MutableByteSpan(scratch));
     const bool keepalive = packet.empty();
     data_sent |= !keepalive;
     peer.staged.Pop();
@@ -124,6 +133,7 @@ void Engine::Impl::SendHandshakeInitiation(Peer& peer, bool is_retry, Now now,
     return;
   }
   peer.handshake.initiator = std::move(state);
+  peer.handshake.initiator_generation = NextGeneration();
 
   uint8_t packet[kInitiationSize];
   SerializeInitiation(msg, packet);
@@ -149,6 +159,7 @@ Keypair& Engine::Impl::BeginSymmetricSession(Peer& peer, SessionKeys& keys,
   keypair->created = now.mono;
   keypair->local_index = local_index;
   keypair->remote_index = remote_index;
+  keypair->generation = NextGeneration();
   Keypair& installed = *keypair;
   indices.Replace(local_index, {peer.id, IndexTable::Entry::Kind::kKeypair});
   if (initiator) {
@@ -159,94 +170,137 @@ Keypair& Engine::Impl::BeginSymmetricSession(Peer& peer, SessionKeys& keys,
   return installed;
 }
 
-bool Engine::Impl::SendHandshakeResponse(Peer& peer,
-                                         const ConsumedInitiation& init,
-                                         Now now, PacketSink& sink) {
+uint32_t Engine::Impl::BeginHandshakeResponse(Peer& peer, Now now) {
   peer.handshake.last_sent_handshake = now.mono;
   // Answering abandons an initiation of ours still in flight (the handshake
   // state is one per peer, as in the kernel and wireguard-go); a
-  // simultaneous start converges on the retransmission.
+  // simultaneous start converges on the retransmission. It abandons too a
+  // response to an earlier initiation still being made by another thread.
   peer.ClearHandshake(indices);
+  peer.AbandonResponse(indices);
   const uint32_t index =
       indices.Allocate(rng, {peer.id, IndexTable::Entry::Kind::kHandshake});
-  Response msg;
-  SessionKeys keys;
-  if (!CreateResponse(init, peer.identity, index, rng, msg, keys).ok()) {
+  peer.handshake.responding_index = index;
+  return index;
+}
+
+DecapsulateResult Engine::Impl::FinishHandshakeResponse(
+    PeerId peer_id, uint32_t index, bool created, Response& msg,
+    SessionKeys& keys, uint32_t initiator_index, Now now, PacketSink& sink) {
+  Peer* peer = FindPeer(peer_id);
+  // Removed, re-keyed (SetPrivateKey) or answering a newer initiation
+  // meanwhile: whatever replaced the response erased its index.
+  if (peer == nullptr) return Drop(nullptr, DropReason::kUnknownPeer);
+  if (peer->handshake.responding_index != index) {
+    return Drop(peer, DropReason::kHandshakeFailed);
+  }
+  peer->handshake.responding_index.reset();
+  if (!created) {
     indices.Erase(index);
-    return false;
+    return Drop(peer, DropReason::kHandshakeFailed);
   }
   uint8_t packet[kResponseSize];
   SerializeResponse(msg, packet);
-  peer.cookies.AddMacs(MutableByteSpan(packet), now.mono);
+  peer->cookies.AddMacs(MutableByteSpan(packet), now.mono);
 
-  BeginSymmetricSession(peer, keys, /*initiator=*/false, index,
-                        init.initiator_index, now);
-  peer.timers.OnSessionDerived(now.mono);
-  peer.timers.OnAnyAuthenticatedPacketTraversal(
-      now.mono, peer.persistent_keepalive_interval);
-  peer.timers.OnAnyAuthenticatedPacketSent();
-  SendToPeer(peer, ByteSpan(packet), sink);
-  Report(sink, EngineEvent::kHandshakeResponseSent, peer);
-  Report(sink, EngineEvent::kKeypairCreated, peer);
-  return true;
+  BeginSymmetricSession(*peer, keys, /*initiator=*/false, index,
+                        initiator_index, now);
+  peer->timers.OnSessionDerived(now.mono);
+  peer->timers.OnAnyAuthenticatedPacketTraversal(
+      now.mono, peer->persistent_keepalive_interval);
+  peer->timers.OnAnyAuthenticatedPacketSent();
+  SendToPeer(*peer, ByteSpan(packet), sink);
+  Report(sink, EngineEvent::kHandshakeResponseSent, *peer);
+  Report(sink, EngineEvent::kKeypairCreated, *peer);
+  DecapsulateResult result;
+  result.kind = DecapsulateResult::Kind::kHandshake;
+  result.peer = peer->id;
+  return result;
 }
 
-EncapsulateResult Engine::Encapsulate(ByteSpan packet, MutableByteSpan out,
-                                      Now now, PacketSink& sink) {
-  Impl& s = *impl_;
+EncapsulateResult Engine::Impl::PrepareEncapsulate(ByteSpan packet,
+                                                   MutableByteSpan out,
+                                                   Now now, PacketSink& sink,
+                                                   SealJob& job) {
   EncapsulateResult result;
   IpPacketInfo ip;
   if (!InspectIpPacket(packet, ip) ||
       out.size() < packet.size() + kTransportHeaderSize + crypto::kAeadTagLen) {
     result.drop = DropReason::kInvalidPacket;
-    s.CountDrop(nullptr, result.drop);
+    CountDrop(nullptr, result.drop);
     return result;
   }
-  result.peer = s.allowed_ips.Lookup(ip.family, ip.destination);
-  Peer* peer = s.FindPeer(result.peer);
+  result.peer = allowed_ips.Lookup(ip.family, ip.destination);
+  Peer* peer = FindPeer(result.peer);
   if (peer == nullptr) {
     result.peer = kNoPeer;
     result.drop = DropReason::kNoRoute;
-    s.CountDrop(nullptr, result.drop);
+    CountDrop(nullptr, result.drop);
     return result;
   }
-  if (!s.local) {
+  if (!local) {
     result.drop = DropReason::kNoPrivateKey;
-    s.CountDrop(peer, result.drop);
+    CountDrop(peer, result.drop);
     return result;
   }
   if (!peer->endpoint) {
     result.drop = DropReason::kNoEndpoint;
-    s.CountDrop(peer, result.drop);
+    CountDrop(peer, result.drop);
     return result;
   }
 
   Keypair* keypair = peer->keypairs.current();
   if (keypair != nullptr && keypair->CanSend(now.mono)) {
     // Whatever waited goes first, to keep the peer's packets in order.
-    if (!peer->staged.empty()) s.SendStagedPackets(*peer, now, sink);
+    if (!peer->staged.empty()) SendStagedPackets(*peer, now, sink);
     keypair = peer->keypairs.current();
   }
   if (keypair == nullptr || !keypair->CanSend(now.mono) ||
       !peer->staged.empty()) {
-    if (peer->staged.Push(packet)) s.CountDrop(peer, DropReason::kQueueFull);
-    s.SendStagedPackets(*peer, now, sink);
+    if (peer->staged.Push(packet)) CountDrop(peer, DropReason::kQueueFull);
+    SendStagedPackets(*peer, now, sink);
     result.kind = EncapsulateResult::Kind::kQueued;
     return result;
   }
 
-  result.length = s.SealTransport(*keypair, packet, out);
-  if (result.length == 0) {
-    result.drop = DropReason::kInvalidPacket;
-    s.CountDrop(peer, result.drop);
-    return result;
-  }
+  // The counter is taken now; the seal follows without the lock.
+  job = ReserveSeal(*keypair, packet.size(), out.size());
   result.kind = EncapsulateResult::Kind::kSent;
+  result.length = job.length();
   result.to = *peer->endpoint;
   peer->tx_bytes += result.length;
-  s.OnTransportSent(*peer, /*data=*/true, now);
-  s.KeepKeyFreshSending(*peer, now, sink);
+  OnTransportSent(*peer, /*data=*/true, now);
+  KeepKeyFreshSending(*peer, now, sink);
   return result;
+}
+
+EncapsulateResult Engine::Encapsulate(ByteSpan packet, MutableByteSpan out,
+                                      Now now, PacketSink& sink) {
+  Impl& s = *impl_;
+  SealJob job;
+  EncapsulateResult result;
+  {
+    MutexLock lock(s.mu);
+    result = s.PrepareEncapsulate(packet, out, now, sink, job);
+  }
+  if (result.kind != EncapsulateResult::Kind::kSent) return result;
+  size_t sealed = 0;
+  {
+    AeadPool::Lease lease = s.aead_pool.Take();
+    sealed = SealTransport(lease.aead(), job, packet, out);
+  }
+  if (sealed != 0) return result;
+
+  // OpenSSL failed (never seen): undo what counted it as sent; the timers
+  // have run as if it went.
+  MutexLock lock(s.mu);
+  Peer* peer = s.FindPeer(result.peer);
+  if (peer != nullptr) peer->tx_bytes -= result.length;
+  s.CountDrop(peer, DropReason::kInvalidPacket);
+  EncapsulateResult dropped;
+  dropped.drop = DropReason::kInvalidPacket;
+  dropped.peer = result.peer;
+  return dropped;
 }
 
 }  // namespace zl::wg
