@@ -83,11 +83,11 @@ cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan -L unit --output-on-failure -j"$jobs"
 
-step "ThreadSanitizer: net, device, uapi, overlay"
+step "ThreadSanitizer: wg, net, device, uapi, overlay"
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DZL_TSAN=ON $dev -DZL_BENCH=OFF >/dev/null
-cmake --build build-tsan -j"$jobs" --target net_test device_test uapi_test overlay_test
-for t in net_test device_test uapi_test overlay_test; do
+cmake --build build-tsan -j"$jobs" --target wg_test net_test device_test uapi_test overlay_test
+for t in wg_test net_test device_test uapi_test overlay_test; do
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 "build-tsan/$t" --gtest_brief=1
 done
 

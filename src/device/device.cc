@@ -154,13 +154,12 @@ struct Device::Impl final : public BatchJob {
     return r;
   }
 
-  // Every engine call, on every thread, goes through here, one call each.
-  // engine_call_mu: held per call until the engine's internal lock lands
-  // (wg/engine.h, "Thread safety"); then removed. Never called with
+  // Every engine call, on every thread, goes through here. The engine is
+  // callable from several threads at once (wg/engine.h, "Thread safety":
+  // its own lock for bookkeeping, seal/open outside it). Never called with
   // names_mu or bind_mu held: the sinks take those inside engine calls.
   template <typename F>
-  auto CallEngine(F&& call) EXCLUDES(engine_call_mu, names_mu, bind_mu) {
-    MutexLock lock(engine_call_mu);
+  auto CallEngine(F&& call) EXCLUDES(names_mu, bind_mu) {
     return call(engine);
   }
 
@@ -844,11 +843,9 @@ struct Device::Impl final : public BatchJob {
 #endif
   const Clock& clock;
   crypto::Rng& rng;
-  // Held per call until the engine's internal lock lands; then removed
-  // (with GUARDED_BY below). Only CallEngine takes it.
-  Mutex engine_call_mu;
-  wg::Engine engine GUARDED_BY(engine_call_mu);
-  // Lock order: the engine's lock (engine_call_mu), then bind_mu or
+  // Thread-safe; reached only through CallEngine.
+  wg::Engine engine;
+  // Lock order: the engine's internal lock, then bind_mu or
   // names_mu (taken by the sinks inside engine calls). No engine call with
   // either held.
   Mutex bind_mu;

@@ -12,11 +12,11 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "base/mutex.h"
 #include "base/bytes.h"
 #include "base/clock.h"
 #include "base/ip.h"
@@ -81,12 +81,12 @@ class LockedRng final : public crypto::Rng {
  public:
   explicit LockedRng(uint64_t seed) : rng_(seed) {}
   void Fill(MutableByteSpan out) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     rng_.Fill(out);
   }
 
  private:
-  std::mutex mu_;
+  Mutex mu_;
   crypto::DeterministicRng rng_;
 };
 
