@@ -43,7 +43,7 @@
 # (3), DURATION (10), PINGS (200), LOADED_PINGS (200), FLOOD_PINGS (500),
 # PING_INTERVAL (0.01), FLOOD_SECONDS (DURATION), UDP_RATE (1G), UDP_LEN (1392),
 # PROFILE_SECONDS (4), HS_MIN_TIME (2), WG_BENCH, ZL_OFFLOADS and
-# ZL_BUSY_POLL_US (handed to zlayer-wg's environment when set), BENCH_LOG_LEVEL (error), MAX_RSS_MB (200),
+# ZL_BUSY_POLL_US, ZL_THREADS (handed to zlayer-wg's environment when set), BENCH_LOG_LEVEL (error), MAX_RSS_MB (200),
 # SKIP_{TCP4,LATENCY,UDP,PROFILE,MEMFLOOD,HSFLOOD,HANDSHAKES,VETH}=1, BENCH_JSON.
 # shellcheck disable=SC2154 # NS_<tag> are assigned by netns_new (lib.sh)
 # shellcheck source=tests/netns/lib.sh
@@ -369,6 +369,7 @@ daemon_start() {
   local ns=$1 ifn=$2 impl=$3 pid env=(LOG_LEVEL="$BENCH_LOG_LEVEL")
   is_reference_go "$impl" || [[ -z "${ZL_OFFLOADS:-}" ]] || env+=(ZL_OFFLOADS="$ZL_OFFLOADS")
   is_reference_go "$impl" || [[ -z "${ZL_BUSY_POLL_US:-}" ]] || env+=(ZL_BUSY_POLL_US="$ZL_BUSY_POLL_US")
+  is_reference_go "$impl" || [[ -z "${ZL_THREADS:-}" ]] || env+=(ZL_THREADS="$ZL_THREADS")
   ip netns exec "$ns" env "${env[@]}" "$impl" -f "$ifn" </dev/null >"$TMP/$ifn.log" 2>&1 &
   pid=$!
   PIDS+=("$pid")
@@ -468,7 +469,7 @@ fi
 
 est=$(expected_seconds)
 step "$RUNS rounds: iperf3 -t $DURATION, $PINGS/$LOADED_PINGS/$FLOOD_PINGS pings every $PING_INTERVAL s, UDP at $UDP_RATE, floods $FLOOD_SECONDS/$HSFLOOD_S s; expected ≈ $((est / 60)) min $((est % 60)) s"
-log "ZL_OFFLOADS=${ZL_OFFLOADS-<unset>}  ZL_BUSY_POLL_US=${ZL_BUSY_POLL_US-<unset>}  LOG_LEVEL=$BENCH_LOG_LEVEL  $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
+log "ZL_OFFLOADS=${ZL_OFFLOADS-<unset>}  ZL_BUSY_POLL_US=${ZL_BUSY_POLL_US-<unset>}  ZL_THREADS=${ZL_THREADS-<unset>}  LOG_LEVEL=$BENCH_LOG_LEVEL  $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
 started=$(date +%s)
 
 skipped HANDSHAKES || {
@@ -511,7 +512,7 @@ log "measured in $(($(date +%s) - started)) s (expected ≈ $est s)"
   --param runs="$RUNS" --param duration_s="$DURATION" --param pings="$PINGS" --param loaded_pings="$LOADED_PINGS" \
   --param flood_pings="$FLOOD_PINGS" --param ping_interval_s="$PING_INTERVAL" --param flood_seconds="$FLOOD_SECONDS" \
   --param udp_rate="$UDP_RATE" --param udp_len="$UDP_LEN" --param zl_offloads="${ZL_OFFLOADS-unset}" \
-  --param zl_busy_poll_us="${ZL_BUSY_POLL_US-unset}" \
+  --param zl_busy_poll_us="${ZL_BUSY_POLL_US-unset}" --param zl_threads="${ZL_THREADS-unset}" \
   --param log_level="$BENCH_LOG_LEVEL" --param impl_a="$IMPL_A" --param impl_b="$IMPL_B" \
   --param cores="$(nproc)" --param kernel="$(uname -r)" --param date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
   --param elapsed_s=$(($(date +%s) - started)) --json "$TMP/summary.json"

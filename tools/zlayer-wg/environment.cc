@@ -66,6 +66,17 @@ Result<Environment> ReadEnvironment(const GetEnv& get) {
     }
     env.busy_poll = std::chrono::microseconds(*us);
   }
+  if (const char* threads = get("ZL_THREADS")) {
+    const std::string_view v(threads);
+    const std::optional<int> n = ParseDecimal(v);
+    if (!n || *n > kMaxThreads) {
+      return MakeError(EINVAL,
+                       fmt::format("ZL_THREADS must be a number of threads from "
+                                   "1 to {}, or 0 for min(2, cores), not '{}'",
+                                   kMaxThreads, v.substr(0, 32)));
+    }
+    env.threads = *n;
+  }
   for (auto [name, out] : {std::pair{"WG_TUN_FD", &env.tun_fd},
                            std::pair{"WG_UAPI_FD", &env.uapi_fd}}) {
     const char* value = get(name);

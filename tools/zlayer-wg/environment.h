@@ -15,6 +15,10 @@
 //       microseconds, 0 to kMaxBusyPollUs (net/event_loop.h SetBusyPoll);
 //       0 turns it off; default kDefaultBusyPollUs. Linux only (ignored on
 //       Windows).
+//   ZL_THREADS=N  ours: threads that encrypt and decrypt (the loop and N-1
+//       crypto workers sharing each batch) and handshake workers, each N;
+//       0 (the default) = min(2, cores); at most kMaxThreads
+//       (device/device.h DeviceOptions::data_threads, handshake_workers).
 //
 // ReadEnvironment only parses: whether N really is a TUN or a listener is
 // checked when it is adopted (net/linux_tun.h, uapi/server.h).
@@ -36,6 +40,7 @@ namespace zl::wgtool {
 
 inline constexpr int kDefaultBusyPollUs = 50;
 inline constexpr int kMaxBusyPollUs = 10000;
+inline constexpr int kMaxThreads = 8;
 
 struct Environment {
   LogLevelChoice log_level;      // kError when LOG_LEVEL is unset
@@ -45,6 +50,7 @@ struct Environment {
   std::optional<int> uapi_fd;    // WG_UAPI_FD
   bool offloads = true;          // ZL_OFFLOADS (not 0)
   std::chrono::microseconds busy_poll{kDefaultBusyPollUs};  // ZL_BUSY_POLL_US
+  int threads = 0;  // ZL_THREADS; 0 = min(2, cores)
 };
 
 using GetEnv = std::function<const char*(const char*)>;
@@ -53,7 +59,8 @@ using GetEnv = std::function<const char*(const char*)>;
 // that is not a decimal descriptor number above 2 (0-2 are the standard
 // streams, which the daemon points at /dev/null), or both the same;
 // ZL_OFFLOADS other than 0 or 1; ZL_BUSY_POLL_US that is not a decimal
-// number from 0 to kMaxBusyPollUs.
+// number from 0 to kMaxBusyPollUs; ZL_THREADS that is not one from 0 to
+// kMaxThreads.
 Result<Environment> ReadEnvironment(const GetEnv& get = [](const char* name) {
   return std::getenv(name);
 });

@@ -75,6 +75,21 @@ TEST(EnvironmentTest, BusyPollIsMicrosecondsWithADefaultAndBadValuesRefused) {
   }
 }
 
+TEST(EnvironmentTest, ThreadsAreACountWithAnAutomaticDefaultAndBadValuesRefused) {
+  EXPECT_EQ(ReadEnvironment(Env({}))->threads, 0);
+  EXPECT_EQ(ReadEnvironment(Env({{"ZL_THREADS", "1"}}))->threads, 1);
+  EXPECT_EQ(ReadEnvironment(Env({{"ZL_THREADS", std::to_string(kMaxThreads)}}))
+                ->threads,
+            kMaxThreads);
+  for (const std::string& bad : std::vector<std::string>{
+           "", "-1", "two", " 2", std::to_string(kMaxThreads + 1)}) {
+    auto env = ReadEnvironment(Env({{"ZL_THREADS", bad}}));
+    ASSERT_FALSE(env.ok()) << bad;
+    EXPECT_EQ(env.error().code(), EINVAL);
+    EXPECT_NE(env.error().message().find("ZL_THREADS"), std::string::npos);
+  }
+}
+
 TEST(EnvironmentTest, ForegroundOnlyForOne) {
   EXPECT_TRUE(
       ReadEnvironment(Env({{"WG_PROCESS_FOREGROUND", "1"}}))->foreground);

@@ -74,13 +74,16 @@ constexpr char kHelp[] =
     "        before sleeping, which saves a wake-up when the next packet "
     "comes soon; 0 turns\n"
     "        it off; default 50. Spins that keep finding nothing back off.\n"
+    "  ZL_THREADS=N  threads that encrypt and decrypt (sharing each batch), "
+    "and handshake\n"
+    "        workers: N of each, 1 to 8; default 0 = min(2, cores).\n"
     "  NOTIFY_SOCKET  (systemd Type=notify, foreground only) READY=1 once "
     "the interface and\n"
     "        the socket are up, STOPPING=1 at shutdown.";
 
 // kHelp and packaging/man/zlayer-wg.8.scd spell these out.
 static_assert(zl::wgtool::kDefaultBusyPollUs == 50 &&
-              zl::wgtool::kMaxBusyPollUs == 10000);
+              zl::wgtool::kMaxBusyPollUs == 10000 && zl::wgtool::kMaxThreads == 8);
 
 struct Settings {
   std::string ifname;
@@ -152,6 +155,8 @@ int Run(const Settings& s, StartupReporter& reporter) {
   zl::crypto::SystemRng rng;
   zl::device::DeviceOptions options;
   options.udp_offloads = s.env.offloads;
+  options.data_threads = size_t(s.env.threads);
+  options.handshake_workers = size_t(s.env.threads);
   options.on_tun_gone = [&] {
     zl::LogVerbose("TUN " + ifname + " gone, stopping");
     loop.Stop();
