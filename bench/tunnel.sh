@@ -312,18 +312,28 @@ hs_rate() {
       (if .time_unit == "ns" then 1e9 elif .time_unit == "us" then 1e6 else 1e3 end) / .real_time' "$1"
 }
 
-# fig_handshakes — complete handshakes per second (BM_EngineHandshake) on one
+# fig_handshakes — complete handshakes per second (BM_SharedResponderHandshake:
+# one responder engine shared by the threads, as the device's handshake
+# workers share it; else BM_EngineHandshake) on one
 # core and on two. With a threads:2 variant in wg_bench, that one (it must use
 # UseRealTime(), or its rate is per CPU second); else two processes at once.
 fig_handshakes() {
   local label=$1 list r one two a b filter
   [[ -x "$WG_BENCH" ]] || fail "$WG_BENCH missing: configure with -DZL_BENCH=ON and build the target wg_bench"
   list=$("$WG_BENCH" --benchmark_list_tests)
-  if grep -Eq '^BM_EngineHandshake/.*threads:2' <<<"$list"; then
-    filter='^BM_EngineHandshake/.*threads:[12]'
-    grep -E '^BM_EngineHandshake/.*threads:2' <<<"$list" | grep -q real_time ||
-      log "  WARNING: BM_EngineHandshake/threads:2 lacks UseRealTime(): its items/s are per CPU second, not per wall second"
-    printf 'threads\n' >"$TMP/hs_mode"
+  # The device's case first: one engine (responder) shared by the threads,
+  # as its handshake workers share it; else one engine pair per thread.
+  local bm=BM_EngineHandshake
+  grep -Eq '^BM_SharedResponderHandshake/.*threads:2' <<<"$list" && bm=BM_SharedResponderHandshake
+  if grep -Eq "^$bm/.*threads:2" <<<"$list"; then
+    filter="^$bm/.*threads:[12]"
+    grep -E "^$bm/.*threads:2" <<<"$list" | grep -q real_time ||
+      log "  WARNING: $bm/threads:2 lacks UseRealTime(): its items/s are per CPU second, not per wall second"
+    if [[ $bm == BM_SharedResponderHandshake ]]; then
+      printf 'threads sharing one responder engine\n' >"$TMP/hs_mode"
+    else
+      printf 'threads, one engine pair each\n' >"$TMP/hs_mode"
+    fi
     for ((r = 1; r <= RUNS; r++)); do
       timeout $((HS_MIN_S * 10 + 60)) "$WG_BENCH" --benchmark_filter="$filter" --benchmark_min_time="$HS_MIN_TIME" \
         --benchmark_format=json >"$TMP/hs.json" 2>"$TMP/hs.err" || fail "wg_bench: $(tail -2 "$TMP/hs.err")"
