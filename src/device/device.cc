@@ -66,12 +66,24 @@ wg::EngineOptions DeviceEngineOptions() {
   return o;
 }
 
-// DeviceOptions' thread counts: 0 = min(2, hardware threads).
+unsigned HardwareThreads() {
+  const unsigned hardware = std::thread::hardware_concurrency();
+  return hardware == 0 ? 1 : hardware;
+}
+
+// DeviceOptions::handshake_workers: 0 = min(2, hardware threads).
 size_t ThreadCount(size_t wanted) {
-  if (wanted == 0) {
-    const unsigned hardware = std::thread::hardware_concurrency();
-    wanted = std::min<size_t>(2, hardware == 0 ? 1 : hardware);
-  }
+  if (wanted == 0) wanted = std::min<size_t>(2, HardwareThreads());
+  return std::min(wanted, kMaxThreads);
+}
+
+// DeviceOptions::data_threads: 0 = 2 with 3 or more hardware threads, else
+// 1. On 2 cores shared with the application and the kernel, a crypto worker
+// cost more than it brought: bench/tunnel.sh, both tunnel ends and iperf3 on
+// one 2-core machine, measured 0.85-0.88x the TCP throughput at 1.2-1.25x
+// the CPU per GB with 2 data threads (docs/BENCHMARKS.md).
+size_t DataThreadCount(size_t wanted) {
+  if (wanted == 0) wanted = HardwareThreads() >= 3 ? 2 : 1;
   return std::min(wanted, kMaxThreads);
 }
 
@@ -147,7 +159,7 @@ struct Device::Impl final : public BatchJob {
 
   static BatchRunnerOptions RunnerOptions(const DeviceOptions& o) {
     BatchRunnerOptions r;
-    r.workers = ThreadCount(o.data_threads) - 1;
+    r.workers = DataThreadCount(o.data_threads) - 1;
     r.min_split = 1;  // RunSplit decides
     r.chunk = kSplitChunk;
     r.worker_first_for_testing = o.crypto_worker_first_for_testing;

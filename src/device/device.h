@@ -83,8 +83,10 @@ struct DeviceOptions {
   // Packets read from the TUN or the sockets per wake-up and per batch call.
   size_t batch_size = 64;
   // Threads that encrypt and decrypt a batch (see above): the loop thread
-  // and data_threads - 1 crypto workers. 0 = min(2, hardware threads);
-  // 1 = the loop thread alone. At most 8.
+  // and data_threads - 1 crypto workers. 0 = 2 with 3 or more hardware
+  // threads, else 1 (on 2 cores shared with the application a worker costs
+  // more than it brings: docs/BENCHMARKS.md); 1 = the loop thread alone.
+  // At most 8.
   size_t data_threads = 0;
   // Threads that run handshake messages. 0 = min(2, hardware threads).
   // At most 8.

@@ -72,7 +72,7 @@ Result<Environment> ReadEnvironment(const GetEnv& get) {
     if (!n || *n > kMaxThreads) {
       return MakeError(EINVAL,
                        fmt::format("ZL_THREADS must be a number of threads from "
-                                   "1 to {}, or 0 for min(2, cores), not '{}'",
+                                   "1 to {}, or 0 for the default, not '{}'",
                                    kMaxThreads, v.substr(0, 32)));
     }
     env.threads = *n;

@@ -17,7 +17,8 @@
 //       Windows).
 //   ZL_THREADS=N  ours: threads that encrypt and decrypt (the loop and N-1
 //       crypto workers sharing each batch) and handshake workers, each N;
-//       0 (the default) = min(2, cores); at most kMaxThreads
+//       0 (the default) = the device's choice (two handshake workers on 2+
+//       cores, two crypto threads on 3+ cores); at most kMaxThreads
 //       (device/device.h DeviceOptions::data_threads, handshake_workers).
 //
 // ReadEnvironment only parses: whether N really is a TUN or a listener is
@@ -50,7 +51,7 @@ struct Environment {
   std::optional<int> uapi_fd;    // WG_UAPI_FD
   bool offloads = true;          // ZL_OFFLOADS (not 0)
   std::chrono::microseconds busy_poll{kDefaultBusyPollUs};  // ZL_BUSY_POLL_US
-  int threads = 0;  // ZL_THREADS; 0 = min(2, cores)
+  int threads = 0;  // ZL_THREADS; 0 = the device's default
 };
 
 using GetEnv = std::function<const char*(const char*)>;

@@ -76,7 +76,10 @@ constexpr char kHelp[] =
     "        it off; default 50. Spins that keep finding nothing back off.\n"
     "  ZL_THREADS=N  threads that encrypt and decrypt (sharing each batch), "
     "and handshake\n"
-    "        workers: N of each, 1 to 8; default 0 = min(2, cores).\n"
+    "        workers: N of each, 1 to 8. Default 0: two handshake workers "
+    "on 2+ cores, two\n"
+    "        crypto threads on 3+ cores (on 2, the application needs the "
+    "other core).\n"
     "  NOTIFY_SOCKET  (systemd Type=notify, foreground only) READY=1 once "
     "the interface and\n"
     "        the socket are up, STOPPING=1 at shutdown.";
