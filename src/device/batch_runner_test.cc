@@ -46,6 +46,15 @@ class RecordingJob final : public BatchJob {
   std::optional<std::chrono::milliseconds> delay_on_workers_;
 };
 
+// One worker, which claims the first chunk of every batch (so it surely
+// takes part).
+BatchRunnerOptions OneWorkerThatGoesFirst() {
+  BatchRunnerOptions o;
+  o.workers = 1;
+  o.worker_first_for_testing = true;
+  return o;
+}
+
 TEST(BatchRunnerTest, BatchBelowTheSplitSizeStaysOnTheCaller) {
   BatchRunnerOptions o;
   o.workers = 1;
@@ -85,10 +94,7 @@ TEST(BatchRunnerTest, EveryItemOfEveryBatchIsProcessedExactlyOnce) {
 }
 
 TEST(BatchRunnerTest, WorkersTakePartAndTheCallerSeesTheirResults) {
-  BatchRunnerOptions o;
-  o.workers = 1;
-  o.worker_first_for_testing = true;
-  BatchRunner runner(o);
+  BatchRunner runner(OneWorkerThatGoesFirst());
   runner.Start();
   RecordingJob job(2);
   runner.Run(64, job);
@@ -105,10 +111,7 @@ TEST(BatchRunnerTest, WorkersTakePartAndTheCallerSeesTheirResults) {
 // A worker holds its chunks for a while: Run waits for them (spin, then
 // block) rather than return with items undone.
 TEST(BatchRunnerTest, RunWaitsForASlowWorkersChunk) {
-  BatchRunnerOptions o;
-  o.workers = 1;
-  o.worker_first_for_testing = true;
-  BatchRunner runner(o);
+  BatchRunner runner(OneWorkerThatGoesFirst());
   runner.Start();
   RecordingJob job(2);
   job.set_delay_on_workers(std::chrono::milliseconds(20));

@@ -827,14 +827,8 @@ std::vector<uint8_t> FlowPacket(uint8_t flow, uint32_t seq, size_t payload) {
 // Both devices have two data threads, and every batch shared with the
 // crypto worker waits for it to take a chunk, so the worker surely encrypts
 // and decrypts some of each big batch. a reads its TUN in batches of 16.
-class DeviceTwoCoresTest : public DeviceTest {
+class DeviceTwoCoresTest : public DeviceBurstTunTest {
  protected:
-  std::unique_ptr<net::TunDevice> MakeTun(int which, Node& n) override {
-    if (which != 0) return DeviceTest::MakeTun(which, n);
-    auto tun = std::make_unique<BurstTun>();
-    burst_ = tun.get();
-    return tun;
-  }
   void Customize(int which, DeviceOptions& options) override {
     options.data_threads = 2;
     options.crypto_worker_first_for_testing = true;
@@ -848,7 +842,6 @@ class DeviceTwoCoresTest : public DeviceTest {
     burst_->Kick();
     ASSERT_EQ(ReadPacket(b_.tun->peer_fd()), first);
   }
-  BurstTun* burst_ = nullptr;
 };
 
 // 2,000 packets from a's TUN, read in batches of 16 and encrypted on both
