@@ -11,8 +11,10 @@
 // the platform.
 //
 // Thread safety: Receive (per family) and Send may run on different threads
-// concurrently; port(), waitable(), SetFwmark and Rebind belong to the owning
-// thread and must not overlap with Receive/Send.
+// concurrently, and Send on several threads at once (the device's loop and
+// its handshake workers send through one Bind); port(), waitable(),
+// SetFwmark and Rebind belong to the owning thread and must not overlap with
+// Receive/Send.
 // Ownership: a Bind owns its sockets; slot and item buffers belong to the
 // caller and are only used during the call.
 
