@@ -248,18 +248,43 @@ void BM_Encapsulate(benchmark::State& state) {
 }
 BENCHMARK(BM_Encapsulate)->Arg(64)->Arg(1420)->Arg(8192);
 
-// a's datagrams of `packet`, one per slot of `datagrams`, lengths in
-// `lengths`: what the Decapsulate benchmarks open.
-void EncapsulateBatch(Pair& pair, const std::vector<uint8_t>& packet,
-                      std::vector<std::vector<uint8_t>>& datagrams,
-                      std::vector<size_t>& lengths) {
-  for (size_t i = 0; i < datagrams.size(); ++i) {
-    lengths[i] = pair.a
-                     .Encapsulate(ByteSpan(packet), MutableByteSpan(datagrams[i]),
-                                  pair.now, pair.sink_a)
-                     .length;
+// A batch of a's datagrams of one packet, opened one by one by b; sealed
+// again (outside the timing) when all are used: what the Decapsulate
+// benchmarks open.
+class SealedBatch {
+ public:
+  SealedBatch(const std::vector<uint8_t>& packet, size_t batch)
+      : packet_(packet),
+        datagrams_(batch, std::vector<uint8_t>(packet.size() + 64)),
+        lengths_(batch),
+        next_(batch) {}
+
+  DecapsulateResult OpenNext(Pair& pair, const Path& from,
+                             benchmark::State& state) {
+    if (next_ == datagrams_.size()) {
+      state.PauseTiming();
+      for (size_t i = 0; i < datagrams_.size(); ++i) {
+        lengths_[i] = pair.a
+                          .Encapsulate(ByteSpan(packet_),
+                                       MutableByteSpan(datagrams_[i]), pair.now,
+                                       pair.sink_a)
+                          .length;
+      }
+      next_ = 0;
+      state.ResumeTiming();
+    }
+    const size_t k = next_++;
+    return pair.b.Decapsulate(
+        from, MutableByteSpan(datagrams_[k].data(), lengths_[k]), pair.now,
+        pair.sink_b);
   }
-}
+
+ private:
+  const std::vector<uint8_t>& packet_;
+  std::vector<std::vector<uint8_t>> datagrams_;
+  std::vector<size_t> lengths_;
+  size_t next_;
+};
 
 void BM_Decapsulate(benchmark::State& state) {
   Pair pair;
@@ -268,31 +293,18 @@ void BM_Decapsulate(benchmark::State& state) {
     return;
   }
   const auto packet = Ipv4Packet(size_t(state.range(0)));
-  const size_t batch = BatchSize(packet.size());
-  std::vector<std::vector<uint8_t>> datagrams(
-      batch, std::vector<uint8_t>(packet.size() + 64));
-  std::vector<size_t> lengths(batch);
-  EncapsulateBatch(pair, packet, datagrams, lengths);
-  size_t next = 0;
+  SealedBatch sealed(packet, BatchSize(packet.size()));
   const Path from{pair.addr_a, {}};
   for (auto _ : state) {
-    if (next == batch) {
-      state.PauseTiming();
-      EncapsulateBatch(pair, packet, datagrams, lengths);
-      next = 0;
-      state.ResumeTiming();
-    }
-    auto r = pair.b.Decapsulate(
-        from, MutableByteSpan(datagrams[next].data(), lengths[next]), pair.now,
-        pair.sink_b);
-    if (r.kind != DecapsulateResult::Kind::kDeliver) {
+    if (sealed.OpenNext(pair, from, state).kind !=
+        DecapsulateResult::Kind::kDeliver) {
       state.SkipWithError("not delivered");
       break;
     }
-    ++next;
   }
   state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(packet.size()));
 }
+
 BENCHMARK(BM_Decapsulate)->Arg(64)->Arg(1420)->Arg(8192);
 
 // Shared by the threads of one run of a Shared* benchmark: made by thread 0
@@ -332,32 +344,19 @@ void BM_SharedDecapsulate(benchmark::State& state) {
   const auto packet = Ipv4Packet(size_t(state.range(0)));
   // Smaller batches than BM_Decapsulate's: the threads' batches interleave
   // in counter space and must stay within the replay window together.
-  const size_t batch = std::min<size_t>(BatchSize(packet.size()), 1024);
-  std::vector<std::vector<uint8_t>> datagrams(
-      batch, std::vector<uint8_t>(packet.size() + 64));
-  std::vector<size_t> lengths(batch);
-  size_t next = batch;
+  SealedBatch sealed(packet, std::min<size_t>(BatchSize(packet.size()), 1024));
   int64_t dropped = 0;
   const Path from{Endpoint(IpAddress::V4(0xc0000201), 51820), {}};
   for (auto _ : state) {
-    Pair& pair = *g_shared_pair;
-    if (next == batch) {
-      state.PauseTiming();
-      EncapsulateBatch(pair, packet, datagrams, lengths);
-      next = 0;
-      state.ResumeTiming();
-    }
-    auto r = pair.b.Decapsulate(
-        from, MutableByteSpan(datagrams[next].data(), lengths[next]), pair.now,
-        pair.sink_b);
-    dropped += r.kind != DecapsulateResult::Kind::kDeliver;
-    ++next;
+    dropped += sealed.OpenNext(*g_shared_pair, from, state).kind !=
+               DecapsulateResult::Kind::kDeliver;
   }
   state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(packet.size()));
   state.SetItemsProcessed(state.iterations());
   state.counters["dropped"] = double(dropped);
   if (state.thread_index() == 0) g_shared_pair.reset();
 }
+
 BENCHMARK(BM_SharedDecapsulate)
     ->Arg(64)
     ->Arg(1420)
