@@ -19,6 +19,18 @@ std::optional<int> ParseDecimal(std::string_view value) {
   return n;
 }
 
+// Variable `name` = `value` as a decimal from 0 to `max`; else EINVAL with
+// `expected` (what it must be, e.g. "a number of threads from 1 to 8").
+Result<int> ParseBounded(std::string_view name, std::string_view value, int max,
+                         std::string_view expected) {
+  const std::optional<int> n = ParseDecimal(value);
+  if (!n || *n > max) {
+    return MakeError(EINVAL, fmt::format("{} must be {}, not '{}'", name,
+                                         expected, value.substr(0, 32)));
+  }
+  return *n;
+}
+
 }  // namespace
 
 Result<int> ParseDescriptorNumber(std::string_view name,
@@ -56,25 +68,18 @@ Result<Environment> ReadEnvironment(const GetEnv& get) {
     env.offloads = v == "1";
   }
   if (const char* busy_poll = get("ZL_BUSY_POLL_US")) {
-    const std::string_view v(busy_poll);
-    const std::optional<int> us = ParseDecimal(v);
-    if (!us || *us > kMaxBusyPollUs) {
-      return MakeError(EINVAL,
-                       fmt::format("ZL_BUSY_POLL_US must be a number of "
-                                   "microseconds from 0 (off) to {}, not '{}'",
-                                   kMaxBusyPollUs, v.substr(0, 32)));
-    }
+    auto us = ParseBounded(
+        "ZL_BUSY_POLL_US", busy_poll, kMaxBusyPollUs,
+        fmt::format("a number of microseconds from 0 (off) to {}", kMaxBusyPollUs));
+    if (!us.ok()) return us.error();
     env.busy_poll = std::chrono::microseconds(*us);
   }
   if (const char* threads = get("ZL_THREADS")) {
-    const std::string_view v(threads);
-    const std::optional<int> n = ParseDecimal(v);
-    if (!n || *n > kMaxThreads) {
-      return MakeError(EINVAL,
-                       fmt::format("ZL_THREADS must be a number of threads from "
-                                   "1 to {}, or 0 for the default, not '{}'",
-                                   kMaxThreads, v.substr(0, 32)));
-    }
+    auto n = ParseBounded(
+        "ZL_THREADS", threads, kMaxThreads,
+        fmt::format("a number of threads from 1 to {}, or 0 for the default",
+                    kMaxThreads));
+    if (!n.ok()) return n.error();
     env.threads = *n;
   }
   for (auto [name, out] : {std::pair{"WG_TUN_FD", &env.tun_fd},
