@@ -19,7 +19,7 @@
 //   timer (100 ms) -> Engine::Tick
 //   rtnetlink     -> TUN deleted -> on_tun_gone callback
 //
-// Threads (DeviceOptions::data_threads, handshake_workers):
+// Threads (DeviceOptions::data_threads, handshake_workers, tun_queues):
 //   - the loop thread: every TUN and socket read and write, Tick, the
 //     control calls, and its share of each batch's cryptography;
 //   - data_threads - 1 crypto workers: for a batch of at least 8 packets the
@@ -30,6 +30,9 @@
 //     and so does a TUN batch whose first packet the engine stages (no
 //     session yet: staging keeps the order it is called in); with
 //     data_threads = 1 there is no worker at all;
+//   - tun_queues - 1 queue readers: each reads one more queue of a multi-
+//     queue TUN, encrypts what it read on its own thread and sends it (its
+//     own batches, its own sink; sends under bind_mu);
 //   - handshake_workers handshake workers, one engine call per message, so
 //     the data path never waits for a handshake's cryptography and a flood
 //     costs it only the copy into the queue.
@@ -88,6 +91,17 @@ struct DeviceOptions {
   // more than it brings: docs/BENCHMARKS.md); 1 = the loop thread alone.
   // At most 8.
   size_t data_threads = 0;
+  // TUN queues, each read by a thread of its own (multi-queue: the kernel
+  // gives each flow to one queue, tun_device.h's OpenQueue). Queue 0 is the
+  // loop thread's; queues 1..n-1 each get a queue reader thread, which reads
+  // its queue in batches, encrypts them itself (no crypto workers) and sends
+  // them through the shared bind. So several flows are encrypted in
+  // parallel; a flow's packets keep their order (one queue per flow). The
+  // receive path is unchanged (the loop and the crypto workers). 0 or 1 =
+  // one queue (no OpenQueue call); more needs a TUN that can open queues
+  // (Linux, created with LinuxTunOptions::multi_queue), else Create fails
+  // (the error names the queue that failed). At most 8.
+  size_t tun_queues = 1;
   // Threads that run handshake messages. 0 = min(2, hardware threads).
   // At most 8.
   size_t handshake_workers = 0;
@@ -122,6 +136,7 @@ struct DeviceCounters {
   uint64_t send_dropped_full = 0;   // datagrams dropped: socket buffer full
   uint64_t split_batches = 0;       // batches shared with the crypto workers
   uint64_t worker_packets = 0;      // packets the crypto workers processed
+  uint64_t queue_packets = 0;       // TUN packets read by the queue readers (queues 1..n-1)
 };
 
 class Device final : public ControlApi {

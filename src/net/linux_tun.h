@@ -7,6 +7,10 @@
 // their checksums, and WriteBatch coalesces TCP/UDP segments of a flow into
 // one super-packet (tun_device.h). offloads() tells what is in effect.
 //
+// With LinuxTunOptions::multi_queue, OpenQueue attaches more queues to the
+// interface (IFF_MULTI_QUEUE), each with the same flags and its own
+// segmentation and coalescing state; without it, OpenQueue fails (ENOTSUP).
+//
 // The interface is created in the calling thread's network namespace, down,
 // with the given MTU, and is removed by the kernel when the returned object is
 // destroyed (unless someone made it persistent). An existing, unattached,
@@ -43,6 +47,12 @@ namespace zl::net {
 //           user.
 struct LinuxTunOptions {
   bool offload = true;
+  // IFF_MULTI_QUEUE: OpenQueue then attaches more queues (tun_device.h).
+  // Only for an interface we create or a persistent one created multi-
+  // queue: the kernel refuses (EINVAL) to attach a multi-queue descriptor to
+  // a single-queue TUN and the other way round. Off by default, so an
+  // existing single-queue persistent TUN is reused as before.
+  bool multi_queue = false;
 };
 
 Result<std::unique_ptr<TunDevice>> CreateLinuxTun(std::string_view name,

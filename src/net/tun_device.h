@@ -15,7 +15,9 @@
 // Mtu) are for the owning thread. Ownership: the device owns its descriptor;
 // destroying it removes a non-persistent Linux TUN.
 
+#include <cerrno>
 #include <cstddef>
+#include <memory>
 #include <span>
 #include <string>
 
@@ -78,6 +80,21 @@ class TunDevice {
   // The offloads in effect, for logs and tests: "" for none, else a space-
   // separated list such as "csum tso4 tso6 uso4 uso6".
   virtual std::string offloads() const { return {}; }
+
+  // Multi-queue: another queue of this same interface, with a descriptor
+  // (and a waitable) of its own. The kernel spreads the packets routed to
+  // the interface over its queues by flow (one flow always reads from one
+  // queue), so one reader per queue reads in parallel. Each queue's
+  // ReadBatch is for its own reader; any queue's Write/WriteBatch injects
+  // packets into the stack. The queue has the same MTU and offloads; its
+  // control methods act on the one interface. Destroy the queues before the
+  // object they were opened from (the interface disappears when its last
+  // queue closes). Errors: ENOTSUP where the interface was not created
+  // multi-queue (LinuxTunOptions::multi_queue) or the platform has no
+  // queues (the default); else what opening it returned.
+  virtual Result<std::unique_ptr<TunDevice>> OpenQueue() {
+    return Error(ENOTSUP, "this TUN has a single queue");
+  }
 };
 
 // True for the errors ReadBatch/Write return once the interface is gone:
