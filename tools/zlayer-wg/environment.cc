@@ -19,12 +19,12 @@ std::optional<int> ParseDecimal(std::string_view value) {
   return n;
 }
 
-// Variable `name` = `value` as a decimal from 0 to `max`; else EINVAL with
+// Variable `name` = `value` as a decimal from `min` to `max`; else EINVAL with
 // `expected` (what it must be, e.g. "a number of threads from 1 to 8").
-Result<int> ParseBounded(std::string_view name, std::string_view value, int max,
+Result<int> ParseBounded(std::string_view name, std::string_view value, int min, int max,
                          std::string_view expected) {
   const std::optional<int> n = ParseDecimal(value);
-  if (!n || *n > max) {
+  if (!n || *n < min || *n > max) {
     return MakeError(EINVAL, fmt::format("{} must be {}, not '{}'", name,
                                          expected, value.substr(0, 32)));
   }
@@ -69,18 +69,24 @@ Result<Environment> ReadEnvironment(const GetEnv& get) {
   }
   if (const char* busy_poll = get("ZL_BUSY_POLL_US")) {
     auto us = ParseBounded(
-        "ZL_BUSY_POLL_US", busy_poll, kMaxBusyPollUs,
+        "ZL_BUSY_POLL_US", busy_poll, 0, kMaxBusyPollUs,
         fmt::format("a number of microseconds from 0 (off) to {}", kMaxBusyPollUs));
     if (!us.ok()) return us.error();
     env.busy_poll = std::chrono::microseconds(*us);
   }
   if (const char* threads = get("ZL_THREADS")) {
     auto n = ParseBounded(
-        "ZL_THREADS", threads, kMaxThreads,
+        "ZL_THREADS", threads, 0, kMaxThreads,
         fmt::format("a number of threads from 1 to {}, or 0 for the default",
                     kMaxThreads));
     if (!n.ok()) return n.error();
     env.threads = *n;
+  }
+  if (const char* queues = get("ZL_TUN_QUEUES")) {
+    auto n = ParseBounded("ZL_TUN_QUEUES", queues, 1, kMaxTunQueues,
+                          fmt::format("a number of TUN queues from 1 to {}", kMaxTunQueues));
+    if (!n.ok()) return n.error();
+    env.tun_queues = *n;
   }
   for (auto [name, out] : {std::pair{"WG_TUN_FD", &env.tun_fd},
                            std::pair{"WG_UAPI_FD", &env.uapi_fd}}) {
@@ -94,6 +100,11 @@ Result<Environment> ReadEnvironment(const GetEnv& get) {
     return MakeError(EINVAL, fmt::format("WG_TUN_FD and WG_UAPI_FD are both "
                                          "descriptor {}",
                                          *env.tun_fd));
+  }
+  if (env.tun_fd && env.tun_queues > 1) {
+    return MakeError(EINVAL, fmt::format("ZL_TUN_QUEUES={} needs a TUN zlayer-wg creates; the "
+                                         "one WG_TUN_FD gives has a single queue",
+                                         env.tun_queues));
   }
   return env;
 }

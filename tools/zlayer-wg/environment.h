@@ -20,6 +20,11 @@
 //       0 (the default) = the device's choice (two handshake workers on 2+
 //       cores, two crypto threads on 3+ cores); at most kMaxThreads
 //       (device/device.h DeviceOptions::data_threads, handshake_workers).
+//   ZL_TUN_QUEUES=N  ours: TUN queues, 1 to kMaxTunQueues (default 1). More
+//       than 1 creates a multi-queue TUN (IFF_MULTI_QUEUE), each extra queue
+//       read and encrypted by a thread of its own, so several flows are
+//       encrypted in parallel (DeviceOptions::tun_queues). Not with
+//       WG_TUN_FD (an adopted TUN has one queue); Linux only.
 //
 // ReadEnvironment only parses: whether N really is a TUN or a listener is
 // checked when it is adopted (net/linux_tun.h, uapi/server.h).
@@ -42,6 +47,7 @@ namespace zl::wgtool {
 inline constexpr int kDefaultBusyPollUs = 50;
 inline constexpr int kMaxBusyPollUs = 10000;
 inline constexpr int kMaxThreads = 8;
+inline constexpr int kMaxTunQueues = 8;
 
 struct Environment {
   LogLevelChoice log_level;      // kError when LOG_LEVEL is unset
@@ -52,6 +58,7 @@ struct Environment {
   bool offloads = true;          // ZL_OFFLOADS (not 0)
   std::chrono::microseconds busy_poll{kDefaultBusyPollUs};  // ZL_BUSY_POLL_US
   int threads = 0;  // ZL_THREADS; 0 = the device's default
+  int tun_queues = 1;  // ZL_TUN_QUEUES
 };
 
 using GetEnv = std::function<const char*(const char*)>;
@@ -61,7 +68,8 @@ using GetEnv = std::function<const char*(const char*)>;
 // streams, which the daemon points at /dev/null), or both the same;
 // ZL_OFFLOADS other than 0 or 1; ZL_BUSY_POLL_US that is not a decimal
 // number from 0 to kMaxBusyPollUs; ZL_THREADS that is not one from 0 to
-// kMaxThreads.
+// kMaxThreads; ZL_TUN_QUEUES that is not one from 1 to kMaxTunQueues, or
+// above 1 together with WG_TUN_FD.
 Result<Environment> ReadEnvironment(const GetEnv& get = [](const char* name) {
   return std::getenv(name);
 });

@@ -90,6 +90,30 @@ TEST(EnvironmentTest, ThreadsAreACountWithAnAutomaticDefaultAndBadValuesRefused)
   }
 }
 
+TEST(EnvironmentTest, TunQueuesAreACountFromOneAndBadValuesRefused) {
+  EXPECT_EQ(ReadEnvironment(Env({}))->tun_queues, 1);
+  EXPECT_EQ(ReadEnvironment(Env({{"ZL_TUN_QUEUES", "2"}}))->tun_queues, 2);
+  EXPECT_EQ(ReadEnvironment(Env({{"ZL_TUN_QUEUES", std::to_string(kMaxTunQueues)}}))
+                ->tun_queues,
+            kMaxTunQueues);
+  for (const std::string& bad : std::vector<std::string>{
+           "", "0", "-1", "two", " 2", std::to_string(kMaxTunQueues + 1)}) {
+    auto env = ReadEnvironment(Env({{"ZL_TUN_QUEUES", bad}}));
+    ASSERT_FALSE(env.ok()) << bad;
+    EXPECT_EQ(env.error().code(), EINVAL);
+    EXPECT_NE(env.error().message().find("ZL_TUN_QUEUES"), std::string::npos);
+  }
+}
+
+TEST(EnvironmentTest, SeveralTunQueuesNeedATunWeCreate) {
+  EXPECT_TRUE(ReadEnvironment(Env({{"WG_TUN_FD", "5"}, {"ZL_TUN_QUEUES", "1"}})).ok());
+  auto env = ReadEnvironment(Env({{"WG_TUN_FD", "5"}, {"ZL_TUN_QUEUES", "2"}}));
+  ASSERT_FALSE(env.ok());
+  EXPECT_EQ(env.error().code(), EINVAL);
+  EXPECT_NE(env.error().message().find("WG_TUN_FD"), std::string::npos);
+  EXPECT_NE(env.error().message().find("ZL_TUN_QUEUES"), std::string::npos);
+}
+
 TEST(EnvironmentTest, ForegroundOnlyForOne) {
   EXPECT_TRUE(
       ReadEnvironment(Env({{"WG_PROCESS_FOREGROUND", "1"}}))->foreground);

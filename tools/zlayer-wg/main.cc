@@ -86,7 +86,8 @@ constexpr char kHelp[] =
 
 // kHelp and packaging/man/zlayer-wg.8.scd spell these out.
 static_assert(zl::wgtool::kDefaultBusyPollUs == 50 &&
-              zl::wgtool::kMaxBusyPollUs == 10000 && zl::wgtool::kMaxThreads == 8);
+              zl::wgtool::kMaxBusyPollUs == 10000 && zl::wgtool::kMaxThreads == 8 &&
+              zl::wgtool::kMaxTunQueues == 8);
 
 struct Settings {
   std::string ifname;
@@ -97,7 +98,8 @@ struct Settings {
 zl::Result<std::unique_ptr<zl::net::TunDevice>> OpenTun(const Settings& s) {
   if (!s.env.tun_fd) {
     auto tun = zl::net::CreateLinuxTun(s.ifname, zl::net::kDefaultTunMtu,
-                                       zl::net::LinuxTunOptions{.offload = s.env.offloads});
+                                       zl::net::LinuxTunOptions{.offload = s.env.offloads,
+                                                                .multi_queue = s.env.tun_queues > 1});
     if (!tun.ok()) {
       return tun.error().Wrap("failed to create TUN device '" + s.ifname + "'");
     }
@@ -160,6 +162,7 @@ int Run(const Settings& s, StartupReporter& reporter) {
   options.udp_offloads = s.env.offloads;
   options.data_threads = size_t(s.env.threads);
   options.handshake_workers = size_t(s.env.threads);
+  options.tun_queues = size_t(s.env.tun_queues);
   options.on_tun_gone = [&] {
     zl::LogVerbose("TUN " + ifname + " gone, stopping");
     loop.Stop();
