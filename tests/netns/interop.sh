@@ -16,6 +16,8 @@
 # handshake set and recent on both ends, transfer counters grow on both ends,
 # the responder learnt the initiator's endpoint; SIGTERM ends both daemons with
 # status 0. Then a mismatched preshared key must give no tunnel (both roles).
+# IPERF_STREAMS (default 1): parallel iperf3 streams (several flows, e.g. to
+# spread over the queues of a multi-queue TUN, ZL_TUN_QUEUES).
 # shellcheck disable=SC2154 # NS_<tag> are assigned by netns_new (lib.sh)
 . "$(dirname "$0")/lib.sh"
 lib_init jq
@@ -74,7 +76,7 @@ run_case() {
   local ta0 tb0 ta1 tb1 res
   ta0=$(transfer "$NS_a" "$if_a" "$pub_b")
   tb0=$(transfer "$NS_b" "$if_b" "$pub_a")
-  res=$(iperf_ok "$NS_a" "$NS_b" "$inner" 3)
+  res=$(iperf_ok "$NS_a" "$NS_b" "$inner" 3 -P "${IPERF_STREAMS:-1}")
   log "iperf3 TCP over IPv$fam tunnel: $(mbps "${res#* }")"
   ta1=$(transfer "$NS_a" "$if_a" "$pub_b")
   tb1=$(transfer "$NS_b" "$if_b" "$pub_a")
