@@ -23,7 +23,11 @@
 #   rtt        PINGS pings at PING_INTERVAL over the idle tunnel: avg and p99
 #   loaded     LOADED_PINGS pings at PING_INTERVAL while a TCP stream runs: p99
 #   rss_tcp    peak RSS (VmHWM) of either daemon after the TCP figures
-#   udp        iperf3 -u -b UDP_RATE, DURATION s: receiver loss % and Mbit/s
+#   udp        iperf3 -u -b UDP_RATE, DURATION s: receiver loss % and Mbit/s,
+#              and where the datagrams were lost (a's TUN queue, b's tunnel
+#              socket, the receiving iperf3's socket)
+#   udp_w      the same with UDP_WINDOW socket buffers (iperf3 -w): the
+#              receiving application's buffer taken out of the figure
 #   profile    (round 1, IMPL_A only) perf record of both daemons during a TCP
 #              stream: the top symbols
 #   memflood   junk type-4 datagrams from m (a non-peer) to a's listen port for
@@ -43,7 +47,7 @@
 # (3), DURATION (10), PINGS (200), LOADED_PINGS (200), FLOOD_PINGS (500),
 # PING_INTERVAL (0.01), FLOOD_SECONDS (DURATION), UDP_RATE (1G), UDP_LEN (1392),
 # PROFILE_SECONDS (4), HS_MIN_TIME (2), WG_BENCH, ZL_OFFLOADS and
-# ZL_BUSY_POLL_US, ZL_THREADS (handed to zlayer-wg's environment when set), BENCH_LOG_LEVEL (error), MAX_RSS_MB (200),
+# ZL_BUSY_POLL_US, ZL_THREADS, ZL_TUN_QUEUES (handed to zlayer-wg's environment when set), UDP_WINDOW (4M), BENCH_LOG_LEVEL (error), MAX_RSS_MB (200),
 # SKIP_{TCP4,LATENCY,UDP,PROFILE,MEMFLOOD,HSFLOOD,HANDSHAKES,VETH}=1, BENCH_JSON.
 # shellcheck disable=SC2154 # NS_<tag> are assigned by netns_new (lib.sh)
 # shellcheck source=tests/netns/lib.sh
@@ -60,6 +64,7 @@ PING_INTERVAL=${PING_INTERVAL:-0.01}
 FLOOD_SECONDS=${FLOOD_SECONDS:-$DURATION}
 UDP_RATE=${UDP_RATE:-1G}
 UDP_LEN=${UDP_LEN:-1392} # 1420-byte tunnel MTU − 20 (IPv4) − 8 (UDP)
+UDP_WINDOW=${UDP_WINDOW:-4M} # the second UDP figure's socket buffers (iperf3 -w)
 PROFILE_SECONDS=${PROFILE_SECONDS:-4}
 HS_MIN_TIME=${HS_MIN_TIME:-2}
 WG_BENCH=${WG_BENCH:-$REPO_DIR/build/bench/wg_bench}
@@ -89,7 +94,7 @@ expected_seconds() {
   local impl=$((4 + DURATION + 3)) veth=0 once=0
   skipped TCP4 || impl=$((impl + DURATION + 3))
   skipped LATENCY || impl=$((impl + PING_S + 1 + LOADED_S + 5))
-  skipped UDP || impl=$((impl + DURATION + 3))
+  skipped UDP || impl=$((impl + 2 * (DURATION + 3)))
   skipped MEMFLOOD || impl=$((impl + FLOOD_SECONDS + 3))
   skipped HSFLOOD || impl=$((impl + HSFLOOD_S + 5))
   skipped VETH || veth=$((2 * (DURATION + 3) + PING_S + 1))
@@ -228,19 +233,53 @@ fig_rss_tcp() {
   log "  $label peak RSS through the TCP figures: $(mib "$max") MiB"
 }
 
-# fig_udp LABEL DST — iperf3 UDP at UDP_RATE: loss at the receiver, Mbit/s received.
+# udp_rcvbuf_errors NS — the namespace's UDP receive-buffer drops so far
+# (/proc/net/snmp RcvbufErrors, IPv4 + IPv6: every socket in NS).
+udp_rcvbuf_errors() {
+  nx "$1" awk '/^Udp: / && !h { for (i = 2; i <= NF; i++) if ($i == "RcvbufErrors") c = i; h = 1; next }
+               /^Udp: / && h { s += $c } END { print s + 0 }' /proc/net/snmp
+}
+
+# udp_socket_drops NS PORT — drops so far on the UDP sockets bound to PORT in
+# NS (/proc/net/udp{,6}, the last column).
+udp_socket_drops() {
+  nx "$1" awk -v port="$(printf ':%04X' "$2")" 'FNR > 1 && index($2, port) == length($2) - 4 { s += $NF }
+       END { print s + 0 }' /proc/net/udp /proc/net/udp6
+}
+
+# fig_udp LABEL DST IFNAME_A KEY [WINDOW] — iperf3 UDP at UDP_RATE: loss at the
+# receiver, Mbit/s received; with WINDOW, the sockets' buffers (iperf3 -w)
+# are that large. Also where the datagrams were lost, as % of those sent:
+# a's TUN transmit queue (the daemon did not read them in time), b's tunnel
+# socket (the daemon did not receive them in time), and the receiving
+# application's socket (iperf3 did not read them in time).
 fig_udp() {
-  local loss mbps
-  iperf_start "$2" "$DURATION" "$TMP/udp.json" -u -b "$UDP_RATE" -l "$UDP_LEN"
+  local key=$4 loss mbps sent tun0 tun1 sock0 sock1 app0 app1 where lost_tun lost_sock lost_app w=()
+  [[ -z "${5:-}" ]] || w=(-w "$5")
+  tun0=$(nx "$NS_a" cat "/sys/class/net/$3/statistics/tx_dropped")
+  sock0=$(udp_socket_drops "$NS_b" 51821)
+  app0=$(udp_rcvbuf_errors "$NS_b")
+  iperf_start "$2" "$DURATION" "$TMP/udp.json" -u -b "$UDP_RATE" -l "$UDP_LEN" "${w[@]}"
   iperf_wait "$TMP/udp.json"
+  tun1=$(nx "$NS_a" cat "/sys/class/net/$3/statistics/tx_dropped")
+  sock1=$(udp_socket_drops "$NS_b" 51821)
+  app1=$(udp_rcvbuf_errors "$NS_b")
   # iperf3 3.12 reports the receiver's counts in .end.sum; later versions also
   # have .end.sum_received.
   loss=$(jq '.end.sum.lost_percent' "$TMP/udp.json")
   mbps=$(jq '.end.sum_received.bits_per_second // (.end.sum.bits_per_second * (1 - .end.sum.lost_percent / 100)) | . / 1e6' "$TMP/udp.json")
-  [[ "$loss" != null && "$mbps" != null ]] || fail "iperf3 -u: no receiver figures in its JSON"
-  emit "$1" udp_loss_pct "$loss"
-  emit "$1" udp_mbps "$mbps"
-  log "  $1 UDP at $UDP_RATE: $(printf '%.0f' "$mbps") Mbit/s received, $(printf '%.2f' "$loss") % lost"
+  sent=$(jq '.end.sum.packets' "$TMP/udp.json")
+  [[ "$loss" != null && "$mbps" != null && "$sent" =~ ^[0-9]+$ ]] || fail "iperf3 -u: no receiver figures in its JSON"
+  emit "$1" "${key}_loss_pct" "$loss"
+  emit "$1" "${key}_mbps" "$mbps"
+  where=$(awk -v n="$sent" -v t=$((tun1 - tun0)) -v s=$((sock1 - sock0)) -v a=$((app1 - app0 - (sock1 - sock0))) \
+    'BEGIN { n = n > 0 ? n : 1; a = a > 0 ? a : 0; printf "%.2f %.2f %.2f", 100 * t / n, 100 * s / n, 100 * a / n }')
+  read -r lost_tun lost_sock lost_app <<<"$where"
+  emit "$1" "${key}_lost_tun_pct" "$lost_tun"
+  emit "$1" "${key}_lost_tunnel_socket_pct" "$lost_sock"
+  emit "$1" "${key}_lost_app_socket_pct" "$lost_app"
+  log "  $1 UDP at $UDP_RATE${5:+, -w $5}: $(printf '%.0f' "$mbps") Mbit/s received, $(printf '%.2f' "$loss") % lost" \
+    "(of $sent sent: $lost_tun % at a's TUN queue, $lost_sock % at b's tunnel socket, $lost_app % at iperf3's socket)"
 }
 
 # fig_memflood LABEL PID — junk from m to a's port; a's peak VmRSS, sampled.
@@ -380,6 +419,7 @@ daemon_start() {
   is_reference_go "$impl" || [[ -z "${ZL_OFFLOADS:-}" ]] || env+=(ZL_OFFLOADS="$ZL_OFFLOADS")
   is_reference_go "$impl" || [[ -z "${ZL_BUSY_POLL_US:-}" ]] || env+=(ZL_BUSY_POLL_US="$ZL_BUSY_POLL_US")
   is_reference_go "$impl" || [[ -z "${ZL_THREADS:-}" ]] || env+=(ZL_THREADS="$ZL_THREADS")
+  is_reference_go "$impl" || [[ -z "${ZL_TUN_QUEUES:-}" ]] || env+=(ZL_TUN_QUEUES="$ZL_TUN_QUEUES")
   ip netns exec "$ns" env "${env[@]}" "$impl" -f "$ifn" </dev/null >"$TMP/$ifn.log" 2>&1 &
   pid=$!
   PIDS+=("$pid")
@@ -438,7 +478,10 @@ impl_round() {
     figure loaded "$label" fig_loaded "$label" 192.168.241.2
   fi
   figure rss_tcp "$label" fig_rss_tcp "$label" "$pid_a" "$pid_b"
-  skipped UDP || figure udp "$label" fig_udp "$label" 192.168.241.2
+  if ! skipped UDP; then
+    figure udp "$label" fig_udp "$label" 192.168.241.2 "$if_a" udp
+    figure udp_w "$label" fig_udp "$label" 192.168.241.2 "$if_a" udp_w "$UDP_WINDOW"
+  fi
   if ((r == 1)) && [[ "$impl" == "$IMPL_A" ]] && ! skipped PROFILE; then
     if [[ -n "$PERF_OK" ]]; then
       figure profile "$label" fig_profile "$label" "$pid_a" "$pid_b"
@@ -479,7 +522,7 @@ fi
 
 est=$(expected_seconds)
 step "$RUNS rounds: iperf3 -t $DURATION, $PINGS/$LOADED_PINGS/$FLOOD_PINGS pings every $PING_INTERVAL s, UDP at $UDP_RATE, floods $FLOOD_SECONDS/$HSFLOOD_S s; expected ≈ $((est / 60)) min $((est % 60)) s"
-log "ZL_OFFLOADS=${ZL_OFFLOADS-<unset>}  ZL_BUSY_POLL_US=${ZL_BUSY_POLL_US-<unset>}  ZL_THREADS=${ZL_THREADS-<unset>}  LOG_LEVEL=$BENCH_LOG_LEVEL  $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
+log "ZL_OFFLOADS=${ZL_OFFLOADS-<unset>}  ZL_BUSY_POLL_US=${ZL_BUSY_POLL_US-<unset>}  ZL_THREADS=${ZL_THREADS-<unset>}  ZL_TUN_QUEUES=${ZL_TUN_QUEUES-<unset>}  LOG_LEVEL=$BENCH_LOG_LEVEL  $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
 started=$(date +%s)
 
 skipped HANDSHAKES || {
@@ -523,6 +566,7 @@ log "measured in $(($(date +%s) - started)) s (expected ≈ $est s)"
   --param flood_pings="$FLOOD_PINGS" --param ping_interval_s="$PING_INTERVAL" --param flood_seconds="$FLOOD_SECONDS" \
   --param udp_rate="$UDP_RATE" --param udp_len="$UDP_LEN" --param zl_offloads="${ZL_OFFLOADS-unset}" \
   --param zl_busy_poll_us="${ZL_BUSY_POLL_US-unset}" --param zl_threads="${ZL_THREADS-unset}" \
+  --param zl_tun_queues="${ZL_TUN_QUEUES-unset}" --param udp_window="$UDP_WINDOW" \
   --param log_level="$BENCH_LOG_LEVEL" --param impl_a="$IMPL_A" --param impl_b="$IMPL_B" \
   --param cores="$(nproc)" --param kernel="$(uname -r)" --param date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
   --param elapsed_s=$(($(date +%s) - started)) --json "$TMP/summary.json"

@@ -94,6 +94,14 @@ def main() -> int:
     row(f"UDP at {params.get('udp_rate', '?')}bit/s: receiver loss (%)", "udp_loss_pct", "< 0.5 %",
         lambda av, bv, rv: check(av, lambda x: x < 0.5))
     row("UDP: received (Mbit/s)", "udp_mbps", "—", None)
+    row("  UDP lost at the sender's TUN queue (% of sent)", "udp_lost_tun_pct", "—", None)
+    row("  UDP lost at the receiver's tunnel socket (% of sent)", "udp_lost_tunnel_socket_pct", "—", None)
+    row("  UDP lost at the receiving iperf3's socket (% of sent)", "udp_lost_app_socket_pct", "—", None)
+    row(f"UDP, iperf3 -w {params.get('udp_window', '?')}: receiver loss (%)", "udp_w_loss_pct", "(< 0.5 %)",
+        lambda av, bv, rv: check(av, lambda x: x < 0.5))
+    row("  UDP -w: lost at the sender's TUN queue (% of sent)", "udp_w_lost_tun_pct", "—", None)
+    row("  UDP -w: lost at the receiver's tunnel socket (% of sent)", "udp_w_lost_tunnel_socket_pct", "—", None)
+    row("  UDP -w: lost at the receiving iperf3's socket (% of sent)", "udp_w_lost_app_socket_pct", "—", None)
     row("peak RSS, start + TCP figures (MiB)", "rss_tcp_mib", f"bounded (< {max_rss:g} MiB)",
         lambda av, bv, rv: check(av, lambda x: x < max_rss))
     row("peak RSS under a non-peer UDP junk flood (MiB)", "rss_udpflood_mib", f"bounded (< {max_rss:g} MiB)",
