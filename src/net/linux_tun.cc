@@ -339,7 +339,8 @@ Error OpenError(int err) {
 
 Error InUseError(const std::string& what) {
   return MakeError(
-      EBUSY, what + ": a TUN of that name is already in use by another process");
+      EBUSY,
+      what + ": a TUN of that name is already in use by another process");
 }
 
 // Why TUNSETIFF answered EINVAL for the existing interface `name`: a TAP or
@@ -351,16 +352,17 @@ Error ExistingInterfaceError(const std::string& what, const std::string& name,
   if (!index.ok()) return ErrnoError(EINVAL, what);
   auto tun = GetTunLink(*index);
   if (tun.ok() && *tun && !(*tun)->tap && (*tun)->multi_queue != multi_queue) {
-    return MakeError(
-        EINVAL, what + ": the existing TUN \"" + name + "\" is " +
-                    ((*tun)->multi_queue
-                         ? "multi-queue; ask for multi_queue to reuse it"
-                         : "single-queue; multi_queue cannot attach to it "
-                           "(delete it, or recreate it multi-queue)"));
+    return MakeError(EINVAL,
+                     what + ": the existing TUN \"" + name + "\" is " +
+                         ((*tun)->multi_queue
+                              ? "multi-queue; ask for multi_queue to reuse it"
+                              : "single-queue; multi_queue cannot attach to it "
+                                "(delete it, or recreate it multi-queue)"));
   }
   if (tun.ok() && *tun && !(*tun)->tap) return ErrnoError(EINVAL, what);
-  return MakeError(EBUSY, what + ": interface \"" + name + "\" exists and is not " +
-                              (multi_queue ? "a multi-queue TUN" : "a single-queue TUN"));
+  return MakeError(
+      EBUSY, what + ": interface \"" + name + "\" exists and is not " +
+                 (multi_queue ? "a multi-queue TUN" : "a single-queue TUN"));
 }
 
 Error SetIffError(int err, const std::string& name, bool multi_queue) {

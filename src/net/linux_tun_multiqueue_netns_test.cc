@@ -65,8 +65,8 @@ void ReadQueuesConcurrently(
     std::vector<TunPacket> packets(kBatch);
     bool full = false;
     while (!done && std::chrono::steady_clock::now() < deadline) {
-      if (!full && !WaitReadable(queues[q]->waitable(),
-                                 std::chrono::milliseconds(20)))
+      if (!full &&
+          !WaitReadable(queues[q]->waitable(), std::chrono::milliseconds(20)))
         continue;
       for (size_t i = 0; i < kBatch; ++i) packets[i] = TunPacket{storage[i], 0};
       auto n = queues[q]->ReadBatch(packets);
@@ -123,11 +123,10 @@ TEST_F(LinuxTunMultiQueueTest, FlowsAreSpreadOverQueuesEachReadOnceInOrder) {
     // Interleaved: packet i of every flow, then packet i + 1.
     for (int i = 0; i < kPerFlow; ++i) {
       for (int f = 0; f < kFlows; ++f) {
-        ASSERT_TRUE(
-            SendTo(socket->get(),
-                   Endpoint(Ip(f % 2 ? "10.0.0.2" : "10.0.0.3"),
-                            static_cast<uint16_t>(5000 + f)),
-                   std::to_string(i)));
+        ASSERT_TRUE(SendTo(socket->get(),
+                           Endpoint(Ip(f % 2 ? "10.0.0.2" : "10.0.0.3"),
+                                    static_cast<uint16_t>(5000 + f)),
+                           std::to_string(i)));
       }
     }
     // Per flow: (queue, packet number), as read.
@@ -148,7 +147,7 @@ TEST_F(LinuxTunMultiQueueTest, FlowsAreSpreadOverQueuesEachReadOnceInOrder) {
       const auto& packets = seen[f];
       ASSERT_EQ(packets.size(), static_cast<size_t>(kPerFlow));
       for (int i = 0; i < kPerFlow; ++i) {
-        EXPECT_EQ(packets[i].second, i);  // in order, each once
+        EXPECT_EQ(packets[i].second, i);                // in order, each once
         EXPECT_EQ(packets[i].first, packets[0].first);  // from one queue
       }
       queues_used.insert(packets[0].first);
@@ -222,9 +221,10 @@ TEST_F(LinuxTunMultiQueueTest, EveryQueueSegmentsSuperPackets) {
   constexpr int kFlows = 16;
   const std::vector<uint8_t> sent = Payload(20 * 1000 + 77, 3);
   for (int f = 0; f < kFlows; ++f) {
-    ASSERT_TRUE(SendTo(socket->get(),
-                       Endpoint(Ip("10.0.0.2"), static_cast<uint16_t>(5000 + f)),
-                       std::string(sent.begin(), sent.end())));
+    ASSERT_TRUE(
+        SendTo(socket->get(),
+               Endpoint(Ip("10.0.0.2"), static_cast<uint16_t>(5000 + f)),
+               std::string(sent.begin(), sent.end())));
   }
   std::map<int, std::vector<uint8_t>> got;
   std::map<int, std::set<size_t>> queue_of;

@@ -8,7 +8,6 @@
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <sys/socket.h>
-
 #include <unistd.h>
 
 #include <atomic>
@@ -170,7 +169,7 @@ Result<LinkInfo> GetLink(int ifindex) {
 namespace {
 
 struct TunLinkParse {
-  bool is_tun = false;  // IFLA_INFO_KIND "tun"
+  bool is_tun = false;     // IFLA_INFO_KIND "tun"
   bool described = false;  // IFLA_INFO_DATA came
   TunLinkInfo info;
 };
@@ -242,8 +241,7 @@ Result<std::optional<TunLinkInfo>> GetTunLink(int ifindex) {
   };
   ZL_RETURN_IF_ERROR(
       Transact(nlh, "RTM_GETLINK " + LinkName(ifindex), on_message, &parse));
-  if (!parse.is_tun || !parse.described)
-    return std::optional<TunLinkInfo>();
+  if (!parse.is_tun || !parse.described) return std::optional<TunLinkInfo>();
   return std::optional<TunLinkInfo>(parse.info);
 }
 

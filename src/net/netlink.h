@@ -40,7 +40,7 @@ struct TunLinkInfo {
   bool tap = false;          // IFF_TAP, else IFF_TUN
   bool multi_queue = false;  // created with IFF_MULTI_QUEUE
   bool persistent = false;   // TUNSETPERSIST
-  uint32_t queues = 0;       // attached queues (multi-queue only; enabled or not)
+  uint32_t queues = 0;  // attached queues (multi-queue only; enabled or not)
 };
 // ENODEV when no interface has that index; nullopt when the link is not a
 // TUN/TAP, or the kernel does not describe it.
