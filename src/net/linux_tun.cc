@@ -81,12 +81,14 @@ std::string OffloadNames(unsigned flags) {
 class LinuxTun final : public TunDevice {
  public:
   // `offloads`: the TUNSETOFFLOAD flags in effect, 0 for a plain TUN (no
-  // IFF_VNET_HDR).
-  LinuxTun(UniqueFd fd, std::string name, int index, unsigned offloads)
+  // IFF_VNET_HDR). `multi_queue`: attached with IFF_MULTI_QUEUE.
+  LinuxTun(UniqueFd fd, std::string name, int index, unsigned offloads,
+           bool multi_queue)
       : fd_(std::move(fd)),
         name_(std::move(name)),
         index_(index),
         offloads_(offloads),
+        multi_queue_(multi_queue),
         coalescer_(TunCoalescer::Options{
             .tcp = (offloads & kTunFTso4) != 0 && (offloads & kTunFTso6) != 0,
             .udp =
@@ -98,6 +100,8 @@ class LinuxTun final : public TunDevice {
   int index() const override { return index_; }
   Waitable waitable() const override { return fd_.get(); }
   std::string offloads() const override { return OffloadNames(offloads_); }
+
+  Result<std::unique_ptr<TunDevice>> OpenQueue() override;
 
   Result<size_t> ReadBatch(std::span<TunPacket> packets) override {
     return offloads_ != 0 ? ReadBatchOffload(packets) : ReadBatchPlain(packets);
@@ -282,6 +286,7 @@ class LinuxTun final : public TunDevice {
   std::string name_;
   int index_;
   const unsigned offloads_;
+  const bool multi_queue_;
   // The reader's: a super-packet being split, and what is left of it.
   std::vector<uint8_t> super_;
   std::optional<Pending> pending_;
@@ -332,7 +337,35 @@ Error OpenError(int err) {
   }
 }
 
-Error SetIffError(int err, const std::string& name) {
+Error InUseError(const std::string& what) {
+  return MakeError(
+      EBUSY,
+      what + ": a TUN of that name is already in use by another process");
+}
+
+// Why TUNSETIFF answered EINVAL for the existing interface `name`: a TAP or
+// non-TUN interface (EBUSY: the name is taken), or a TUN of the other queue
+// mode (EINVAL: the kernel never mixes them).
+Error ExistingInterfaceError(const std::string& what, const std::string& name,
+                             bool multi_queue) {
+  auto index = InterfaceIndex(name);
+  if (!index.ok()) return ErrnoError(EINVAL, what);
+  auto tun = GetTunLink(*index);
+  if (tun.ok() && *tun && !(*tun)->tap && (*tun)->multi_queue != multi_queue) {
+    return MakeError(EINVAL,
+                     what + ": the existing TUN \"" + name + "\" is " +
+                         ((*tun)->multi_queue
+                              ? "multi-queue; ask for multi_queue to reuse it"
+                              : "single-queue; multi_queue cannot attach to it "
+                                "(delete it, or recreate it multi-queue)"));
+  }
+  if (tun.ok() && *tun && !(*tun)->tap) return ErrnoError(EINVAL, what);
+  return MakeError(
+      EBUSY, what + ": interface \"" + name + "\" exists and is not " +
+                 (multi_queue ? "a multi-queue TUN" : "a single-queue TUN"));
+}
+
+Error SetIffError(int err, const std::string& name, bool multi_queue) {
   const std::string what = "create TUN " + name + ": TUNSETIFF";
   switch (err) {
     case EPERM:
@@ -346,17 +379,11 @@ Error SetIffError(int err, const std::string& name) {
                          "belongs to another user or group, or a security "
                          "module forbids it");
     case EBUSY:
-      return MakeError(
-          EBUSY,
-          what + ": a TUN of that name is already in use by another process");
+      return InUseError(what);
     case EINVAL:
-      // The kernel answers EINVAL when the name belongs to a TAP, a
-      // multiqueue TUN or a non-TUN interface.
-      if (InterfaceIndex(name).ok()) {
-        return MakeError(EBUSY, what + ": interface \"" + name +
-                                    "\" exists and is not a single-queue TUN");
-      }
-      return ErrnoError(err, what);
+      // The kernel answers EINVAL when the name belongs to a TAP, a TUN of
+      // the other queue mode or a non-TUN interface.
+      return ExistingInterfaceError(what, name, multi_queue);
     default:
       return ErrnoError(err, what);
   }
@@ -364,11 +391,12 @@ Error SetIffError(int err, const std::string& name) {
 
 // The attached TUN `fd` as a TunDevice named `name`, with the given MTU.
 Result<std::unique_ptr<TunDevice>> MakeTun(UniqueFd fd, std::string name,
-                                           int mtu, unsigned offloads) {
+                                           int mtu, unsigned offloads,
+                                           bool multi_queue) {
   auto index = InterfaceIndex(name);
   if (!index.ok()) return index.error().Wrap("TUN " + name);
   auto tun = std::make_unique<LinuxTun>(std::move(fd), std::move(name), *index,
-                                        offloads);
+                                        offloads, multi_queue);
   ZL_RETURN_IF_ERROR(tun->SetMtu(mtu));
   return std::unique_ptr<TunDevice>(std::move(tun));
 }
@@ -379,31 +407,79 @@ struct AttachedTun {
   bool vnet_hdr = false;
 };
 
+// TUNSETIFF's flags for a TUN of ours.
+short TunFlags(bool vnet_hdr, bool multi_queue) {
+  return static_cast<short>(IFF_TUN | IFF_NO_PI |
+                            (vnet_hdr ? IFF_VNET_HDR : 0) |
+                            (multi_queue ? IFF_MULTI_QUEUE : 0));
+}
+
 // Opens /dev/net/tun and attaches it to (or creates) the TUN `name`, with
 // IFF_VNET_HDR if `vnet_hdr` and the kernel takes it, else plain.
-Result<AttachedTun> AttachTun(std::string_view name, bool vnet_hdr) {
+Result<AttachedTun> AttachTun(std::string_view name, bool vnet_hdr,
+                              bool multi_queue) {
   UniqueFd fd(::open(kTunPath, O_RDWR | O_NONBLOCK | O_CLOEXEC));
   if (!fd) return OpenError(errno);
   ifreq ifr{};
   std::memcpy(ifr.ifr_name, name.data(), name.size());
-  ifr.ifr_flags =
-      static_cast<short>(IFF_TUN | IFF_NO_PI | (vnet_hdr ? IFF_VNET_HDR : 0));
+  ifr.ifr_flags = TunFlags(vnet_hdr, multi_queue);
   if (::ioctl(fd.get(), TUNSETIFF, &ifr) != 0) {
     // EINVAL: a kernel without IFF_VNET_HDR for TUN, or a name that is not a
-    // TUN; asking plain tells which (and the error says it).
+    // TUN (of this queue mode); asking plain tells which (and the error says
+    // it).
     if (!vnet_hdr || errno != EINVAL)
-      return SetIffError(errno, std::string(name));
+      return SetIffError(errno, std::string(name), multi_queue);
     vnet_hdr = false;
-    ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+    ifr.ifr_flags = TunFlags(false, multi_queue);
     if (::ioctl(fd.get(), TUNSETIFF, &ifr) != 0)
-      return SetIffError(errno, std::string(name));
+      return SetIffError(errno, std::string(name), multi_queue);
   }
   return AttachedTun{std::move(fd),
                      std::string(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ)),
                      vnet_hdr};
 }
 
+// A multi-queue TUN takes any number of descriptors, so TUNSETIFF does not
+// answer EBUSY for one in use as it does for a single-queue TUN: tell it
+// from the queues the kernel reports.
+Result<void> CheckNoQueueAttached(std::string_view name) {
+  auto index = InterfaceIndex(name);
+  if (!index.ok()) return Ok();  // to be created
+  auto tun = GetTunLink(*index);
+  if (tun.ok() && *tun && (*tun)->multi_queue && (*tun)->queues > 0)
+    return InUseError("create TUN " + std::string(name) + ": TUNSETIFF");
+  return Ok();
+}
+
 }  // namespace
+
+Result<std::unique_ptr<TunDevice>> LinuxTun::OpenQueue() {
+  const std::string what = "open TUN queue of " + name_;
+  if (!multi_queue_) {
+    return MakeError(ENOTSUP, what +
+                                  ": it was created single-queue "
+                                  "(LinuxTunOptions::multi_queue)");
+  }
+  UniqueFd fd(::open(kTunPath, O_RDWR | O_NONBLOCK | O_CLOEXEC));
+  if (!fd) return OpenError(errno).Wrap(what);
+  // IFF_VNET_HDR, the offloads and the header size belong to the interface
+  // (the kernel ignores a later queue's feature flags): the same flags as
+  // the first queue, and nothing to set after.
+  ifreq ifr{};
+  std::memcpy(ifr.ifr_name, name_.data(), name_.size());
+  ifr.ifr_flags = TunFlags(offloads_ != 0, true);
+  if (::ioctl(fd.get(), TUNSETIFF, &ifr) != 0)
+    return ErrnoError(what + ": TUNSETIFF");
+  // Attaching by name creates an interface if ours is gone: closing `fd`
+  // removes that one again.
+  auto index = InterfaceIndex(name_);
+  if (!index.ok() || *index != index_) {
+    return MakeError(ENODEV, what + ": the interface (index " +
+                                 std::to_string(index_) + ") is gone");
+  }
+  return std::unique_ptr<TunDevice>(std::make_unique<LinuxTun>(
+      std::move(fd), name_, index_, offloads_, true));
+}
 
 Result<std::unique_ptr<TunDevice>> CreateLinuxTun(std::string_view name,
                                                   int mtu,
@@ -411,7 +487,8 @@ Result<std::unique_ptr<TunDevice>> CreateLinuxTun(std::string_view name,
   ZL_RETURN_IF_ERROR(ValidateName(name));
   if (mtu <= 0) return MakeError(EINVAL, "invalid MTU " + std::to_string(mtu));
 
-  auto attached = AttachTun(name, options.offload);
+  if (options.multi_queue) ZL_RETURN_IF_ERROR(CheckNoQueueAttached(name));
+  auto attached = AttachTun(name, options.offload, options.multi_queue);
   if (!attached.ok()) return attached.error();
   UniqueFd fd = std::move(attached->fd);
   std::string actual = std::move(attached->name);
@@ -430,13 +507,14 @@ Result<std::unique_ptr<TunDevice>> CreateLinuxTun(std::string_view name,
       LogVerbose("TUN " + actual +
                  ": the kernel takes no offload; plain packets");
       fd.Reset();
-      auto plain = AttachTun(actual, false);
+      auto plain = AttachTun(actual, false, options.multi_queue);
       if (!plain.ok()) return plain.error();
       fd = std::move(plain->fd);
       actual = std::move(plain->name);
     }
   }
-  return MakeTun(std::move(fd), std::move(actual), mtu, offloads);
+  return MakeTun(std::move(fd), std::move(actual), mtu, offloads,
+                 options.multi_queue);
 }
 
 Result<std::unique_ptr<TunDevice>> AdoptLinuxTun(UniqueFd fd, int mtu) {
@@ -468,7 +546,7 @@ Result<std::unique_ptr<TunDevice>> AdoptLinuxTun(UniqueFd fd, int mtu) {
   if (fl < 0 || ::fcntl(fd.get(), F_SETFL, fl | O_NONBLOCK) != 0) {
     return ErrnoError(what + ": set O_NONBLOCK");
   }
-  return MakeTun(std::move(fd), std::move(name), mtu, 0);
+  return MakeTun(std::move(fd), std::move(name), mtu, 0, false);
 }
 
 }  // namespace zl::net

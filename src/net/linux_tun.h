@@ -10,18 +10,33 @@
 // With LinuxTunOptions::multi_queue, OpenQueue attaches more queues to the
 // interface (IFF_MULTI_QUEUE), each with the same flags and its own
 // segmentation and coalescing state; without it, OpenQueue fails (ENOTSUP).
+// IFF_VNET_HDR, the offloads and the MTU belong to the interface, so every
+// queue has the first one's. Any queue's OpenQueue opens one more (at most
+// 256 in all: E2BIG). OpenQueue's errors start "open TUN queue of <name>":
+// ENODEV when the interface is gone (deleted, or renamed).
+// The kernel picks a packet's queue by its flow's hash (symmetric in
+// direction), except that a queue that Write()s a flow's packets receives
+// that flow's packets the other way for a few seconds (automatic flow
+// steering): writing every flow through one queue pulls the flows' reads to
+// that queue too.
 //
 // The interface is created in the calling thread's network namespace, down,
 // with the given MTU, and is removed by the kernel when the returned object is
-// destroyed (unless someone made it persistent). An existing, unattached,
+// destroyed (unless someone made it persistent) — with multi_queue, when the
+// last of it and its queues is destroyed. A queue does not refer to the object
+// it was opened from, so here any order of destruction is safe (the contract
+// in tun_device.h asks for queues first). An existing, unattached,
 // persistent TUN of that name is reused, as wireguard-go does.
 //
 // AdoptLinuxTun: the same over a TUN another process opened and attached
 // (wireguard-go's WG_TUN_FD); the name comes from the descriptor.
 //
-// Thread safety: see tun_device.h (one reader, any writers): WriteBatch's
-// coalescer is shared under a mutex, so concurrent WriteBatch calls are safe
-// but take turns; Write takes no lock. CreateLinuxTun is thread-safe.
+// Thread safety: see tun_device.h (one reader, any writers, per queue): a
+// queue's WriteBatch coalescer is shared under a mutex, so concurrent
+// WriteBatch calls on one queue are safe but take turns (on different queues
+// they run in parallel); Write takes no lock. Queues share nothing in user
+// space: each queue's reader runs alongside the others'. CreateLinuxTun is
+// thread-safe.
 
 #include <memory>
 #include <string_view>
@@ -35,8 +50,11 @@ namespace zl::net {
 // `name`: at most 15 bytes, no '/', ':' or whitespace; may contain one "%d"
 // for the kernel to number it (name() then tells the result). Errors:
 //   EINVAL  invalid name;
-//   EBUSY   the name belongs to a non-TUN interface, or to a TUN another
-//           process has open;
+//   EBUSY   the name belongs to a non-TUN interface (or a TAP), or to a TUN
+//           another process has open (for a multi-queue one: any queue
+//           attached);
+//   EINVAL  (also) the name is a persistent TUN of the other queue mode
+//           (the message says which mode it has);
 //   ENOENT  /dev/net/tun is missing (module not loaded, or a container
 //           without the device);
 //   EACCES  /dev/net/tun's permissions refuse us (the message says so:
@@ -49,9 +67,10 @@ struct LinuxTunOptions {
   bool offload = true;
   // IFF_MULTI_QUEUE: OpenQueue then attaches more queues (tun_device.h).
   // Only for an interface we create or a persistent one created multi-
-  // queue: the kernel refuses (EINVAL) to attach a multi-queue descriptor to
-  // a single-queue TUN and the other way round. Off by default, so an
-  // existing single-queue persistent TUN is reused as before.
+  // queue (`ip tuntap add ... multi_queue`): the kernel refuses (EINVAL) to
+  // attach a multi-queue descriptor to a single-queue TUN and the other way
+  // round. Off by default, so an existing single-queue persistent TUN is
+  // reused as before.
   bool multi_queue = false;
 };
 

@@ -3,11 +3,11 @@
 #include <libmnl/libmnl.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
+#include <linux/if_tun.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <sys/socket.h>
-
 #include <unistd.h>
 
 #include <atomic>
@@ -164,6 +164,85 @@ Result<LinkInfo> GetLink(int ifindex) {
   if (!link)
     return MakeError(ENODEV, "RTM_GETLINK " + LinkName(ifindex) + ": no reply");
   return std::move(*link);
+}
+
+namespace {
+
+struct TunLinkParse {
+  bool is_tun = false;     // IFLA_INFO_KIND "tun"
+  bool described = false;  // IFLA_INFO_DATA came
+  TunLinkInfo info;
+};
+
+int ParseTunData(const nlattr* attr, void* data) {
+  auto* out = static_cast<TunLinkParse*>(data);
+  const bool u8 = mnl_attr_validate(attr, MNL_TYPE_U8) >= 0;
+  const bool u32 = mnl_attr_validate(attr, MNL_TYPE_U32) >= 0;
+  switch (mnl_attr_get_type(attr)) {
+    case IFLA_TUN_TYPE:
+      if (u8) out->info.tap = (mnl_attr_get_u8(attr) & IFF_TAP) != 0;
+      break;
+    case IFLA_TUN_MULTI_QUEUE:
+      if (u8) out->info.multi_queue = mnl_attr_get_u8(attr) != 0;
+      break;
+    case IFLA_TUN_PERSIST:
+      if (u8) out->info.persistent = mnl_attr_get_u8(attr) != 0;
+      break;
+    case IFLA_TUN_NUM_QUEUES:
+    case IFLA_TUN_NUM_DISABLED_QUEUES:
+      if (u32) out->info.queues += mnl_attr_get_u32(attr);
+      break;
+    default:
+      break;
+  }
+  return MNL_CB_OK;
+}
+
+int ParseLinkInfoNest(const nlattr* attr, void* data) {
+  auto* out = static_cast<TunLinkParse*>(data);
+  switch (mnl_attr_get_type(attr)) {
+    case IFLA_INFO_KIND:
+      if (mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) >= 0)
+        out->is_tun = std::string_view(mnl_attr_get_str(attr)) == "tun";
+      break;
+    case IFLA_INFO_DATA:
+      if (mnl_attr_validate(attr, MNL_TYPE_NESTED) >= 0) {
+        out->described = true;
+        mnl_attr_parse_nested(attr, ParseTunData, out);
+      }
+      break;
+    default:
+      break;
+  }
+  return MNL_CB_OK;
+}
+
+}  // namespace
+
+Result<std::optional<TunLinkInfo>> GetTunLink(int ifindex) {
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+  ifinfomsg* ifi;
+  nlmsghdr* nlh = PrepareLinkRequest(buf, RTM_GETLINK, ifindex, &ifi);
+  TunLinkParse parse;
+  auto on_message = [](const nlmsghdr* msg, void* data) -> int {
+    if (msg->nlmsg_type != RTM_NEWLINK ||
+        mnl_nlmsg_get_payload_len(msg) < sizeof(ifinfomsg))
+      return MNL_CB_OK;
+    mnl_attr_parse(
+        msg, sizeof(ifinfomsg),
+        [](const nlattr* attr, void* out) -> int {
+          if (mnl_attr_get_type(attr) == IFLA_LINKINFO &&
+              mnl_attr_validate(attr, MNL_TYPE_NESTED) >= 0)
+            mnl_attr_parse_nested(attr, ParseLinkInfoNest, out);
+          return MNL_CB_OK;
+        },
+        data);
+    return MNL_CB_OK;
+  };
+  ZL_RETURN_IF_ERROR(
+      Transact(nlh, "RTM_GETLINK " + LinkName(ifindex), on_message, &parse));
+  if (!parse.is_tun || !parse.described) return std::optional<TunLinkInfo>();
+  return std::optional<TunLinkInfo>(parse.info);
 }
 
 Result<void> SetLinkUp(int ifindex, bool up) {

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +35,16 @@ struct LinkInfo {
 Result<int> InterfaceIndex(std::string_view name);
 // ENODEV when no interface has that index.
 Result<LinkInfo> GetLink(int ifindex);
+// What a TUN/TAP link's IFLA_LINKINFO tells (Linux 4.15+).
+struct TunLinkInfo {
+  bool tap = false;          // IFF_TAP, else IFF_TUN
+  bool multi_queue = false;  // created with IFF_MULTI_QUEUE
+  bool persistent = false;   // TUNSETPERSIST
+  uint32_t queues = 0;  // attached queues (multi-queue only; enabled or not)
+};
+// ENODEV when no interface has that index; nullopt when the link is not a
+// TUN/TAP, or the kernel does not describe it.
+Result<std::optional<TunLinkInfo>> GetTunLink(int ifindex);
 Result<void> SetLinkUp(int ifindex, bool up = true);
 Result<void> SetLinkMtu(int ifindex, uint32_t mtu);
 // Adds `address/prefix_len` to the link (the kernel adds the connected route
