@@ -513,8 +513,11 @@ Result<std::unique_ptr<TunDevice>> CreateLinuxTun(std::string_view name,
       actual = std::move(plain->name);
     }
   }
-  return MakeTun(std::move(fd), std::move(actual), mtu, offloads,
-                 options.multi_queue);
+  auto tun = MakeTun(std::move(fd), std::move(actual), mtu, offloads, options.multi_queue);
+  if (!tun.ok() || options.tx_queue_len == 0) return tun;
+  auto q = SetLinkTxQueueLen((*tun)->index(), options.tx_queue_len);
+  if (!q.ok()) return q.error().Wrap("TUN " + (*tun)->name());
+  return tun;
 }
 
 Result<std::unique_ptr<TunDevice>> AdoptLinuxTun(UniqueFd fd, int mtu) {

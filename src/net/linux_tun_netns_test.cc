@@ -133,6 +133,30 @@ TEST_F(LinuxTunNetnsTest, NewTunHasTheDefaultMtuAndIsDown) {
   EXPECT_EQ((*tun)->Mtu().value(), 1280);
 }
 
+// The interface's transmit queue length (SIOCGIFTXQLEN), -1 on error.
+int TxQueueLen(const std::string& name) {
+  UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  if (!s || ::ioctl(s.get(), SIOCGIFTXQLEN, &ifr) != 0) return -1;
+  return ifr.ifr_qlen;
+}
+
+TEST_F(LinuxTunNetnsTest, NewTunQueuesAsManyPacketsAsTheKernelsWireGuard) {
+  ZL_ENTER_PRIVATE_NETNS_OR_SKIP();
+  {
+    auto tun = CreateLinuxTun("zl0");
+    ASSERT_TRUE(tun.ok()) << tun.error().message();
+    EXPECT_EQ(TxQueueLen("zl0"), int(kDefaultTunTxQueueLen));
+  }
+  auto tun = CreateLinuxTun("zl1", kDefaultTunMtu, LinuxTunOptions{.tx_queue_len = 0});
+  ASSERT_TRUE(tun.ok()) << tun.error().message();
+  EXPECT_EQ(TxQueueLen("zl1"), 500);  // the kernel's default for a TUN, kept
+  auto other = CreateLinuxTun("zl2", kDefaultTunMtu, LinuxTunOptions{.tx_queue_len = 3000});
+  ASSERT_TRUE(other.ok()) << other.error().message();
+  EXPECT_EQ(TxQueueLen("zl2"), 3000);
+}
+
 TEST_F(LinuxTunNetnsTest, TunIsRemovedWhenDestroyed) {
   ZL_ENTER_PRIVATE_NETNS_OR_SKIP();
   auto tun = CreateLinuxTun("zl0");

@@ -265,6 +265,16 @@ Result<void> SetLinkMtu(int ifindex, uint32_t mtu) {
                   nullptr, nullptr);
 }
 
+Result<void> SetLinkTxQueueLen(int ifindex, uint32_t packets) {
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+  ifinfomsg* ifi;
+  nlmsghdr* nlh = PrepareLinkRequest(buf, RTM_NEWLINK, ifindex, &ifi);
+  mnl_attr_put_u32(nlh, IFLA_TXQLEN, packets);
+  return Transact(nlh,
+                  "set " + LinkName(ifindex) + " txqueuelen " + std::to_string(packets),
+                  nullptr, nullptr);
+}
+
 Result<std::unique_ptr<LinkWatcher>> LinkWatcher::Create(int ifindex) {
   auto socket = OpenRtnl(RTMGRP_LINK, SOCK_NONBLOCK);
   if (!socket.ok()) return socket.error().Wrap("LinkWatcher");

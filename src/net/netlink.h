@@ -47,6 +47,9 @@ struct TunLinkInfo {
 Result<std::optional<TunLinkInfo>> GetTunLink(int ifindex);
 Result<void> SetLinkUp(int ifindex, bool up = true);
 Result<void> SetLinkMtu(int ifindex, uint32_t mtu);
+// The link's transmit queue length in packets (`ip link set ... txqueuelen`);
+// for a TUN, how many packets wait for the reader before the kernel drops.
+Result<void> SetLinkTxQueueLen(int ifindex, uint32_t packets);
 // Adds `address/prefix_len` to the link (the kernel adds the connected route
 // for the prefix). Adding an address the link already has is not an error.
 // IPv6 addresses are added without duplicate address detection (nodad).
