@@ -12,6 +12,7 @@
 #include "device/apply_plan.h"
 #include "device/batch_runner.h"
 #include "device/handshake_queue.h"
+#include "device/queue_reader.h"
 #include "device/verbose_log.h"
 #include "net/bind.h"
 #if defined(__linux__)
@@ -87,6 +88,9 @@ size_t DataThreadCount(size_t wanted) {
   return std::min(wanted, kMaxThreads);
 }
 
+// DeviceOptions::tun_queues: 0 or 1 = one queue, at most 8.
+size_t TunQueueCount(size_t wanted) { return std::clamp<size_t>(wanted, 1, kMaxThreads); }
+
 }  // namespace
 
 // Counters of the glue itself (the engine counts protocol drops), bumped
@@ -95,6 +99,7 @@ struct GlueCounters {
   std::atomic<uint64_t> tun_write_errors{0};
   std::atomic<uint64_t> send_errors{0};
   std::atomic<uint64_t> send_dropped_full{0};
+  std::atomic<uint64_t> queue_packets{0};  // read by the queue readers
 };
 
 // Sends `items` in order without blocking: an item that cannot be sent is
@@ -132,15 +137,7 @@ struct Device::Impl final : public BatchJob {
                    options.handshake_shed_burst_per_source, NewShedderKey(r),
                    handshake_worker_count),
         runner(RunnerOptions(options)) {
-    size_t n = options.batch_size == 0 ? 1 : std::min(options.batch_size, net::kMaxBatchSize);
-    // A TUN packet is read at offset 16 of a datagram-sized buffer, so
-    // Encapsulate writes the datagram around it in place.
-    tun_bufs.assign(n, std::vector<uint8_t>(kMaxDatagram));
-    tun_slots.resize(n);
-    for (size_t i = 0; i < n; ++i) {
-      tun_slots[i].buf = MutableByteSpan(tun_bufs[i].data() + kTransportHeader, kMaxPacket);
-    }
-    encapsulated.resize(n);
+    const size_t n = batch_size();
     recv_bufs.assign(n, std::vector<uint8_t>(kMaxDatagram));
     recv_slots.resize(n);
     for (size_t i = 0; i < n; ++i) recv_slots[i].buf = MutableByteSpan(recv_bufs[i]);
@@ -152,9 +149,14 @@ struct Device::Impl final : public BatchJob {
     }
     // A batch's datagrams after every data sink's own.
     batch_sends.reserve(data_sinks.size() * kSinkItems + n);
+    loop_queue = std::make_unique<TunQueue>(*tun, 0, n, data_sinks, true);
     for (size_t i = 0; i < handshake_worker_count; ++i) {
       handshake_workers.push_back(std::make_unique<HandshakeWorker>(*this));
     }
+  }
+
+  size_t batch_size() const {
+    return options.batch_size == 0 ? 1 : std::min(options.batch_size, net::kMaxBatchSize);
   }
 
   static BatchRunnerOptions RunnerOptions(const DeviceOptions& o) {
@@ -182,7 +184,7 @@ struct Device::Impl final : public BatchJob {
   // (verbose). Used by one thread at a time: its owner, or the loop thread
   // after a batch's join. Sink calls come inside engine calls.
   struct Sink final : public wg::PacketSink {
-    enum class Role { kLoop, kCryptoWorker, kHandshakeWorker };
+    enum class Role { kLoop, kCryptoWorker, kHandshakeWorker, kQueueReader };
 
     Sink(Impl& impl, Role r) : d(impl), role(r) {
       arena.resize(kSinkArena);
@@ -230,16 +232,10 @@ struct Device::Impl final : public BatchJob {
       LogEngineEvent(d.peer_names, info);
     }
 
-    // Sends what the sink holds. Only the loop thread sends without
-    // bind_mu (it is the one that rebinds).
+    // Sends what the sink holds.
     void Flush() {
       if (items.empty()) return;
-      if (role == Role::kLoop) {
-        SendAll(*d.bind, items, d.glue);
-      } else {
-        MutexLock lock(d.bind_mu);
-        SendAll(*d.bind, items, d.glue);
-      }
+      d.Send(role, items);
       Clear();
       if (held_transport > 0) {
         d.staged_sends_held.fetch_sub(held_transport, std::memory_order_release);
@@ -266,44 +262,119 @@ struct Device::Impl final : public BatchJob {
 
   Sink& loop_sink() { return *data_sinks[0]; }
 
-  // --- data path ---
-
-  // Reads and encrypts up to kBatchesPerWakeup batches. A full batch means
-  // more may be waiting that the TUN's fd does not signal (the rest of an
-  // offloaded super-packet): after the last round, a full batch posts the
-  // continuation instead of waiting for readiness. An empty TUN ends it.
-  void OnTunReadable() {
-    bool full = false;
-    for (int round = 0; round < kBatchesPerWakeup; ++round) {
-      auto n = tun->ReadBatch(tun_slots);
-      if (!n.ok()) {
-        if (n.error().code() == EAGAIN) return;
-        // The interface was deleted (`ip link del`, wg-quick down, Wintun's
-        // adapter removed): a normal way to end; anything else is an error.
-        if (net::IsTunGone(n.error())) {
-          LogVerbose("interface deleted, shutting down");
-        } else {
-          LogError("TUN read failed: " + n.error().message());
-        }
-        TunGone();
-        return;
-      }
-      if (*n == 0) return;
-      EncapsulateBatch(*n);  // sent before the next ReadBatch reuses tun_bufs
-      full = *n == tun_slots.size();
-      if (!full) return;
+  // Sends `items` as a thread of `role`. Only the loop thread sends without
+  // bind_mu (it is the one that rebinds).
+  void Send(Sink::Role role, std::span<const net::SendItem> items) EXCLUDES(bind_mu) {
+    if (role == Sink::Role::kLoop) {
+      SendAll(*bind, items, glue);
+    } else {
+      MutexLock lock(bind_mu);
+      SendAll(*bind, items, glue);
     }
-    if (full) PostTunContinuation();
   }
 
-  // Encrypts the first `n` TUN slots in place (on the data threads), then
-  // sends, in this order: the engine's own datagrams (data sinks in thread
-  // order), then the batch's datagrams in the order they were read.
-  void EncapsulateBatch(size_t n) {
-    batch_kind = BatchKind::kEncapsulate;
-    batch_now = clock.Read();
-    if (n < kMinSplitBatch || runner.workers() == 0) {
-      Process(0, 0, n);
+  // One TUN queue's read-and-encrypt path: its buffers (a packet is read at
+  // offset 16 of a datagram-sized buffer, so Encapsulate writes the datagram
+  // around it in place), the engine's results, what its batch sends, and
+  // the sinks of the threads that encrypt it, [0] the one that reads and
+  // sends. Queue 0 is the loop thread's: its big batches are shared with
+  // the crypto workers (`split`; sinks: data_sinks). Queues 1.. are a queue
+  // reader's each: one thread, one sink of its own. Used by one thread at a
+  // time (a split batch's slots each by the data thread that took it).
+  struct TunQueue {
+    TunQueue(net::TunDevice& t, size_t i, size_t batch,
+             std::span<const std::unique_ptr<Sink>> s, bool may_split)
+        : tun(t), index(i), sinks(s), split(may_split) {
+      bufs.assign(batch, std::vector<uint8_t>(kMaxDatagram));
+      slots.resize(batch);
+      for (size_t k = 0; k < batch; ++k) {
+        slots[k].buf = MutableByteSpan(bufs[k].data() + kTransportHeader, kMaxPacket);
+      }
+      results.resize(batch);
+      sends.reserve(sinks.size() * kSinkItems + batch);
+    }
+
+    net::TunDevice& tun;
+    const size_t index;
+    const std::span<const std::unique_ptr<Sink>> sinks;
+    const bool split;
+    std::vector<std::vector<uint8_t>> bufs;
+    std::vector<net::TunPacket> slots;
+    std::vector<wg::EncapsulateResult> results;  // per slot
+    std::vector<net::SendItem> sends;
+    Now now;  // the batch in hand's
+  };
+
+  // --- data path ---
+
+  // Queue 0, on the loop thread: reads and encrypts (ReadQueue); a full
+  // last batch posts the continuation instead of waiting for readiness.
+  void OnTunReadable() {
+    switch (ReadQueue(*loop_queue)) {
+      case QueueReader::Drained::kWait:
+        return;
+      case QueueReader::Drained::kMore:
+        PostTunContinuation();
+        return;
+      case QueueReader::Drained::kStop:
+        TunGone();
+        return;
+    }
+  }
+
+  // Queues 1.., each on its queue reader's thread. A queue that ends tells
+  // the loop, which reports the TUN gone (once; its own queue or the link
+  // watcher usually sees it too).
+  QueueReader::Drained ReadExtraQueue(TunQueue& q) {
+    const QueueReader::Drained next = ReadQueue(q);
+    if (next == QueueReader::Drained::kStop) {
+      loop.Post([this, alive = alive] {
+        if (!alive->load(std::memory_order_acquire)) return;  // closed meanwhile
+        MarkLoopThread();
+        TunGone();
+      });
+    }
+    return next;
+  }
+
+  // Reads and encrypts up to kBatchesPerWakeup batches of queue `q`, each
+  // sent before the next ReadBatch reuses its buffers. A full batch means
+  // more may be waiting that the queue's waitable does not signal (the rest
+  // of an offloaded super-packet): a full last batch answers kMore. An
+  // empty queue answers kWait; a failed read (the interface gone, normally)
+  // kStop.
+  QueueReader::Drained ReadQueue(TunQueue& q) {
+    for (int round = 0; round < kBatchesPerWakeup; ++round) {
+      auto n = q.tun.ReadBatch(q.slots);
+      if (!n.ok()) {
+        if (n.error().code() == EAGAIN) return QueueReader::Drained::kWait;
+        // The interface was deleted (`ip link del`, wg-quick down, Wintun's
+        // adapter removed): a normal way to end; anything else is an error.
+        const std::string queue = q.index == 0 ? "" : fmt::format("TUN queue {}: ", q.index);
+        if (net::IsTunGone(n.error())) {
+          LogVerbose(queue + "interface deleted, shutting down");
+        } else {
+          LogError(queue + "TUN read failed: " + n.error().message());
+        }
+        return QueueReader::Drained::kStop;
+      }
+      if (*n == 0) return QueueReader::Drained::kWait;
+      if (q.index > 0) glue.queue_packets.fetch_add(*n, std::memory_order_relaxed);
+      EncapsulateBatch(q, *n);
+      if (*n < q.slots.size()) return QueueReader::Drained::kWait;
+    }
+    return QueueReader::Drained::kMore;
+  }
+
+  // Encrypts the first `n` slots of `q` in place (queue 0: on the data
+  // threads), then sends, in this order: the engine's own datagrams (the
+  // queue's sinks in thread order), then the batch's datagrams in the order
+  // they were read.
+  void EncapsulateBatch(TunQueue& q, size_t n) {
+    q.now = clock.Read();
+    Sink& sink = *q.sinks[0];
+    if (!q.split || n < kMinSplitBatch || runner.workers() == 0) {
+      EncapsulateSlots(q, sink, 0, n);
     } else {
       // The first packet alone: when its peer has no session, the engine
       // stages it, and packets staged by two threads at once would be staged
@@ -311,28 +382,40 @@ struct Device::Impl final : public BatchJob {
       // such a batch stays on the loop thread (a handshake is under way: no
       // matter of throughput). A limit: a split batch for several peers may
       // still stage a session-less peer's packets out of order.
-      Process(0, 0, 1);
-      if (encapsulated[0].kind == wg::EncapsulateResult::Kind::kQueued) {
-        Process(0, 1, n);
+      EncapsulateSlots(q, sink, 0, 1);
+      if (q.results[0].kind == wg::EncapsulateResult::Kind::kQueued) {
+        EncapsulateSlots(q, sink, 1, n);
       } else {
+        batch_kind = BatchKind::kEncapsulate;
         RunSplit(1, n);
       }
     }
     const bool verbose = GetLogLevel() >= LogLevel::kVerbose;
-    TakeSinkSends();
+    TakeSinkSends(q.sinks, q.sends);
     for (size_t i = 0; i < n; ++i) {
-      const wg::EncapsulateResult& r = encapsulated[i];
+      const wg::EncapsulateResult& r = q.results[i];
       if (r.kind == wg::EncapsulateResult::Kind::kSent) {
-        batch_sends.push_back(
-            net::SendItem{r.to.remote, ByteSpan(tun_bufs[i].data(), r.length), r.to.local});
+        q.sends.push_back(
+            net::SendItem{r.to.remote, ByteSpan(q.bufs[i].data(), r.length), r.to.local});
       } else if (r.kind == wg::EncapsulateResult::Kind::kDropped && verbose &&
-                 loop_sink().log_budget.Allow(batch_now.mono)) {
+                 sink.log_budget.Allow(q.now.mono)) {
         LogVerbose(fmt::format("{}dropped a packet for the tunnel: {}", PeerName(r.peer),
                                wg::DropReasonName(r.drop)));
       }
     }
     WaitForStagedSends();
-    SendBatch();
+    SendBatch(q.sinks, q.sends);
+  }
+
+  // Slots [begin, end) of `q`, in place (the packet sits at offset 16 of its
+  // datagram buffer), with `sink`, its thread's.
+  void EncapsulateSlots(TunQueue& q, Sink& sink, size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
+      ByteSpan packet(q.slots[i].buf.data(), q.slots[i].len);
+      MutableByteSpan out(q.bufs[i]);
+      q.results[i] =
+          CallEngine([&](wg::Engine& e) { return e.Encapsulate(packet, out, q.now, sink); });
+    }
   }
 
   // A handshake worker that completed a handshake holds the packets staged
@@ -356,21 +439,16 @@ struct Device::Impl final : public BatchJob {
   }
 
   // BatchJob: items [begin, end) of the batch in hand (after batch_first),
-  // on data thread `thread`.
+  // on data thread `thread`: queue 0's TUN slots or a receive batch's
+  // datagrams.
   void Process(size_t thread, size_t begin, size_t end) override {
     begin += batch_first;
     end += batch_first;
     Sink& sink = *data_sinks[thread];
-    const Now now = batch_now;
     if (batch_kind == BatchKind::kEncapsulate) {
-      for (size_t i = begin; i < end; ++i) {
-        ByteSpan packet(tun_slots[i].buf.data(), tun_slots[i].len);
-        // In place: the packet sits at offset 16 of its datagram buffer.
-        MutableByteSpan out(tun_bufs[i]);
-        encapsulated[i] = CallEngine(
-            [&](wg::Engine& e) { return e.Encapsulate(packet, out, now, sink); });
-      }
+      EncapsulateSlots(*loop_queue, sink, begin, end);
     } else {
+      const Now now = batch_now;
       for (size_t i = begin; i < end; ++i) {
         Datagram& d = datagrams[i];
         const net::RecvSlot& slot = recv_slots[d.slot];
@@ -381,19 +459,22 @@ struct Device::Impl final : public BatchJob {
     }
   }
 
-  // Moves the data sinks' datagrams (the loop's first) to batch_sends.
-  void TakeSinkSends() {
-    batch_sends.clear();
-    for (const auto& sink : data_sinks) {
-      batch_sends.insert(batch_sends.end(), sink->items.begin(), sink->items.end());
+  // Moves `sinks`' datagrams (in thread order) to `sends`.
+  static void TakeSinkSends(std::span<const std::unique_ptr<Sink>> sinks,
+                            std::vector<net::SendItem>& sends) {
+    sends.clear();
+    for (const auto& sink : sinks) {
+      sends.insert(sends.end(), sink->items.begin(), sink->items.end());
     }
   }
 
-  // Sends batch_sends in one go, then forgets it and the sinks' datagrams.
-  void SendBatch() {
-    if (!batch_sends.empty()) SendAll(*bind, batch_sends, glue);
-    batch_sends.clear();
-    for (const auto& sink : data_sinks) sink->Clear();
+  // Sends `sends` in one go, as `sinks[0]`'s thread, then forgets it and
+  // the sinks' datagrams.
+  void SendBatch(std::span<const std::unique_ptr<Sink>> sinks,
+                 std::vector<net::SendItem>& sends) {
+    if (!sends.empty()) Send(sinks[0]->role, sends);
+    sends.clear();
+    for (const auto& sink : sinks) sink->Clear();
   }
 
   // Runs OnTunReadable again on a later loop turn (other sources first).
@@ -468,8 +549,8 @@ struct Device::Impl final : public BatchJob {
     if (!deliveries.empty()) {
       glue.tun_write_errors.fetch_add(tun->WriteBatch(deliveries), std::memory_order_relaxed);
     }
-    TakeSinkSends();
-    SendBatch();
+    TakeSinkSends(data_sinks, batch_sends);
+    SendBatch(data_sinks, batch_sends);
   }
 
   // --- verbose logging (LOG_LEVEL=verbose); never a key but public ones ---
@@ -827,16 +908,55 @@ struct Device::Impl final : public BatchJob {
     return key;
   }
 
-  // Starts the handshake workers and the crypto workers (Close stops them).
+  // An extra TUN queue (1..tun_queues-1) and the thread that reads it: its
+  // own TunQueue (buffers, results) and its own sink (its engine
+  // datagrams, sent under bind_mu as a crypto worker's are).
+  struct ExtraQueue {
+    ExtraQueue(Impl& d, std::unique_ptr<net::TunDevice> t, size_t index)
+        : tun(std::move(t)) {
+      sinks.push_back(std::make_unique<Sink>(d, Sink::Role::kQueueReader));
+      queue = std::make_unique<TunQueue>(*tun, index, d.batch_size(), sinks, false);
+    }
+
+    std::unique_ptr<net::TunDevice> tun;
+    std::vector<std::unique_ptr<Sink>> sinks;  // one
+    std::unique_ptr<TunQueue> queue;
+    std::unique_ptr<QueueReader> reader;  // stopped before the rest goes
+  };
+
+  // Opens queues 1..count-1 and their readers (not started). On an error,
+  // what was opened stays in extra_queues for Close to close.
+  Result<void> OpenExtraQueues(size_t count) {
+    for (size_t i = 1; i < count; ++i) {
+      const auto context = [&] { return fmt::format("TUN queue {} of {}", i, count); };
+      auto opened = tun->OpenQueue();
+      if (!opened.ok()) return opened.error().Wrap(context());
+      auto q = std::make_unique<ExtraQueue>(*this, std::move(*opened), i);
+      TunQueue* tq = q->queue.get();
+      auto reader = QueueReader::Create(q->tun->waitable(), [this, tq] { return ReadExtraQueue(*tq); });
+      extra_queues.push_back(std::move(q));
+      if (!reader.ok()) return reader.error().Wrap(context());
+      extra_queues.back()->reader = std::move(*reader);
+    }
+    return Ok();
+  }
+
+  // Starts the queue readers, the handshake workers and the crypto workers
+  // (Close stops them).
   void StartThreads() {
+    for (auto& q : extra_queues) q->reader->Start();
     for (auto& w : handshake_workers) w->Start();
     runner.Start();
   }
 
-  // Stops and joins every thread but the loop's: the handshake workers
-  // (queued messages discarded, the ones in hand finished), then the crypto
-  // workers (never inside a batch here: a batch ends within its loop turn).
+  // Stops and joins every thread but the loop's: the queue readers (each
+  // after the batch in hand), the handshake workers (queued messages
+  // discarded, the ones in hand finished), then the crypto workers (never
+  // inside a batch here: a batch ends within its loop turn).
   void StopThreads() {
+    for (auto& q : extra_queues) {
+      if (q->reader) q->reader->Stop();
+    }
     handshakes.Stop();
     for (auto& w : handshake_workers) w->Join();
     runner.Stop();
@@ -877,6 +997,8 @@ struct Device::Impl final : public BatchJob {
   // Each data thread's sink: [0] the loop thread's (also for Tick and the
   // control calls), [t] crypto worker t's.
   std::vector<std::unique_ptr<Sink>> data_sinks;
+  // TUN queues 1.. with their readers (queue 0 is `tun`, the loop's).
+  std::vector<std::unique_ptr<ExtraQueue>> extra_queues;
 
   size_t mtu = net::kDefaultTunMtu;  // the TUN's, followed through rtnetlink
   std::optional<crypto::PrivateKey> private_key_for_get;
@@ -889,11 +1011,9 @@ struct Device::Impl final : public BatchJob {
   // each slot's result by the data thread that took it) ---
   enum class BatchKind { kEncapsulate, kDecapsulate };
   BatchKind batch_kind = BatchKind::kEncapsulate;
-  Now batch_now;
+  Now batch_now;  // a receive batch's (a TUN batch's: TunQueue::now)
   size_t batch_first = 0;  // Process's item 0 (RunSplit)
-  std::vector<std::vector<uint8_t>> tun_bufs;
-  std::vector<net::TunPacket> tun_slots;
-  std::vector<wg::EncapsulateResult> encapsulated;  // per TUN slot
+  std::unique_ptr<TunQueue> loop_queue;  // queue 0
   std::vector<std::vector<uint8_t>> recv_bufs;
   std::vector<net::RecvSlot> recv_slots;
   // The datagrams of one receive batch that stay on the data path (all but
@@ -906,7 +1026,7 @@ struct Device::Impl final : public BatchJob {
   std::vector<Datagram> datagrams;
   // Decrypted packets of one receive batch (inside recv_bufs).
   std::vector<MutableByteSpan> deliveries;
-  // What a batch sends, in order (see EncapsulateBatch).
+  // What a receive batch sends, in order (see DecapsulateBatch).
   std::vector<net::SendItem> batch_sends;
   net::BindOffloads offloads;  // in effect
   bool tun_continuation_posted = false;
@@ -942,12 +1062,20 @@ Result<std::unique_ptr<Device>> Device::Create(net::EventLoop& loop,
   Impl* d = impl.get();
   std::unique_ptr<Device> device(new Device(std::move(impl)));
 
+  // Nothing runs yet: a queue that fails leaves the ones opened before it
+  // to Close (the device's destructor).
+  const size_t queues = TunQueueCount(d->options.tun_queues);
+  ZL_RETURN_IF_ERROR(d->OpenExtraQueues(queues));
   if (d->options.udp_offloads) d->offloads = d->bind->SetOffloads({true, true});
   if (GetLogLevel() >= LogLevel::kVerbose) {
     const std::string tun_offloads = d->tun->offloads();
     LogVerbose(fmt::format("offloads: UDP send {}, UDP receive {}, TUN {}",
                            d->offloads.send ? "on" : "off", d->offloads.receive ? "on" : "off",
                            tun_offloads.empty() ? std::string("none") : tun_offloads));
+    LogVerbose(queues == 1 ? std::string("TUN queues: 1 (read by the loop thread)")
+                           : fmt::format("TUN queues: {} (queue 0 read by the loop thread, "
+                                         "{} by queue reader threads)",
+                                         queues, queues - 1));
   }
   if (auto m = d->tun->Mtu(); m.ok() && *m > 0) d->mtu = size_t(*m);
   d->CallEngine([d](wg::Engine& e) { e.SetMtu(d->mtu); });
@@ -1013,19 +1141,23 @@ void Device::Close() {
 #endif
   d.loop.Unwatch(d.tun->waitable());
   d.UnwatchSockets();
-  // 3. The handshake workers (queued messages discarded, the ones in hand
-  // finished) and the crypto workers.
+  // 3. The queue readers (each after its batch in hand), the handshake
+  // workers (queued messages discarded, the ones in hand finished) and the
+  // crypto workers.
   d.StopThreads();
   // 4. Wipe keys: peers and our private key.
   d.CallEngine([](wg::Engine& e) { e.RemoveAllPeers(); });
   const Now now = d.clock.Read();
   d.CallEngine([&](wg::Engine& e) { (void)e.SetPrivateKey(std::nullopt, now); });
   d.private_key_for_get.reset();
-  // 5. Sockets, then the TUN (the kernel removes the interface).
+  // 5. Sockets, then the TUN: the extra queues, then queue 0 (the kernel
+  // removes the interface with its last queue).
   d.bind.reset();
 #if defined(__linux__)
   d.link.reset();
 #endif
+  d.extra_queues.clear();
+  d.loop_queue.reset();
   d.tun.reset();
 }
 
@@ -1042,6 +1174,7 @@ DeviceCounters Device::counters() const {
   c.tun_write_errors = d.glue.tun_write_errors.load(std::memory_order_relaxed);
   c.send_errors = d.glue.send_errors.load(std::memory_order_relaxed);
   c.send_dropped_full = d.glue.send_dropped_full.load(std::memory_order_relaxed);
+  c.queue_packets = d.glue.queue_packets.load(std::memory_order_relaxed);
   c.split_batches = d.runner.split_batches();
   c.worker_packets = d.runner.worker_items();
   return c;

@@ -62,10 +62,11 @@
 // thread-safe (crypto::SystemRng is).
 //
 // Shutdown order (Close): stop accepting control calls, unwatch the TUN, the
-// sockets and the link watcher, cancel the timer, stop and join the
-// handshake workers (queued messages discarded) and the crypto workers,
-// drop all peers (keys wiped), close the sockets, then destroy the TUN (the
-// kernel removes the interface).
+// sockets and the link watcher, cancel the timer, stop and join the queue
+// readers (each after the batch in hand), the handshake workers (queued
+// messages discarded) and the crypto workers, drop all peers (keys wiped),
+// close the sockets, then destroy the TUN: the extra queues, then queue 0
+// (the kernel removes the interface).
 
 #include <atomic>
 #include <functional>

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -969,6 +970,230 @@ TEST_P(DeviceTwoCoresCoalescedTest, ReceivedBurstIsWrittenCompleteAndInPerFlowOr
   EXPECT_EQ(*std::max_element(batches.begin(), batches.end()), kPackets);
 }
 
+// --- a multi-queue TUN (tun_queues): queues 1.. read by queue readers ---
+
+// Threads of this process now (Linux: /proc/self/task).
+size_t ThreadsNow() {
+  size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+    (void)e;
+    ++n;
+  }
+  return n;
+}
+
+// Feeds packets of flow `queue` into each of `fds` (dup'd test ends of a's
+// TUN queues), as fast as the sockets take them, until stopped or 30 s
+// have passed. Never raises SIGPIPE: the device may close its ends first.
+class QueueFeeder {
+ public:
+  explicit QueueFeeder(std::vector<std::pair<uint8_t, int>> queues) {
+    for (auto& [flow, fd] : queues) fds_.emplace_back(flow, UniqueFd(::dup(fd)));
+    thread_ = std::thread([this] {
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      for (uint32_t seq = 0; !stop_.load() && std::chrono::steady_clock::now() < deadline;
+           ++seq) {
+        bool any = false;
+        for (auto& [flow, fd] : fds_) {
+          const auto p = FlowPacket(flow, seq, 200);
+          if (::send(fd.get(), p.data(), p.size(), MSG_DONTWAIT | MSG_NOSIGNAL) > 0) {
+            sent_.fetch_add(1);
+            any = true;
+          }
+        }
+        if (!any) std::this_thread::yield();
+      }
+    });
+  }
+  ~QueueFeeder() { Stop(); }
+  size_t sent() const { return sent_.load(); }
+  void Stop() {
+    stop_.store(true);
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::vector<std::pair<uint8_t, UniqueFd>> fds_;
+  std::atomic<bool> stop_{false};
+  std::atomic<size_t> sent_{0};
+  std::thread thread_;
+};
+
+// a's TUN has three queues: 0 read by the loop, 1 and 2 by queue readers.
+class DeviceTunQueuesTest : public DeviceTest {
+ protected:
+  static constexpr size_t kQueues = 3;
+  std::unique_ptr<net::TunDevice> MakeTun(int which, Node& n) override {
+    if (which != 0) return DeviceTest::MakeTun(which, n);
+    auto tun = std::make_unique<FakeTun>("fake", kQueues);
+    n.tun = tun.get();
+    return tun;
+  }
+  void Customize(int which, DeviceOptions& options) override {
+    if (which == 0) options.tun_queues = kQueues;
+  }
+  int queue_fd(size_t i) const { return a_.tun->queue_peer_fd(i); }
+  // Handshake done: a ping on queue 0 reached b.
+  void Handshake() {
+    ASSERT_NO_FATAL_FAILURE(Configure());
+    auto ping = FlowPacket(9, 0, 64);
+    ASSERT_EQ(::send(queue_fd(0), ping.data(), ping.size(), 0), ssize_t(ping.size()));
+    ASSERT_EQ(ReadPacket(b_.tun->peer_fd()), ping);
+  }
+  // Reads b's TUN until nothing came for 200 ms (bounded).
+  void DrainB() {
+    for (int i = 0; i < 100'000 && !ReadPacket(b_.tun->peer_fd(), 200).empty(); ++i) {
+    }
+  }
+  // Reads b's TUN (bounded) until `packet` comes; false if it never does.
+  bool ReadUntil(const std::vector<uint8_t>& packet) {
+    for (int i = 0; i < 100'000; ++i) {
+      auto p = ReadPacket(b_.tun->peer_fd());
+      if (p.empty()) return false;
+      if (p == packet) return true;
+    }
+    return false;
+  }
+};
+
+TEST_P(DeviceTunQueuesTest, PacketsFromEveryQueueArriveCompleteEachQueueInOrder) {
+  ASSERT_NO_FATAL_FAILURE(Handshake());
+  // Flow q on queue q; in rounds, so the fake TUNs' socket buffers never
+  // overflow.
+  constexpr uint32_t kRounds = 4, kPerQueue = 50;
+  uint32_t next_seq[kQueues] = {0, 0, 0};
+  for (uint32_t round = 0; round < kRounds; ++round) {
+    for (uint32_t i = 0; i < kPerQueue; ++i) {
+      for (uint8_t q = 0; q < kQueues; ++q) {
+        const auto p = FlowPacket(q, round * kPerQueue + i, 100 + i % 5);
+        ASSERT_EQ(::send(queue_fd(q), p.data(), p.size(), 0), ssize_t(p.size()));
+      }
+    }
+    for (uint32_t i = 0; i < kQueues * kPerQueue; ++i) {
+      const auto p = ReadPacket(b_.tun->peer_fd());
+      ASSERT_GE(p.size(), 28u) << round << " " << i;
+      const uint8_t flow = p[20];
+      ASSERT_LT(flow, kQueues);
+      ASSERT_EQ(LoadBe32(&p[24]), next_seq[flow]) << "queue " << int(flow);
+      ASSERT_EQ(p, FlowPacket(flow, next_seq[flow], 100 + next_seq[flow] % kPerQueue % 5));
+      ++next_seq[flow];
+    }
+  }
+  for (size_t q = 0; q < kQueues; ++q) EXPECT_EQ(next_seq[q], kRounds * kPerQueue) << q;
+  const DeviceCounters ca = a_.device->counters();
+  EXPECT_EQ(ca.queue_packets, uint64_t(2 * kRounds * kPerQueue));
+  EXPECT_EQ(ca.send_errors + ca.send_dropped_full, 0u);
+  EXPECT_EQ(b_.device->counters().queue_packets, 0u);
+}
+
+// Before the first handshake, the packets a queue reader reads are staged
+// and sent once the handshake completes, none lost, in order.
+TEST_P(DeviceTunQueuesTest, PacketsStagedByAQueueReaderArriveAfterTheFirstHandshake) {
+  ASSERT_NO_FATAL_FAILURE(Configure());
+  std::vector<std::vector<uint8_t>> sent;
+  for (uint32_t i = 0; i < 100; ++i) {  // within the staging queue (128)
+    sent.push_back(FlowPacket(1, i, 100));
+    ASSERT_EQ(::send(queue_fd(1), sent.back().data(), sent.back().size(), 0),
+              ssize_t(sent.back().size()));
+  }
+  for (uint32_t i = 0; i < sent.size(); ++i) {
+    ASSERT_EQ(ReadPacket(b_.tun->peer_fd()), sent[i]) << i;
+  }
+  EXPECT_EQ(a_.device->counters().queue_packets, sent.size());
+}
+
+// Close, while the readers are busy with a stream (the loop stopped), joins
+// them and returns promptly.
+TEST_P(DeviceTunQueuesTest, CloseWhileTheReadersAreBusyReturnsPromptly) {
+  ASSERT_NO_FATAL_FAILURE(Handshake());
+  QueueFeeder feeder({{1, queue_fd(1)}, {2, queue_fd(2)}});
+  for (int i = 0; i < 1000 && a_.device->counters().queue_packets < 2000; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GE(a_.device->counters().queue_packets, 2000u);
+  loop_->Stop();
+  loop_thread_.join();
+  const auto begin = std::chrono::steady_clock::now();
+  a_.device->Close();
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, std::chrono::seconds(2));
+  const uint64_t read = a_.device->counters().queue_packets;
+  feeder.Stop();
+  EXPECT_EQ(a_.device->counters().queue_packets, read);  // nothing read after Close
+}
+
+// a changes its listen port while its readers send a stream: the readers'
+// sends wait for the rebind (bind_mu), and traffic follows the new port
+// (b learns it by roaming).
+TEST_P(DeviceTunQueuesTest, ListenPortChangeWhileTheReadersSend) {
+  ASSERT_NO_FATAL_FAILURE(Handshake());
+  const uint16_t old_port = a_.device->listen_port();
+  {
+    QueueFeeder feeder({{1, queue_fd(1)}, {2, queue_fd(2)}});
+    for (int i = 0; i < 1000 && a_.device->counters().queue_packets < 500; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    for (int change = 0; change < 3; ++change) {
+      ConfigRequest ra;
+      ra.listen_port = 0;
+      ASSERT_TRUE(a_.device->Apply(ra).ok());
+    }
+    feeder.Stop();
+    EXPECT_GT(feeder.sent(), 500u);
+  }
+  EXPECT_NE(a_.device->Snapshot()->listen_port, old_port);
+  // The stream's tail, read from the queues after the feeder stopped, may
+  // still overflow b's TUN: let it pass before the last packet.
+  DrainB();
+  const auto last = FlowPacket(7, 0, 64);
+  ASSERT_EQ(::send(queue_fd(1), last.data(), last.size(), 0), ssize_t(last.size()));
+  EXPECT_TRUE(ReadUntil(last));
+}
+
+// A TUN that cannot open the queues asked for: Create fails, names the
+// queue, and leaves nothing behind (no thread; the queues it opened closed).
+TEST(DeviceTunQueuesCreateTest, SingleQueueTunFailsNamingTheQueue) {
+  auto loop = net::EventLoop::Create();
+  ASSERT_TRUE(loop.ok());
+  SystemClock clock;
+  LockedRng rng(7);
+  const size_t threads_before = ThreadsNow();
+  DeviceOptions options;
+  auto bind = net::LinuxBind::Open(0, net::ListenAddresses::Loopback());
+  ASSERT_TRUE(bind.ok());
+  options.bind = std::move(*bind);
+  options.tun_queues = 2;
+  auto dev = Device::Create(**loop, std::make_unique<FakeTun>("fake"), clock, rng,
+                            std::move(options));
+  ASSERT_FALSE(dev.ok());
+  EXPECT_EQ(dev.error().code(), ENOTSUP);
+  EXPECT_NE(dev.error().message().find("TUN queue 1 of 2"), std::string::npos)
+      << dev.error().message();
+  EXPECT_EQ(ThreadsNow(), threads_before);
+}
+
+TEST(DeviceTunQueuesCreateTest, QueueThatFailsToOpenClosesTheOnesOpenedBefore) {
+  auto loop = net::EventLoop::Create();
+  ASSERT_TRUE(loop.ok());
+  SystemClock clock;
+  LockedRng rng(7);
+  const size_t threads_before = ThreadsNow();
+  auto tun = std::make_unique<FakeTun>("fake", 2);  // queues 0 and 1 only
+  UniqueFd queue1(::dup(tun->queue_peer_fd(1)));
+  DeviceOptions options;
+  auto bind = net::LinuxBind::Open(0, net::ListenAddresses::Loopback());
+  ASSERT_TRUE(bind.ok());
+  options.bind = std::move(*bind);
+  options.tun_queues = 3;
+  auto dev = Device::Create(**loop, std::move(tun), clock, rng, std::move(options));
+  ASSERT_FALSE(dev.ok());
+  EXPECT_NE(dev.error().message().find("TUN queue 2 of 3"), std::string::npos)
+      << dev.error().message();
+  EXPECT_EQ(ThreadsNow(), threads_before);
+  // Queue 1 was opened, then closed: its test end reads end-of-file.
+  char byte;
+  EXPECT_EQ(::recv(queue1.get(), &byte, 1, MSG_DONTWAIT), 0);
+}
+
 
 std::string ThreadsName(const ::testing::TestParamInfo<size_t>& info) {
   return info.param == 1 ? std::string("LoopThreadOnly") : std::to_string(info.param) + "DataThreads";
@@ -980,6 +1205,7 @@ INSTANTIATE_TEST_SUITE_P(Threads, DeviceCoalescedReceiveTest, ::testing::Values(
 INSTANTIATE_TEST_SUITE_P(Threads, DeviceBurstTunTest, ::testing::Values(1, 2), ThreadsName);
 INSTANTIATE_TEST_SUITE_P(Threads, DeviceHandshakeFloodTest, ::testing::Values(1, 2),
                          ThreadsName);
+INSTANTIATE_TEST_SUITE_P(Threads, DeviceTunQueuesTest, ::testing::Values(1, 2), ThreadsName);
 // These set two data threads themselves; the parameter is the handshake
 // workers'.
 INSTANTIATE_TEST_SUITE_P(HandshakeWorkers, DeviceTwoCoresTest, ::testing::Values(2));
