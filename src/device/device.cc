@@ -11,6 +11,7 @@
 #include "base/mutex.h"
 #include "device/apply_plan.h"
 #include "device/batch_runner.h"
+#include "device/flow_queue.h"
 #include "device/handshake_queue.h"
 #include "device/queue_reader.h"
 #include "device/verbose_log.h"
@@ -546,11 +547,32 @@ struct Device::Impl final : public BatchJob {
         LogDecapsulate(d.result, recv_slots[d.slot].from, batch_now, loop_sink().log_budget);
       }
     }
-    if (!deliveries.empty()) {
-      glue.tun_write_errors.fetch_add(tun->WriteBatch(deliveries), std::memory_order_relaxed);
-    }
+    if (!deliveries.empty()) WriteDeliveries();
     TakeSinkSends(data_sinks, batch_sends);
     SendBatch(data_sinks, batch_sends);
+  }
+
+  // Writes `deliveries` to the TUN. With several queues, each flow's
+  // packets go through the queue QueueOfFlow gives it (one WriteBatch per
+  // queue, each flow's packets in their order), so the kernel steers each
+  // flow's outgoing packets to that queue's reader (flow_queue.h).
+  void WriteDeliveries() {
+    if (extra_queues.empty()) {
+      glue.tun_write_errors.fetch_add(tun->WriteBatch(deliveries), std::memory_order_relaxed);
+      return;
+    }
+    const size_t queues = extra_queues.size() + 1;
+    queue_deliveries.resize(queues);
+    for (auto& q : queue_deliveries) q.clear();
+    for (const MutableByteSpan& packet : deliveries) {
+      queue_deliveries[QueueOfFlow(packet, queues)].push_back(packet);
+    }
+    for (size_t i = 0; i < queues; ++i) {
+      if (queue_deliveries[i].empty()) continue;
+      net::TunDevice& through = i == 0 ? *tun : *extra_queues[i - 1]->tun;
+      glue.tun_write_errors.fetch_add(through.WriteBatch(queue_deliveries[i]),
+                                      std::memory_order_relaxed);
+    }
   }
 
   // --- verbose logging (LOG_LEVEL=verbose); never a key but public ones ---
@@ -1024,8 +1046,10 @@ struct Device::Impl final : public BatchJob {
     wg::DecapsulateResult result;
   };
   std::vector<Datagram> datagrams;
-  // Decrypted packets of one receive batch (inside recv_bufs).
+  // Decrypted packets of one receive batch (inside recv_bufs), and, with
+  // several TUN queues, the same split by the queue they are written through.
   std::vector<MutableByteSpan> deliveries;
+  std::vector<std::vector<MutableByteSpan>> queue_deliveries;
   // What a receive batch sends, in order (see DecapsulateBatch).
   std::vector<net::SendItem> batch_sends;
   net::BindOffloads offloads;  // in effect

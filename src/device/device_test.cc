@@ -2,6 +2,7 @@
 // configured through the ControlApi from another thread, as the UAPI does.
 
 #include "device/device.h"
+#include "device/flow_queue.h"
 
 #include <gtest/gtest.h>
 #include <arpa/inet.h>
@@ -1084,6 +1085,53 @@ TEST_P(DeviceTunQueuesTest, PacketsFromEveryQueueArriveCompleteEachQueueInOrder)
   EXPECT_EQ(ca.queue_packets, uint64_t(2 * kRounds * kPerQueue));
   EXPECT_EQ(ca.send_errors + ca.send_dropped_full, 0u);
   EXPECT_EQ(b_.device->counters().queue_packets, 0u);
+}
+
+// Decrypted packets are written through the queue of their flow
+// (QueueOfFlow), so the kernel steers each flow's replies to that queue's
+// reader: every flow's packets come out of one queue, the one QueueOfFlow
+// names, complete and in order, and the flows use every queue.
+TEST_P(DeviceTunQueuesTest, DecryptedPacketsAreWrittenThroughTheQueueOfTheirFlow) {
+  ASSERT_NO_FATAL_FAILURE(Handshake());
+  // b → a: flow f is UDP from source port f << 8.
+  auto FlowPacket = [](uint8_t flow, uint32_t seq, size_t payload) {
+    auto p = Ipv4Packet("10.0.0.2", "10.0.0.1", payload);
+    p[6] = 0x40;  // DF, no fragment: the ports count
+    p[7] = 0;
+    p[20] = flow;
+    StoreBe32(&p[24], seq);
+    return p;
+  };
+  constexpr uint8_t kFlows = 24;
+  constexpr uint32_t kPerFlow = 8;
+  for (uint32_t i = 0; i < kPerFlow; ++i) {
+    for (uint8_t f = 0; f < kFlows; ++f) {
+      const auto p = FlowPacket(f, i, 80);
+      ASSERT_EQ(::send(b_.tun->peer_fd(), p.data(), p.size(), 0), ssize_t(p.size()));
+    }
+  }
+  uint32_t next_seq[kFlows] = {};
+  std::set<size_t> used;
+  size_t received = 0;
+  for (int rounds = 0; rounds < 1000 && received < size_t(kFlows) * kPerFlow; ++rounds) {
+    pollfd fds[kQueues];
+    for (size_t q = 0; q < kQueues; ++q) fds[q] = pollfd{queue_fd(q), POLLIN, 0};
+    ASSERT_GT(::poll(fds, kQueues, 5000), 0) << "received " << received;
+    for (size_t q = 0; q < kQueues; ++q) {
+      if ((fds[q].revents & POLLIN) == 0) continue;
+      const auto p = ReadPacket(queue_fd(q), 0);
+      ASSERT_GE(p.size(), 28u);
+      const uint8_t flow = p[20];
+      ASSERT_LT(flow, kFlows);
+      EXPECT_EQ(q, QueueOfFlow(ByteSpan(p), kQueues)) << "flow " << int(flow);
+      ASSERT_EQ(p, FlowPacket(flow, next_seq[flow], 80)) << "flow " << int(flow);
+      ++next_seq[flow];
+      used.insert(q);
+      ++received;
+    }
+  }
+  EXPECT_EQ(received, size_t(kFlows) * kPerFlow);
+  EXPECT_EQ(used.size(), kQueues);
 }
 
 // Before the first handshake, the packets a queue reader reads are staged
