@@ -13,10 +13,19 @@ namespace {
 // and well under IOV_MAX for one writev.
 inline constexpr uint32_t kMaxSegments = 64;
 
-uint64_t KeyHash(const uint8_t* p, size_t n) {
-  uint64_t h = 0xcbf29ce484222325u;  // FNV-1a
-  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3u;
-  return h;
+// FNV-1a's constants over 8-byte words (byte by byte, the chain of
+// multiplications was most of a batch's planning). Only for telling flows
+// apart quickly: equal hashes are confirmed on the whole key.
+template <size_t N>
+uint64_t KeyHash(const std::array<uint8_t, N>& key) {
+  static_assert(N % 8 == 0);
+  uint64_t h = 0xcbf29ce484222325u;
+  for (size_t i = 0; i < N; i += 8) {
+    uint64_t word;
+    std::memcpy(&word, key.data() + i, 8);
+    h = (h ^ word) * 0x100000001b3u;
+  }
+  return h ^ (h >> 29);
 }
 
 // The pseudo-header's sum for a packet starting at `ip` (IPv4 or IPv6).
@@ -312,7 +321,7 @@ std::span<const TunWrite> TunCoalescer::Plan(
         open_.clear();
         continue;
       }
-      const uint64_t hash = KeyHash(p.key.data(), p.key.size());
+      const uint64_t hash = KeyHash(p.key);
       Group* group = FindOpen(p, hash);
       if (!p.coalescable) {
         if (group != nullptr) Close(group);

@@ -110,8 +110,9 @@ class TunCoalescer {
 
  private:
   // A flow: protocol, IP version, source and destination address (IPv4 in
-  // the first 8 of 32 bytes), source and destination port.
-  using FlowKey = std::array<uint8_t, 38>;
+  // the first 8 of 32 bytes), source and destination port; 2 bytes of zeros
+  // make it five 8-byte words to hash.
+  using FlowKey = std::array<uint8_t, 40>;
 
   enum class Kind : uint8_t {
     kUnknown,  // cannot tell its flow (garbage, fragment, extension headers)
