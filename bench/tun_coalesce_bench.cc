@@ -39,8 +39,8 @@ struct Batch {
     const t::Flow flow{false, true, 2, 1, 40000, 5201};
     uint32_t seq = 1000;
     for (size_t i = 0; i < kBatch; ++i) {
-      const auto payload = t::Payload(kPacketSize - kHeaders,
-                                      static_cast<uint32_t>(i));
+      const auto payload =
+          t::Payload(kPacketSize - kHeaders, static_cast<uint32_t>(i));
       pristine.push_back(t::BuildPacket(flow, payload, seq, flags, 0,
                                         static_cast<uint16_t>(i)));
       seq += static_cast<uint32_t>(payload.size());
@@ -58,9 +58,8 @@ struct Batch {
 
 void PlanBatch(benchmark::State& state, uint8_t flags) {
   Batch batch(flags);
-  TunCoalescer coalescer({.tcp = true,
-                          .udp = true,
-                          .verify_checksums = state.range(0) != 0});
+  TunCoalescer coalescer(
+      {.tcp = true, .udp = true, .verify_checksums = state.range(0) != 0});
   size_t writes = 0;
   for (auto _ : state) {
     batch.Restore();

@@ -110,16 +110,19 @@ class LinuxTunTrustTest : public ::testing::Test {
 // group) with right checksums are delivered; so are datagrams merged into
 // one USO super-packet; and so is a datagram with a wrong checksum, alone
 // or merged: the documented trust.
-TEST_F(LinuxTunTrustTest, UdpDatagramsAreDeliveredAloneAndMergedEvenWithAWrongChecksum) {
+TEST_F(LinuxTunTrustTest,
+       UdpDatagramsAreDeliveredAloneAndMergedEvenWithAWrongChecksum) {
   for (const bool v6 : {false, true}) {
     SCOPED_TRACE(v6 ? "IPv6" : "IPv4");
     auto socket = OpenUdp(Endpoint(Ip(v6 ? "fd00::1" : "10.0.0.1"), 6000));
     ASSERT_TRUE(socket.ok()) << socket.error().message();
     const Flow peer{v6, false, 2, 1, 7000, 6000};
 
-    std::vector<std::vector<uint8_t>> lone = {BuildPacket(peer, Payload(100, 1))};
+    std::vector<std::vector<uint8_t>> lone = {
+        BuildPacket(peer, Payload(100, 1))};
     EXPECT_EQ(WriteBatch(lone), 0u);
-    std::vector<std::vector<uint8_t>> bad = {BuildPacket(peer, Payload(120, 2))};
+    std::vector<std::vector<uint8_t>> bad = {
+        BuildPacket(peer, Payload(120, 2))};
     BreakChecksum(bad[0]);
     EXPECT_EQ(WriteBatch(bad), 0u);
 
@@ -147,7 +150,8 @@ TEST_F(LinuxTunTrustTest, UdpDatagramsAreDeliveredAloneAndMergedEvenWithAWrongCh
 // The contrast that shows the trust is WriteBatch's: Write sends a lone
 // packet with an all-zero header, and the kernel verifies and drops a wrong
 // checksum. The datagram after it comes first.
-TEST_F(LinuxTunTrustTest, WriteLeavesTheChecksumToTheKernelWhichDropsAWrongOne) {
+TEST_F(LinuxTunTrustTest,
+       WriteLeavesTheChecksumToTheKernelWhichDropsAWrongOne) {
   auto socket = OpenUdp(Endpoint(Ip("10.0.0.1"), 6000));
   ASSERT_TRUE(socket.ok()) << socket.error().message();
   const Flow peer{false, false, 2, 1, 7000, 6000};
@@ -164,7 +168,8 @@ TEST_F(LinuxTunTrustTest, WriteLeavesTheChecksumToTheKernelWhichDropsAWrongOne) 
 // checksum) is answered; then a pure ACK (lone) and ten segments in one
 // batch (one TSO super-packet), one of them with a wrong checksum, reach the
 // accepted socket intact.
-TEST_F(LinuxTunTrustTest, TcpSegmentsAreDeliveredAloneAndMergedEvenWithAWrongChecksum) {
+TEST_F(LinuxTunTrustTest,
+       TcpSegmentsAreDeliveredAloneAndMergedEvenWithAWrongChecksum) {
   for (const bool v6 : {false, true}) {
     SCOPED_TRACE(v6 ? "IPv6" : "IPv4");
     UniqueFd listener(::socket(v6 ? AF_INET6 : AF_INET,
@@ -173,9 +178,9 @@ TEST_F(LinuxTunTrustTest, TcpSegmentsAreDeliveredAloneAndMergedEvenWithAWrongChe
     sockaddr_storage local;
     const socklen_t local_len =
         ToSockaddr(Endpoint(Ip(v6 ? "fd00::1" : "10.0.0.1"), 80), &local);
-    ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&local),
-                     local_len),
-              0)
+    ASSERT_EQ(
+        ::bind(listener.get(), reinterpret_cast<sockaddr*>(&local), local_len),
+        0)
         << std::strerror(errno);
     ASSERT_EQ(::listen(listener.get(), 4), 0);
 

@@ -284,8 +284,8 @@ void TunCoalescer::Finish(const Group& group, MutableByteSpan first,
 void TunCoalescer::FinishLone(Partial partial, MutableByteSpan packet,
                               VirtioNetHdr& hdr) const {
   uint8_t* d = packet.data();
-  const uint8_t proto = partial.offset == kTcpChecksumOffset ? kProtoTcp
-                                                              : kProtoUdp;
+  const uint8_t proto =
+      partial.offset == kTcpChecksumOffset ? kProtoTcp : kProtoUdp;
   const size_t l4_size = packet.size() - partial.start;
   StoreBe16(d + partial.start + partial.offset,
             ChecksumFold(PacketPseudoSum(d, proto, l4_size)));

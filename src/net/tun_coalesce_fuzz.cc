@@ -229,8 +229,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static TunCoalescer* reused_trusting = new TunCoalescer(kTrusting);
   TunCoalescer fresh(options);
   for (TunCoalescer* c : {&fresh, reused, reused_trusting}) {
-    const bool verifies =
-        c == &fresh ? options.verify_checksums : c == reused;
+    const bool verifies = c == &fresh ? options.verify_checksums : c == reused;
     // Fresh copies, each with its own storage even when empty, so every
     // iovec names one buffer.
     spans.clear();

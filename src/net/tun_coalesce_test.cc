@@ -662,7 +662,8 @@ TEST(TunCoalescer, TrustedSegmentWithAWrongChecksumIsMerged) {
   ASSERT_EQ(writes.size(), 1u);
   const Written w = Gather(writes[0]);
   EXPECT_EQ(w.packets, 3u);
-  EXPECT_TRUE(std::equal(payload.begin(), payload.end(), w.bytes.begin() + 1040));
+  EXPECT_TRUE(
+      std::equal(payload.begin(), payload.end(), w.bytes.begin() + 1040));
   EXPECT_TRUE(TransportChecksumValid(CompleteChecksum(w)));
 }
 
@@ -678,8 +679,8 @@ TEST(TunCoalescer, VerifiedSegmentWithAWrongChecksumGoesAlone) {
 // What the kernel computes for a partial checksum: the sum from csum_start
 // to the end, with the field as written, inverted (0 as 0xffff for UDP).
 uint16_t KernelCompletes(const Written& w) {
-  const uint16_t sum = ChecksumFinish(
-      ChecksumAdd(ByteSpan(w.bytes).subspan(w.hdr.csum_start)));
+  const uint16_t sum =
+      ChecksumFinish(ChecksumAdd(ByteSpan(w.bytes).subspan(w.hdr.csum_start)));
   return w.hdr.csum_offset == 6 && sum == 0 ? 0xffff : sum;
 }
 
@@ -711,8 +712,8 @@ TEST(TunCoalescer, TrustedLonePacketIsSentWithAPartialChecksum) {
       // Only the checksum field changed: it holds the pseudo-header's folded
       // sum, which completes to the original checksum.
       Bytes expect = original;
-      const uint16_t partial = ChecksumFold(
-          testing::TransportPseudoSum(original, ip, proto));
+      const uint16_t partial =
+          ChecksumFold(testing::TransportPseudoSum(original, ip, proto));
       StoreBe16(&expect[ip + field], partial);
       EXPECT_EQ(w.bytes, expect);
       EXPECT_EQ(KernelCompletes(w), LoadBe16(&original[ip + field]));
@@ -729,9 +730,8 @@ TEST(TunCoalescer, TrustedUdpChecksumThatSumsToZeroCompletesAs0xffff) {
   // as 0xffff, RFC 768).
   StoreBe16(&pkt[28], 0);
   StoreBe16(&pkt[26], 0);
-  const uint16_t rest =
-      ChecksumFold(ChecksumAdd(ByteSpan(pkt).subspan(20),
-                               testing::TransportPseudoSum(pkt, 20, 17)));
+  const uint16_t rest = ChecksumFold(ChecksumAdd(
+      ByteSpan(pkt).subspan(20), testing::TransportPseudoSum(pkt, 20, 17)));
   StoreBe16(&pkt[28], static_cast<uint16_t>(0xffff - rest));
   FillTransportChecksum(pkt, false, 17);
   ASSERT_EQ(LoadBe16(&pkt[26]), 0xffff);
@@ -796,13 +796,14 @@ TEST(TunCoalescer, TrustedPacketsWithoutAChecksumToSkipKeepTheZeroHeader) {
   Spec udp_with_sum = udp_spec;
   udp_with_sum.udp_no_checksum = false;
   Bytes udp_length = Build(udp_with_sum);  // UDP length short of the datagram
-  StoreBe16(&udp_length[24], static_cast<uint16_t>(LoadBe16(&udp_length[24]) - 1));
+  StoreBe16(&udp_length[24],
+            static_cast<uint16_t>(LoadBe16(&udp_length[24]) - 1));
   Spec ext_spec;
   ext_spec.v6 = true;
   Bytes extension = Build(ext_spec);
   extension[6] = 0;  // a hop-by-hop header, as far as the coalescer can tell
   const std::vector<Bytes> packets = {
-      Icmp(),         fragment,   trailing, short_tcp,
+      Icmp(),          fragment,         trailing,   short_tcp,
       Build(udp_spec), Build(udp6_spec), udp_length, extension};
   for (const Bytes& p : packets) {
     SCOPED_TRACE(p.size());
