@@ -5,7 +5,10 @@
 // kernel has them), probed at creation with a fallback to plain packets:
 // ReadBatch then segments the kernel's super-packets itself and completes
 // their checksums, and WriteBatch coalesces TCP/UDP segments of a flow into
-// one super-packet (tun_device.h). offloads() tells what is in effect.
+// one super-packet (tun_device.h). WriteBatch trusts its packets' checksums:
+// they were decrypted, so authenticated, and the kernel's WireGuard trusts
+// them too; neither the coalescer nor the kernel verifies them
+// (tun_coalesce.h). offloads() tells what is in effect.
 //
 // With LinuxTunOptions::multi_queue, OpenQueue attaches more queues to the
 // interface (IFF_MULTI_QUEUE), each with the same flags and its own

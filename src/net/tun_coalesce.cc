@@ -13,10 +13,19 @@ namespace {
 // and well under IOV_MAX for one writev.
 inline constexpr uint32_t kMaxSegments = 64;
 
-uint64_t KeyHash(const uint8_t* p, size_t n) {
-  uint64_t h = 0xcbf29ce484222325u;  // FNV-1a
-  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3u;
-  return h;
+// FNV-1a's constants over 8-byte words (byte by byte, the chain of
+// multiplications was most of a batch's planning). Only for telling flows
+// apart quickly: equal hashes are confirmed on the whole key.
+template <size_t N>
+uint64_t KeyHash(const std::array<uint8_t, N>& key) {
+  static_assert(N % 8 == 0);
+  uint64_t h = 0xcbf29ce484222325u;
+  for (size_t i = 0; i < N; i += 8) {
+    uint64_t word;
+    std::memcpy(&word, key.data() + i, 8);
+    h = (h ^ word) * 0x100000001b3u;
+  }
+  return h ^ (h >> 29);
 }
 
 // The pseudo-header's sum for a packet starting at `ip` (IPv4 or IPv6).
@@ -26,6 +35,20 @@ uint64_t PacketPseudoSum(const uint8_t* ip, uint8_t proto, size_t l4_length) {
   const uint8_t* src = ip + (v4 ? 12 : 8);
   return PseudoHeaderSum(ByteSpan(src, addr), ByteSpan(src + addr, addr), proto,
                          static_cast<uint32_t>(l4_length));
+}
+
+// Where a lone packet's checksum field is, from the transport header, when
+// the kernel may take its checksum as partial (VIRTIO_NET_HDR_F_NEEDS_CSUM);
+// 0 to send the packet as it is. The field must lie inside the packet, and
+// a UDP length must say the datagram's size (the partial sum covers the
+// bytes to the end); a UDP datagram without a checksum has none to skip.
+uint8_t PartialChecksumOffset(uint8_t proto, const uint8_t* l4,
+                              size_t l4_size) {
+  if (proto == kProtoTcp) {
+    return l4_size >= kTcpHeaderSize ? kTcpChecksumOffset : 0;
+  }
+  if (l4_size < kUdpHeaderSize || LoadBe16(l4 + 4) != l4_size) return 0;
+  return LoadBe16(l4 + kUdpChecksumOffset) != 0 ? kUdpChecksumOffset : 0;
 }
 
 }  // namespace
@@ -42,7 +65,8 @@ TunCoalescer::Packet TunCoalescer::Parse(MutableByteSpan bytes) const {
   const uint8_t version = d[0] >> 4;
   uint8_t proto = 0;
   size_t ip_len = 0;
-  bool whole = false;  // one unfragmented datagram, length fields = buffer size
+  bool exact = false;  // the IP length fields say the buffer's size
+  bool whole = false;  // and one unfragmented datagram we may merge
   if (version == 4) {
     if (n < kIpv4HeaderSize) return p;
     proto = d[9];
@@ -56,7 +80,8 @@ TunCoalescer::Packet TunCoalescer::Parse(MutableByteSpan bytes) const {
     ip_len = size_t{d[0] & 0x0fu} * 4;
     if (fragment || ip_len < kIpv4HeaderSize || ip_len > n) return p;
     const bool dont_fragment = (frag & 0x4000) != 0;
-    whole = ip_len == kIpv4HeaderSize && LoadBe16(d + 2) == n && dont_fragment;
+    exact = LoadBe16(d + 2) == n;
+    whole = ip_len == kIpv4HeaderSize && exact && dont_fragment;
     if (whole && options_.verify_checksums) {
       whole = ChecksumFold(ChecksumAdd(bytes.first(ip_len))) == 0xffff;
     }
@@ -72,7 +97,8 @@ TunCoalescer::Packet TunCoalescer::Parse(MutableByteSpan bytes) const {
     // Anything else may be TCP behind extension headers.
     if (proto != kProtoTcp && proto != kProtoUdp) return p;
     ip_len = kIpv6HeaderSize;
-    whole = size_t{LoadBe16(d + 4)} + kIpv6HeaderSize == n;
+    exact = size_t{LoadBe16(d + 4)} + kIpv6HeaderSize == n;
+    whole = exact;
     p.key[1] = 6;
     std::memcpy(&p.key[2], d + 8, 32);
   } else {
@@ -85,6 +111,9 @@ TunCoalescer::Packet TunCoalescer::Parse(MutableByteSpan bytes) const {
   std::memcpy(&p.key[34], l4, 4);  // the ports
   p.kind = Kind::kFlow;
   p.ip_len = static_cast<uint8_t>(ip_len);
+  if (!options_.verify_checksums && exact) {
+    p.partial_offset = PartialChecksumOffset(proto, l4, l4_size);
+  }
   if (!whole) return p;
 
   if (proto == kProtoTcp) {
@@ -246,11 +275,33 @@ void TunCoalescer::Finish(const Group& group, MutableByteSpan first,
       static_cast<uint16_t>(tcp ? kTcpChecksumOffset : kUdpChecksumOffset);
 }
 
+// A lone TCP/UDP packet the kernel need not verify (Options::
+// verify_checksums off): its checksum field becomes the pseudo-header's
+// folded sum, as in a super-packet, and the header asks the kernel to
+// complete it. Local delivery takes such a packet (CHECKSUM_PARTIAL) as
+// verified; a forwarded one leaves with the checksum completed, by the
+// kernel or the outgoing NIC.
+void TunCoalescer::FinishLone(Partial partial, MutableByteSpan packet,
+                              VirtioNetHdr& hdr) const {
+  uint8_t* d = packet.data();
+  const uint8_t proto =
+      partial.offset == kTcpChecksumOffset ? kProtoTcp : kProtoUdp;
+  const size_t l4_size = packet.size() - partial.start;
+  StoreBe16(d + partial.start + partial.offset,
+            ChecksumFold(PacketPseudoSum(d, proto, l4_size)));
+  hdr.flags = kVirtioNetHdrFNeedsCsum;
+  hdr.csum_start = partial.start;
+  hdr.csum_offset = partial.offset;
+  // What the kernel raises it to anyway: the bytes it needs linear.
+  hdr.hdr_len = static_cast<uint16_t>(partial.start + partial.offset + 2);
+}
+
 std::span<const TunWrite> TunCoalescer::Plan(
     std::span<const MutableByteSpan> packets) {
   const size_t n = packets.size();
   group_of_.assign(n, -1);
   next_.assign(n, -1);
+  partial_.assign(n, Partial{});
   groups_.clear();
   groups_.reserve(n);
   open_.clear();
@@ -259,9 +310,10 @@ std::span<const TunWrite> TunCoalescer::Plan(
   // Pass 1: group the packets. A flow's packets are only ever added to the
   // flow's newest group, so writing each group where its first packet was
   // keeps every flow's order.
-  if (options_.tcp || options_.udp) {
+  if (options_.tcp || options_.udp || !options_.verify_checksums) {
     for (size_t i = 0; i < n; ++i) {
       const Packet p = Parse(packets[i]);
+      partial_[i] = Partial{p.ip_len, p.partial_offset};
       if (p.kind == Kind::kForeign) continue;
       if (p.kind == Kind::kUnknown) {
         // Might belong to any flow (a fragment, extension headers, garbage):
@@ -269,7 +321,7 @@ std::span<const TunWrite> TunCoalescer::Plan(
         open_.clear();
         continue;
       }
-      const uint64_t hash = KeyHash(p.key.data(), p.key.size());
+      const uint64_t hash = KeyHash(p.key);
       Group* group = FindOpen(p, hash);
       if (!p.coalescable) {
         if (group != nullptr) Close(group);
@@ -312,6 +364,8 @@ std::span<const TunWrite> TunCoalescer::Plan(
       }
       count = group->count;
       coalesced_ += count - 1;
+    } else if (partial_[i].offset != 0) {
+      FinishLone(partial_[i], packets[i], hdr);
     }
     writes_.push_back(TunWrite{{}, count});
   }

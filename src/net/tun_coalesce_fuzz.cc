@@ -8,7 +8,12 @@
 //  - every packet is in exactly one write, the packet counts add up, and a
 //    write of k packets has k + 1 iovecs: the header, one whole packet, then
 //    the payloads of later packets, each inside its own buffer;
-//  - a lone packet has an all-zero header and its bytes untouched;
+//  - a lone packet has an all-zero header and its bytes untouched, except,
+//    with verify_checksums off, a TCP/UDP packet whose lengths agree (and a
+//    UDP one with a checksum): exactly those have a partial-checksum header
+//    (NEEDS_CSUM at their checksum field, GSO_NONE), only that field
+//    changed, and completing it as the kernel would gives a valid checksum,
+//    the original one when the original was valid;
 //  - a super-packet's header is in range (type, csum_start/offset, hdr_len,
 //    gso_size with only the last payload shorter, <= 65535 bytes, <= 64
 //    segments), its IP length field says its length, and the later packets
@@ -85,6 +90,55 @@ void FillChecksums(MutableByteSpan p) {
   const size_t l4 = TransportStart(p, proto);
   if (l4 != 0 && p.size() >= l4 + (proto == 6 ? 20 : 8))
     testing::FillTransportChecksum(p, l4, proto);
+}
+
+// Where a lone packet's checksum field is (offset from the transport
+// header), when a trusting coalescer must leave it partial: an unfragmented
+// TCP/UDP packet whose IP length says its size, with a whole TCP header, or
+// a UDP length that says its size and a checksum; else 0.
+size_t PartialField(ByteSpan p, size_t& l4) {
+  uint8_t proto = 0;
+  l4 = TransportStart(p, proto);
+  if (l4 == 0) return 0;
+  const bool v6 = (p[0] >> 4) == 6;
+  if ((v6 ? LoadBe16(&p[4]) + 40u : LoadBe16(&p[2])) != p.size()) return 0;
+  const size_t size = p.size() - l4;
+  if (proto == 6) return size >= 20 ? 16 : 0;
+  if (size < 8 || LoadBe16(&p[l4 + 4]) != size) return 0;
+  return LoadBe16(&p[l4 + 6]) != 0 ? 6 : 0;
+}
+
+void CheckLone(const VirtioNetHdr& hdr, const std::vector<uint8_t>& written,
+               const std::vector<uint8_t>& original, bool trusted) {
+  size_t l4 = 0;
+  const size_t field = trusted ? PartialField(original, l4) : 0;
+  if (field == 0) {
+    Check(hdr.flags == 0 && hdr.gso_type == 0 && hdr.hdr_len == 0 &&
+          hdr.gso_size == 0 && hdr.csum_start == 0 && hdr.csum_offset == 0);
+    Check(written == original);
+    return;
+  }
+  Check(hdr.flags == kVirtioNetHdrFNeedsCsum &&
+        hdr.gso_type == kVirtioNetHdrGsoNone && hdr.gso_size == 0);
+  Check(hdr.csum_start == l4 && hdr.csum_offset == field);
+  Check(hdr.hdr_len == l4 + field + 2 && hdr.hdr_len <= written.size());
+  std::vector<uint8_t> same = written;
+  same[l4 + field] = original[l4 + field];
+  same[l4 + field + 1] = original[l4 + field + 1];
+  Check(same == original);
+  const bool v6 = (original[0] >> 4) == 6;
+  const uint8_t proto = v6 ? original[6] : original[9];
+  std::vector<uint8_t> completed = written;
+  testing::CompletePartialChecksum(completed, l4, field, proto == 17);
+  Check(testing::TransportChecksumValid(completed, l4, proto));
+  if (testing::TransportChecksumValid(original, l4, proto)) {
+    // The same checksum. One allowance: a TCP checksum that computes to 0
+    // verifies as 0x0000 and as 0xffff, and the kernel writes 0x0000 (UDP's
+    // is always 0xffff, 0 meaning none).
+    const uint16_t was = LoadBe16(&original[l4 + field]);
+    const uint16_t is = LoadBe16(&completed[l4 + field]);
+    Check(is == was || (proto == 6 && is == 0 && was == 0xffff));
+  }
 }
 
 // Which packet an iovec's bytes lie in, or packets.size().
@@ -167,10 +221,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::vector<std::vector<uint8_t>> original = buffers;
   std::vector<zl::MutableByteSpan> spans;
 
-  // One object for all inputs too: reuse across batch sizes.
+  // Objects for all inputs too: reuse across batch sizes, verifying and
+  // trusting.
+  static constexpr TunCoalescer::Options kTrusting{
+      .tcp = true, .udp = true, .verify_checksums = false};
   static TunCoalescer* reused = new TunCoalescer({});
+  static TunCoalescer* reused_trusting = new TunCoalescer(kTrusting);
   TunCoalescer fresh(options);
-  for (TunCoalescer* c : {&fresh, reused}) {
+  for (TunCoalescer* c : {&fresh, reused, reused_trusting}) {
+    const bool verifies = c == &fresh ? options.verify_checksums : c == reused;
     // Fresh copies, each with its own storage even when empty, so every
     // iovec names one buffer.
     spans.clear();
@@ -209,12 +268,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       packets += w.packets;
       if (w.packets == 1) {
-        Check(hdr.flags == 0 && hdr.gso_type == 0 && hdr.hdr_len == 0 &&
-              hdr.gso_size == 0 && hdr.csum_start == 0 && hdr.csum_offset == 0);
-        Check(buffers[first] == original[first]);
+        CheckLone(hdr, buffers[first], original[first], !verifies);
       } else {
-        CheckSuperPacket(w, hdr, buffers[first],
-                         c == reused || options.verify_checksums);
+        CheckSuperPacket(w, hdr, buffers[first], verifies);
       }
     }
     Check(packets == buffers.size());

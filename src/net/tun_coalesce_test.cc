@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -132,11 +133,12 @@ Written Gather(const TunWrite& w) {
   return out;
 }
 
-// The super-packet with the checksum the kernel completes.
+// The write's packet with the checksum the kernel completes (a super-packet,
+// or a lone packet sent with a partial checksum).
 Bytes CompleteChecksum(const Written& w) {
   Bytes b = w.bytes;
   testing::CompletePartialChecksum(b, w.hdr.csum_start, w.hdr.csum_offset,
-                                   w.hdr.gso_type == kVirtioNetHdrGsoUdpL4);
+                                   w.hdr.csum_offset == 6);
   return b;
 }
 
@@ -150,7 +152,11 @@ bool TransportChecksumValid(const Bytes& pkt) {
 // gets the super-packet's headers, its own lengths, sequence number, IPv4 ID
 // and checksums, and PSH only on the last.
 std::vector<Bytes> Segment(const Written& w) {
-  if (w.hdr.gso_type == kVirtioNetHdrGsoNone) return {w.bytes};
+  if (w.hdr.gso_type == kVirtioNetHdrGsoNone) {
+    if (w.hdr.flags == 0) return {w.bytes};
+    EXPECT_EQ(w.hdr.flags, kVirtioNetHdrFNeedsCsum);
+    return {CompleteChecksum(w)};
+  }
   const Bytes super = CompleteChecksum(w);
   EXPECT_TRUE(TransportChecksumValid(super));
   const bool v6 = (super[0] >> 4) == 6;
@@ -637,12 +643,176 @@ TEST(TunCoalescer, MalformedPacketsGoAloneUntouched) {
   }
 }
 
-TEST(TunCoalescer, ChecksumsAreNotVerifiedWhenToldSo) {
-  TunCoalescer c({.tcp = true, .udp = false, .verify_checksums = false});
+// ---- Trusted packets (verify_checksums off, as LinuxTun::WriteBatch) ----
+
+constexpr TunCoalescer::Options kTrusted{
+    .tcp = true, .udp = true, .verify_checksums = false};
+
+// Deliberate: decrypted packets are authenticated, so a wrong checksum is
+// the peer's own and is not looked at. The segment merges, and the super-
+// packet's checksum is completed over the bytes as they are (so its segments
+// leave with right checksums).
+TEST(TunCoalescer, TrustedSegmentWithAWrongChecksumIsMerged) {
+  TunCoalescer c(kTrusted);
   std::vector<Bytes> buffers = Segments(Spec{}, 3);
   buffers[1][36] ^= 0xff;
+  const Bytes payload(buffers[1].begin() + 40, buffers[1].end());
   std::vector<MutableByteSpan> spans(buffers.begin(), buffers.end());
-  EXPECT_EQ(c.Plan(spans).size(), 1u);
+  const auto writes = c.Plan(spans);
+  ASSERT_EQ(writes.size(), 1u);
+  const Written w = Gather(writes[0]);
+  EXPECT_EQ(w.packets, 3u);
+  EXPECT_TRUE(
+      std::equal(payload.begin(), payload.end(), w.bytes.begin() + 1040));
+  EXPECT_TRUE(TransportChecksumValid(CompleteChecksum(w)));
+}
+
+TEST(TunCoalescer, VerifiedSegmentWithAWrongChecksumGoesAlone) {
+  TunCoalescer c({});
+  std::vector<Bytes> input = Segments(Spec{}, 3);
+  input[1][36] ^= 0xff;
+  const auto writes = PlanAndCheck(c, input);
+  ASSERT_EQ(Counts(writes), (Counts_{1, 1, 1}));
+  EXPECT_TRUE(IsAllZero(writes[1].hdr));  // the kernel verifies and drops it
+}
+
+// What the kernel computes for a partial checksum: the sum from csum_start
+// to the end, with the field as written, inverted (0 as 0xffff for UDP).
+uint16_t KernelCompletes(const Written& w) {
+  const uint16_t sum =
+      ChecksumFinish(ChecksumAdd(ByteSpan(w.bytes).subspan(w.hdr.csum_start)));
+  return w.hdr.csum_offset == 6 && sum == 0 ? 0xffff : sum;
+}
+
+// A lone TCP/UDP packet leaves its checksum to the kernel as a partial one
+// (the TUN ignores DATA_VALID), which local delivery does not verify; when
+// the kernel completes it, it is the packet's own checksum again.
+TEST(TunCoalescer, TrustedLonePacketIsSentWithAPartialChecksum) {
+  for (const bool v6 : {false, true}) {
+    for (const uint8_t proto : {uint8_t{6}, uint8_t{17}}) {
+      SCOPED_TRACE(std::string(v6 ? "IPv6 " : "IPv4 ") +
+                   (proto == 6 ? "TCP" : "UDP"));
+      Spec s;
+      s.v6 = v6;
+      s.proto = proto;
+      s.flags = kSyn;
+      s.payload = 333;
+      const Bytes original = Build(s);
+      const size_t ip = IpHeaderSize(v6), field = proto == 6 ? 16 : 6;
+      TunCoalescer c(kTrusted);
+      const auto writes = PlanAndCheck(c, {original});
+      ASSERT_EQ(writes.size(), 1u);
+      const Written& w = writes[0];
+      EXPECT_EQ(w.hdr.flags, kVirtioNetHdrFNeedsCsum);
+      EXPECT_EQ(w.hdr.gso_type, kVirtioNetHdrGsoNone);
+      EXPECT_EQ(w.hdr.gso_size, 0);
+      EXPECT_EQ(w.hdr.csum_start, ip);
+      EXPECT_EQ(w.hdr.csum_offset, field);
+      EXPECT_EQ(w.hdr.hdr_len, ip + field + 2);
+      // Only the checksum field changed: it holds the pseudo-header's folded
+      // sum, which completes to the original checksum.
+      Bytes expect = original;
+      const uint16_t partial =
+          ChecksumFold(testing::TransportPseudoSum(original, ip, proto));
+      StoreBe16(&expect[ip + field], partial);
+      EXPECT_EQ(w.bytes, expect);
+      EXPECT_EQ(KernelCompletes(w), LoadBe16(&original[ip + field]));
+    }
+  }
+}
+
+TEST(TunCoalescer, TrustedUdpChecksumThatSumsToZeroCompletesAs0xffff) {
+  Spec s;
+  s.proto = 17;
+  s.payload = 100;
+  Bytes pkt = Build(s);
+  // Choose the first payload word so that the checksum computes to 0 (sent
+  // as 0xffff, RFC 768).
+  StoreBe16(&pkt[28], 0);
+  StoreBe16(&pkt[26], 0);
+  const uint16_t rest = ChecksumFold(ChecksumAdd(
+      ByteSpan(pkt).subspan(20), testing::TransportPseudoSum(pkt, 20, 17)));
+  StoreBe16(&pkt[28], static_cast<uint16_t>(0xffff - rest));
+  FillTransportChecksum(pkt, false, 17);
+  ASSERT_EQ(LoadBe16(&pkt[26]), 0xffff);
+  TunCoalescer c(kTrusted);
+  const auto writes = PlanAndCheck(c, {pkt});
+  ASSERT_EQ(writes.size(), 1u);
+  EXPECT_EQ(writes[0].hdr.flags, kVirtioNetHdrFNeedsCsum);
+  EXPECT_EQ(KernelCompletes(writes[0]), 0xffff);
+}
+
+// Deliberate, as for merging: a lone packet with a wrong checksum is
+// delivered too (the kernel does not verify a partial checksum), and leaves
+// with a right one if it is forwarded.
+TEST(TunCoalescer, TrustedLonePacketWithAWrongChecksumIsLeftToTheKernel) {
+  Bytes bad = Build(Spec{});
+  bad[36] ^= 0xff;
+  TunCoalescer c(kTrusted);
+  std::vector<Bytes> buffers = {bad};
+  std::vector<MutableByteSpan> spans(buffers.begin(), buffers.end());
+  const auto writes = c.Plan(spans);
+  ASSERT_EQ(writes.size(), 1u);
+  const Written w = Gather(writes[0]);
+  EXPECT_EQ(w.hdr.flags, kVirtioNetHdrFNeedsCsum);
+  EXPECT_TRUE(TransportChecksumValid(CompleteChecksum(w)));
+  EXPECT_EQ(LoadBe16(&CompleteChecksum(w)[36]), LoadBe16(&Build(Spec{})[36]));
+}
+
+TEST(TunCoalescer, TrustedLonePacketsGetAPartialChecksumWithoutTsoOrUso) {
+  // A TUN with checksum offload only: nothing merges, every TCP/UDP packet
+  // still skips the kernel's verification.
+  TunCoalescer c({.tcp = false, .udp = false, .verify_checksums = false});
+  const auto writes = PlanAndCheck(c, Segments(Spec{}, 3));
+  ASSERT_EQ(Counts(writes), (Counts_{1, 1, 1}));
+  for (const Written& w : writes)
+    EXPECT_EQ(w.hdr.flags, kVirtioNetHdrFNeedsCsum);
+}
+
+TEST(TunCoalescer, VerifiedLonePacketKeepsTheZeroHeader) {
+  Spec s;
+  s.flags = kSyn;
+  TunCoalescer c({});
+  const auto writes = PlanAndCheck(c, {Build(s)});
+  ASSERT_EQ(writes.size(), 1u);
+  EXPECT_TRUE(IsAllZero(writes[0].hdr));
+}
+
+TEST(TunCoalescer, TrustedPacketsWithoutAChecksumToSkipKeepTheZeroHeader) {
+  const Bytes tcp = Build(Spec{});
+  Spec udp_spec;
+  udp_spec.proto = 17;
+  udp_spec.udp_no_checksum = true;
+  Spec udp6_spec = udp_spec;
+  udp6_spec.v6 = true;
+  Bytes fragment = tcp;
+  fragment[6] = 0x20;  // MF
+  FillIpv4HeaderChecksum(fragment);
+  Bytes trailing = tcp;  // IP length short of the buffer
+  trailing.push_back(0);
+  Bytes short_tcp(tcp.begin(), tcp.begin() + 30);  // 10 bytes of TCP header
+  StoreBe16(&short_tcp[2], 30);
+  FillIpv4HeaderChecksum(short_tcp);
+  Spec udp_with_sum = udp_spec;
+  udp_with_sum.udp_no_checksum = false;
+  Bytes udp_length = Build(udp_with_sum);  // UDP length short of the datagram
+  StoreBe16(&udp_length[24],
+            static_cast<uint16_t>(LoadBe16(&udp_length[24]) - 1));
+  Spec ext_spec;
+  ext_spec.v6 = true;
+  Bytes extension = Build(ext_spec);
+  extension[6] = 0;  // a hop-by-hop header, as far as the coalescer can tell
+  const std::vector<Bytes> packets = {
+      Icmp(),          fragment,         trailing,   short_tcp,
+      Build(udp_spec), Build(udp6_spec), udp_length, extension};
+  for (const Bytes& p : packets) {
+    SCOPED_TRACE(p.size());
+    TunCoalescer c(kTrusted);
+    const auto writes = PlanAndCheck(c, {p});
+    ASSERT_EQ(writes.size(), 1u);
+    EXPECT_TRUE(IsAllZero(writes[0].hdr));
+    EXPECT_EQ(writes[0].bytes, p);
+  }
 }
 
 TEST(TunCoalescer, ManyFlowsStayInOrder) {

@@ -213,6 +213,18 @@ TEST(TunOffloadRoundtrip, WithoutCoalescingEveryPacketGoesAsItCame) {
   ExpectRoundTrip({.tcp = false, .udp = false}, 3, 10, 16);
 }
 
+// As LinuxTun::WriteBatch plans (checksums trusted): lone packets go with a
+// partial checksum, which completes to their own.
+TEST(TunOffloadRoundtrip, TrustedCoalescingGivesBackEveryPacketPerFlowInOrder) {
+  ExpectRoundTrip({.tcp = true, .udp = true, .verify_checksums = false}, 5, 40,
+                  24);
+}
+
+TEST(TunOffloadRoundtrip, TrustedWithoutCoalescingEveryPacketComesBack) {
+  ExpectRoundTrip({.tcp = false, .udp = false, .verify_checksums = false}, 6,
+                  10, 16);
+}
+
 TEST(TunOffloadRoundtrip, LongRunsOfOneFlowUpToASuperPacketsLimit) {
   // 64 KiB / 1380 is 47 segments: a run of 60 must be split somewhere.
   std::mt19937 rng(4);
