@@ -5,6 +5,8 @@
 // cryptography, and handshake workers take the handshake messages:
 //
 //   TUN readable -> ReadBatch ---------------------------> a batch
+//     (queue 0 on the loop; queues 1.. each on its queue reader, which
+//     encrypts and sends its own batches: see tun_queues)
 //   UDP readable -> Receive -> each datagram (each GRO segment):
 //                     transport data ----------------------> a batch
 //                     handshake message -> the bounded handshake queue
@@ -15,7 +17,8 @@
 //              (batch_runner.h)
 //           -> the loop, in the batch's order: encrypted, one Bind::Send of
 //              the engine's own datagrams then the batch's; decrypted, one
-//              TunDevice::WriteBatch, then the engine's own datagrams
+//              TunDevice::WriteBatch (one per TUN queue: each flow through
+//              its queue, flow_queue.h), then the engine's own datagrams
 //   timer (100 ms) -> Engine::Tick
 //   rtnetlink     -> TUN deleted -> on_tun_gone callback
 //

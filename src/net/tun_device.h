@@ -67,7 +67,10 @@ class TunDevice {
   // implementations (Linux TUN with IFF_VNET_HDR) coalesce consecutive
   // TCP (and, with USO, UDP) segments of one flow into one super-packet and
   // one write (GRO); to do so they may rewrite the packets' headers in place.
-  // Returns how many packets were not written (Write's errors: the caller
+  // The packets are trusted to be what an authenticated peer sent (they were
+  // decrypted): Linux's TUN does not verify their TCP/UDP checksums, as the
+  // kernel's WireGuard does not (linux_tun.h). Write, by contrast, leaves
+  // the checksum to the kernel's check. Returns how many packets were not written (Write's errors: the caller
   // counts them). The default writes each packet with Write.
   virtual size_t WriteBatch(std::span<const MutableByteSpan> packets);
 
