@@ -255,24 +255,27 @@ Result<void> SetLinkUp(int ifindex, bool up) {
                   nullptr, nullptr);
 }
 
-Result<void> SetLinkMtu(int ifindex, uint32_t mtu) {
+namespace {
+
+// Sets one 32-bit attribute of the link (RTM_NEWLINK); `what` names the
+// change in errors ("mtu 1420").
+Result<void> SetLinkU32(int ifindex, uint16_t attribute, uint32_t value,
+                        const std::string& what) {
   char buf[MNL_SOCKET_BUFFER_SIZE];
   ifinfomsg* ifi;
   nlmsghdr* nlh = PrepareLinkRequest(buf, RTM_NEWLINK, ifindex, &ifi);
-  mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
-  return Transact(nlh,
-                  "set " + LinkName(ifindex) + " mtu " + std::to_string(mtu),
-                  nullptr, nullptr);
+  mnl_attr_put_u32(nlh, attribute, value);
+  return Transact(nlh, "set " + LinkName(ifindex) + " " + what, nullptr, nullptr);
+}
+
+}  // namespace
+
+Result<void> SetLinkMtu(int ifindex, uint32_t mtu) {
+  return SetLinkU32(ifindex, IFLA_MTU, mtu, "mtu " + std::to_string(mtu));
 }
 
 Result<void> SetLinkTxQueueLen(int ifindex, uint32_t packets) {
-  char buf[MNL_SOCKET_BUFFER_SIZE];
-  ifinfomsg* ifi;
-  nlmsghdr* nlh = PrepareLinkRequest(buf, RTM_NEWLINK, ifindex, &ifi);
-  mnl_attr_put_u32(nlh, IFLA_TXQLEN, packets);
-  return Transact(nlh,
-                  "set " + LinkName(ifindex) + " txqueuelen " + std::to_string(packets),
-                  nullptr, nullptr);
+  return SetLinkU32(ifindex, IFLA_TXQLEN, packets, "txqueuelen " + std::to_string(packets));
 }
 
 Result<std::unique_ptr<LinkWatcher>> LinkWatcher::Create(int ifindex) {
