@@ -1,6 +1,9 @@
 #include "device/batch_runner.h"
 
 #include <algorithm>
+#include <string>
+
+#include "base/thread_name.h"
 
 namespace zl::device {
 namespace {
@@ -51,7 +54,10 @@ void BatchRunner::Start() {
   started_ = true;
   threads_.reserve(options_.workers);
   for (size_t i = 0; i < options_.workers; ++i) {
-    threads_.emplace_back([this, i] { WorkerMain(i + 1); });
+    threads_.emplace_back([this, i] {
+      SetThreadName("zl-crypto-" + std::to_string(i + 1));
+      WorkerMain(i + 1);
+    });
   }
 }
 

@@ -9,6 +9,7 @@
 
 #include "base/log.h"
 #include "base/mutex.h"
+#include "base/thread_name.h"
 #include "device/apply_plan.h"
 #include "device/batch_runner.h"
 #include "device/flow_queue.h"
@@ -889,7 +890,13 @@ struct Device::Impl final : public BatchJob {
     }
     ~HandshakeWorker() { Join(); }
 
-    void Start() { thread = std::thread([this] { Run(); }); }
+    // `name`: the thread's, for top -H and perf.
+    void Start(std::string name) {
+      thread = std::thread([this, name = std::move(name)] {
+        SetThreadName(name);
+        Run();
+      });
+    }
     // Returns once the worker ended (after HandshakeQueue::Stop, with the
     // message in hand finished).
     void Join() {
@@ -955,7 +962,9 @@ struct Device::Impl final : public BatchJob {
       if (!opened.ok()) return opened.error().Wrap(context());
       auto q = std::make_unique<ExtraQueue>(*this, std::move(*opened), i);
       TunQueue* tq = q->queue.get();
-      auto reader = QueueReader::Create(q->tun->waitable(), [this, tq] { return ReadExtraQueue(*tq); });
+      auto reader = QueueReader::Create(
+          q->tun->waitable(), [this, tq] { return ReadExtraQueue(*tq); },
+          fmt::format("zl-tunq-{}", i));
       extra_queues.push_back(std::move(q));
       if (!reader.ok()) return reader.error().Wrap(context());
       extra_queues.back()->reader = std::move(*reader);
@@ -967,7 +976,9 @@ struct Device::Impl final : public BatchJob {
   // (Close stops them).
   void StartThreads() {
     for (auto& q : extra_queues) q->reader->Start();
-    for (auto& w : handshake_workers) w->Start();
+    for (size_t i = 0; i < handshake_workers.size(); ++i) {
+      handshake_workers[i]->Start(fmt::format("zl-handshake-{}", i + 1));
+    }
     runner.Start();
   }
 

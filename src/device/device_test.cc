@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -983,6 +984,17 @@ size_t ThreadsNow() {
   return n;
 }
 
+// The names of this process's threads (/proc/self/task/*/comm).
+std::multiset<std::string> ThreadNames() {
+  std::multiset<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(e.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name)) names.insert(name);
+  }
+  return names;
+}
+
 // Feeds packets of flow `queue` into each of `fds` (dup'd test ends of a's
 // TUN queues), as fast as the sockets take them, until stopped or 30 s
 // have passed. Never raises SIGPIPE: the device may close its ends first.
@@ -1132,6 +1144,19 @@ TEST_P(DeviceTunQueuesTest, DecryptedPacketsAreWrittenThroughTheQueueOfTheirFlow
   }
   EXPECT_EQ(received, size_t(kFlows) * kPerFlow);
   EXPECT_EQ(used.size(), kQueues);
+}
+
+// Each of the devices' threads is named after its job, so top -H and perf
+// tell them apart: a's two queue readers, and on both devices the handshake
+// workers and (with 2 data threads) the crypto worker.
+TEST_P(DeviceTunQueuesTest, ThreadsAreNamedAfterTheirJob) {
+  ASSERT_NO_FATAL_FAILURE(Handshake());
+  const std::multiset<std::string> names = ThreadNames();
+  EXPECT_EQ(names.count("zl-tunq-1"), 1u);
+  EXPECT_EQ(names.count("zl-tunq-2"), 1u);
+  EXPECT_EQ(names.count("zl-handshake-1"), 2u);  // a's and b's
+  EXPECT_EQ(names.count("zl-handshake-2"), GetParam() >= 2 ? 2u : 0u);
+  EXPECT_EQ(names.count("zl-crypto-1"), GetParam() >= 2 ? 2u : 0u);
 }
 
 // Before the first handshake, the packets a queue reader reads are staged

@@ -23,6 +23,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <string>
 #include <thread>
 
 #include "base/result.h"
@@ -35,8 +36,10 @@ class QueueReader {
  public:
   enum class Drained { kWait, kMore, kStop };
 
+  // `name`: the thread's (base/thread_name.h), for top -H and perf.
   static Result<std::unique_ptr<QueueReader>> Create(net::Waitable waitable,
-                                                     std::function<Drained()> drain);
+                                                     std::function<Drained()> drain,
+                                                     std::string name = "zl-tunq");
   ~QueueReader();  // Stop
   QueueReader(const QueueReader&) = delete;
   QueueReader& operator=(const QueueReader&) = delete;
@@ -49,13 +52,14 @@ class QueueReader {
 
  private:
   QueueReader(std::unique_ptr<net::EventLoop> loop, net::Waitable waitable,
-              std::function<Drained()> drain);
+              std::function<Drained()> drain, std::string name);
   // On the reader's thread.
   void OnReady();
 
   std::unique_ptr<net::EventLoop> loop_;
   const net::Waitable waitable_;
   const std::function<Drained()> drain_;
+  const std::string name_;
   bool continuation_posted_ = false;  // the reader's thread's
   std::atomic<bool> stopping_{false};
   std::thread thread_;

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "base/log.h"
+#include "base/thread_name.h"
 #include "crypto/x25519.h"
 #include "net/linux_tun.h"
 #include "net/netlink.h"
@@ -168,7 +169,10 @@ Result<void> Daemon::Impl::Start() {
     metrics_server = std::move(*ms);
   }
 
-  ticker = std::thread([this] { TickerLoop(); });
+  ticker = std::thread([this] {
+    SetThreadName("zl-ticker");
+    TickerLoop();
+  });
   LogVerbose(fmt::format("daemon ready: interface {}, UDP port {}, local API {}",
                          options.interface, options.listen_port, ControlSocketPath(dir)));
   return Ok();

@@ -15,6 +15,7 @@
 
 #include "base/bytes.h"
 #include "base/log.h"
+#include "base/thread_name.h"
 #include "base/unique_fd.h"
 #include "net/sockaddr.h"
 
@@ -301,7 +302,10 @@ Result<std::unique_ptr<DnsServer>> DnsServer::Start(const Endpoint& at, DnsZone&
     }
   }
   Impl* raw = impl.get();
-  impl->thread = std::thread([raw] { raw->Run(); });
+  impl->thread = std::thread([raw] {
+    SetThreadName("zl-dns");
+    raw->Run();
+  });
   return std::unique_ptr<DnsServer>(new DnsServer(std::move(impl)));
 }
 

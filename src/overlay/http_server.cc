@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "base/thread_name.h"
 #include "base/mutex.h"
 #include "net/event_loop.h"
 #include "net/sockaddr.h"
@@ -621,6 +622,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(UniqueFd listen_fd,
     return watched.error().Wrap("HTTP server");
   }
   impl->thread = std::thread([raw] {
+    SetThreadName("zl-http");
     if (auto ran = raw->loop->Run(); !ran.ok()) {
       LogError("HTTP server: " + ran.error().message());
     }

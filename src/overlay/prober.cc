@@ -12,6 +12,7 @@
 
 #include "base/bytes.h"
 #include "base/log.h"
+#include "base/thread_name.h"
 #include "crypto/random.h"
 #include "net/event_loop.h"
 #include "net/udp_bind.h"
@@ -178,6 +179,7 @@ Result<std::unique_ptr<ProbeResponder>> ProbeResponder::Start(
       impl->bind->fd(impl->family), net::kReadable,
       [raw](uint32_t) { raw->OnReadable(); }));
   impl->thread = std::thread([raw, what] {
+    SetThreadName("zl-prober");
     if (auto run = raw->loop->Run(); !run.ok()) {
       LogError(fmt::format("{}: {}", what, run.error().message()));
     }

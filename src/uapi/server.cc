@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "base/thread_name.h"
 #include "uapi/transaction.h"
 
 namespace zl::uapi {
@@ -553,7 +554,10 @@ Result<std::unique_ptr<UapiServer>> UapiServer::Serve(
                                          std::move(listen_fd),
                                          std::move(inotify_fd), has_file);
   server->thread_ =
-      std::thread([s = server.get()] { s->loop_->Run(s->wake_fd_.get()); });
+      std::thread([s = server.get()] {
+        SetThreadName("zl-uapi");
+        s->loop_->Run(s->wake_fd_.get());
+      });
   return server;
 }
 
