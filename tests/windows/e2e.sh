@@ -118,17 +118,30 @@ configure_windows() {  # IFNAME PEER_PUBLIC_KEY PEER_ADDRESS/32
 start_linux() {  # PROGRAM IFNAME
   local program=$1 ifname=$2
   lin_key=$(wg genkey); lin_pub=$(wg pubkey <<<"$lin_key")
-  rm -f "/var/run/wireguard/$ifname.sock"  # a stale one from a killed run
-  in_ns env LOG_LEVEL=verbose "$program" -f "$ifname" >"$work/linux-$ifname.log" 2>&1 &
-  lin_pid=$!
-  pids+=("$lin_pid")
   # Ready when its UAPI socket answers: the file exists a moment before the
   # socket listens (wireguard-go binds, then listens), and `wg` takes a file
   # it cannot connect to for a kernel interface ("Protocol not supported").
-  local ready=0
-  for _ in $(seq 1 150); do
-    if in_ns wg show "$ifname" >/dev/null 2>&1; then ready=1; break; fi
-    sleep 0.1
+  # A peer that exits before it answers is started once more (its log
+  # kept): Debian's wireguard-go once closed itself within a second of
+  # starting, right after the previous peer's interface was deleted, with
+  # nothing in its log (1 run in many).
+  local ready=0 attempt
+  for attempt in 1 2; do
+    rm -f "/var/run/wireguard/$ifname.sock"  # a stale one from a killed run
+    in_ns env LOG_LEVEL=verbose "$program" -f "$ifname" >"$work/linux-$ifname.log" 2>&1 &
+    lin_pid=$!
+    pids+=("$lin_pid")
+    for _ in $(seq 1 150); do
+      if in_ns wg show "$ifname" >/dev/null 2>&1; then ready=1; break; fi
+      kill -0 "$lin_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    [ "$ready" = 1 ] && break
+    kill -0 "$lin_pid" 2>/dev/null && break  # alive but not answering: fail below
+    echo "e2e: $program $ifname exited before its UAPI socket answered (attempt $attempt); its log:"
+    cat "$work/linux-$ifname.log"
+    wait "$lin_pid" 2>/dev/null || true
+    in_ns ip link del "$ifname" 2>/dev/null || true
   done
   [ "$ready" = 1 ] || fail "$program $ifname: its UAPI socket did not answer within 15 s"
   in_ns wg set "$ifname" private-key <(echo "$lin_key") listen-port "$lin_port" \
